@@ -37,9 +37,12 @@ function npmDeps() {
   const stamp = join(root, 'node_modules', '.bootstrap-lock-sha256');
   const have = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : '';
   if (have === want) return;
-  log('installing npm dependencies (npm ci)…');
-  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
-  if (r.status !== 0) throw new Error(`npm ci failed with exit code ${r.status}`);
+  // `npm install` from the committed lockfile rather than `npm ci`: the registry this machine kind reaches
+  // does not carry every platform's optional binaries (e.g. @biomejs/cli-darwin-*), which `npm ci` treats as
+  // a lockfile mismatch. `npm install` installs exactly the locked versions available for this platform.
+  log('installing npm dependencies from package-lock.json…');
+  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
+  if (r.status !== 0) throw new Error(`npm install failed with exit code ${r.status}`);
   writeFileSync(stamp, `${want}\n`);
 }
 
