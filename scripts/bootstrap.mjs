@@ -18,7 +18,7 @@ const log = (msg) => {
 const DEBIAN = [
   {
     pkg: 'pocketsphinx',
-    probe: ['pocketsphinx', '/usr/bin/pocketsphinx'],
+    probe: ['pocketsphinx_continuous', '/usr/bin/pocketsphinx_continuous'],
     why: 'offline recognizer behind the local Transcribe endpoint',
   },
   {
