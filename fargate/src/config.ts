@@ -1,0 +1,229 @@
+/**
+ * Gateway configuration: the only place the gateway reads its environment (style.md habit 1).
+ * `loadConfig()` validates every variable at once and fails fast with one line per problem, each naming
+ * the variable and how to fix it. Secret values are never echoed back.
+ */
+import { z } from 'zod';
+import { ApiKeyStore } from '../../core/auth/api-keys';
+
+/** Where the AudioHook API keys come from. */
+export type ApiKeysConfig =
+  /** Inline JSON (local runs, tests): the parsed value of `AUDIOHOOK_API_KEYS`, shaped per `ApiKeyStore.fromJson`. */
+  | { source: 'env'; json: unknown }
+  /** A Secrets Manager secret whose `SecretString` holds the same JSON (production). */
+  | { source: 'secrets-manager'; secretId: string };
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
+
+/** The validated gateway configuration. Units are in the names. */
+export interface GatewayConfig {
+  /** `PORT` @default 8080 */
+  port: number;
+  /** `HOST` @default '0.0.0.0' */
+  host: string;
+  /** `AUDIOHOOK_PATHS`: WebSocket paths that accept AudioHook upgrades. @default ['/api/v1/audiohook/ws'] */
+  audiohookPaths: string[];
+  /** `AUDIOHOOK_API_KEYS` xor `AUDIOHOOK_API_KEYS_SECRET_ID`. */
+  apiKeys: ApiKeysConfig;
+  /**
+   * `AUDIOHOOK_EXPECTED_AUTHORITY`: the `@authority` to verify signatures against when a proxy rewrites `Host`
+   * (protocol §1.3 "Proxies"). @default - the request's own `Host` header
+   */
+  expectedAuthority?: string;
+  /** `AUDIO_SINK` @default 'null' */
+  audioSink: 'null' | 'wav';
+  /** `WAV_DIR`, used when `audioSink` is `wav`. @default '.local/recordings' */
+  wavDir: string;
+  /** `SUPPORTED_LANGUAGES` (BCP-47 tags) announced in `opened`. @default ['en-US', 'es-US'] */
+  supportedLanguages: string[];
+  /** `MAX_SESSIONS` per task; upgrades beyond it get 503 + Retry-After. @default 1000 */
+  maxSessions: number;
+  /**
+   * `DRAIN_TIMEOUT_SEC`: how long SIGTERM waits for live calls to end before disconnecting them.
+   * Calls can last hours, so the default is generous; in ECS the task definition's `stopTimeout` (at most
+   * 120 s on Fargate) caps it anyway: ECS sends SIGKILL when it expires. Long drains therefore rely on task
+   * scale-in protection rather than on SIGTERM (architecture §5). @default 7200
+   */
+  drainTimeoutSec: number;
+  /** `ADMIN_PORT` / `ADMIN_HOST`. @default - admin server disabled */
+  admin?: { port: number; host: string };
+  /** `LOG_LEVEL` @default 'info' */
+  logLevel: LogLevel;
+  /** `AWS_REGION` @default - the SDK's own resolution */
+  awsRegion?: string;
+  /** `SIGNATURE_MAX_AGE_SEC` @default 10 */
+  signatureMaxAgeSec: number;
+  /** `SIGNATURE_CLOCK_SKEW_SEC` @default 3 */
+  signatureClockSkewSec: number;
+  /** `ECS_CONTAINER_METADATA_URI_V4` (set by ECS): used once at startup to learn the task id for logs. */
+  ecsMetadataUri?: string;
+}
+
+/** Raised by {@link loadConfig}; `problems` holds one human-readable line per invalid variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'CONFIG_INVALID';
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid gateway configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
+
+const integer = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: `${name} must be a whole number between ${min} and ${max}` })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, { message: `${name} must be at least ${min}` })
+        .max(max, { message: `${name} must be at most ${max}` }),
+    );
+
+const commaList = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
+
+const schema = z.object({
+  PORT: integer('PORT', 1, 65_535).default(8080),
+  HOST: z.string().default('0.0.0.0'),
+  AUDIOHOOK_PATHS: z
+    .string()
+    .transform(commaList)
+    .pipe(
+      z
+        .array(
+          z.string().regex(/^\/[^\s?#]*$/, {
+            message: 'AUDIOHOOK_PATHS entries must be absolute paths without query, e.g. /api/v1/audiohook/ws',
+          }),
+        )
+        .min(1, { message: 'AUDIOHOOK_PATHS must list at least one path, e.g. /api/v1/audiohook/ws' }),
+    )
+    .default(['/api/v1/audiohook/ws']),
+  AUDIOHOOK_API_KEYS: z.string().optional(),
+  AUDIOHOOK_API_KEYS_SECRET_ID: z.string().optional(),
+  AUDIOHOOK_EXPECTED_AUTHORITY: z
+    .string()
+    .regex(/^[^\s/]+$/, { message: 'AUDIOHOOK_EXPECTED_AUTHORITY must be host[:port], without scheme or path' })
+    .optional(),
+  AUDIO_SINK: z.enum(['null', 'wav'], { message: 'AUDIO_SINK must be "null" or "wav"' }).default('null'),
+  WAV_DIR: z.string().default('.local/recordings'),
+  SUPPORTED_LANGUAGES: z
+    .string()
+    .transform(commaList)
+    .pipe(
+      z
+        .array(
+          z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, {
+            message: 'SUPPORTED_LANGUAGES must be comma-separated BCP-47 tags, e.g. en-US,es-US',
+          }),
+        )
+        .min(1, { message: 'SUPPORTED_LANGUAGES must list at least one language, e.g. en-US' }),
+    )
+    .default(['en-US', 'es-US']),
+  MAX_SESSIONS: integer('MAX_SESSIONS', 1, 100_000).default(1000),
+  DRAIN_TIMEOUT_SEC: integer('DRAIN_TIMEOUT_SEC', 0, 86_400).default(7200),
+  ADMIN_PORT: integer('ADMIN_PORT', 1, 65_535).optional(),
+  ADMIN_HOST: z.string().default('127.0.0.1'),
+  LOG_LEVEL: z.enum(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
+  AWS_REGION: z
+    .string()
+    .regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, { message: 'AWS_REGION must look like us-east-1' })
+    .optional(),
+  SIGNATURE_MAX_AGE_SEC: integer('SIGNATURE_MAX_AGE_SEC', 1, 600).default(10),
+  SIGNATURE_CLOCK_SKEW_SEC: integer('SIGNATURE_CLOCK_SKEW_SEC', 0, 60).default(3),
+  ECS_CONTAINER_METADATA_URI_V4: z.string().optional(),
+});
+
+/** Env variables this module reads; a blank value counts as unset (ECS and compose files often leave them ""). */
+const KNOWN = Object.keys(schema.shape) as Array<keyof typeof schema.shape>;
+
+/**
+ * Reads and validates the gateway configuration.
+ * @throws ConfigError listing every problem found (never including secret values).
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const input: Record<string, string> = {};
+  for (const name of KNOWN) {
+    const v = env[name]?.trim();
+    if (v !== undefined && v !== '') input[name] = v;
+  }
+
+  const problems: string[] = [];
+  // Checked apart from the schema so it is reported together with any other problem.
+  if (input.AUDIOHOOK_API_KEYS === undefined && input.AUDIOHOOK_API_KEYS_SECRET_ID === undefined) {
+    problems.push(
+      'no AudioHook API keys configured: set AUDIOHOOK_API_KEYS to a JSON object of keys ' +
+        '(e.g. AUDIOHOOK_API_KEYS=\'{"<api key>":"<base64 client secret, or empty for unsigned>"}\') ' +
+        'or AUDIOHOOK_API_KEYS_SECRET_ID to a Secrets Manager secret holding that JSON',
+    );
+  } else if (input.AUDIOHOOK_API_KEYS !== undefined && input.AUDIOHOOK_API_KEYS_SECRET_ID !== undefined) {
+    problems.push('set either AUDIOHOOK_API_KEYS or AUDIOHOOK_API_KEYS_SECRET_ID, not both');
+  }
+  const inlineKeys = input.AUDIOHOOK_API_KEYS === undefined ? undefined : parseInlineKeys(input.AUDIOHOOK_API_KEYS);
+  if (inlineKeys && !inlineKeys.ok) problems.push(inlineKeys.problem);
+
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      const variable = String(issue.path[0] ?? 'environment');
+      // Custom messages above already name their variable; zod's own fallbacks do not.
+      problems.push(issue.message.includes(variable) ? issue.message : `${variable}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  const e = parsed.data;
+
+  const apiKeys: ApiKeysConfig =
+    inlineKeys?.ok === true
+      ? { source: 'env', json: inlineKeys.json }
+      : { source: 'secrets-manager', secretId: e.AUDIOHOOK_API_KEYS_SECRET_ID as string };
+
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    audiohookPaths: [...new Set(e.AUDIOHOOK_PATHS)],
+    apiKeys,
+    expectedAuthority: e.AUDIOHOOK_EXPECTED_AUTHORITY,
+    audioSink: e.AUDIO_SINK,
+    wavDir: e.WAV_DIR,
+    supportedLanguages: e.SUPPORTED_LANGUAGES,
+    maxSessions: e.MAX_SESSIONS,
+    drainTimeoutSec: e.DRAIN_TIMEOUT_SEC,
+    admin: e.ADMIN_PORT === undefined ? undefined : { port: e.ADMIN_PORT, host: e.ADMIN_HOST },
+    logLevel: e.LOG_LEVEL,
+    awsRegion: e.AWS_REGION,
+    signatureMaxAgeSec: e.SIGNATURE_MAX_AGE_SEC,
+    signatureClockSkewSec: e.SIGNATURE_CLOCK_SKEW_SEC,
+    ecsMetadataUri: e.ECS_CONTAINER_METADATA_URI_V4,
+  };
+}
+
+/** Parses and validates `AUDIOHOOK_API_KEYS`; problems never quote the value (it holds client secrets). */
+function parseInlineKeys(text: string): { ok: true; json: unknown } | { ok: false; problem: string } {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    // The parser's message can quote the input: say only where the problem is.
+    return {
+      ok: false,
+      problem:
+        'AUDIOHOOK_API_KEYS is not valid JSON (value not shown because it holds secrets); ' +
+        'it must be a JSON object, e.g. \'{"<api key>":"<base64 client secret>"}\'',
+    };
+  }
+  try {
+    ApiKeyStore.parseJson(json);
+  } catch (err) {
+    // ApiKeyStore names entries by label (or a key prefix), never by secret.
+    const message = err instanceof Error ? err.message : String(err);
+    return { ok: false, problem: message.includes('AUDIOHOOK_API_KEYS') ? message : `AUDIOHOOK_API_KEYS: ${message}` };
+  }
+  return { ok: true, json };
+}

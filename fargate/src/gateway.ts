@@ -1,0 +1,467 @@
+/**
+ * The AudioHook gateway: one HTTP server that answers health checks and authenticates WebSocket upgrades
+ * before accepting them (`ws` in `noServer` mode), then binds each socket to a core session.
+ * `createGateway()` builds; it never listens (style.md habit 6): `main.ts` and tests do.
+ *
+ * Upgrade order is cheapest refusal first (path, drain, capacity, then the HMAC work), so a reconnect storm
+ * after an outage is answered with fast 503s instead of slow `opened`s (protocol §6.2 item 11).
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type WebSocket, WebSocketServer } from 'ws';
+import { describeError } from '../../core/audiohook/errors';
+import type { AudioSink, ConnectionInfo, SessionHooks } from '../../core/audiohook/ports';
+import { type AudioHookSession, createSession, type SessionOptions } from '../../core/audiohook/session';
+import { type AuthOutcome, type AuthRequest, MIN_AUTH_FAILURE_DELAY_MS } from '../../core/auth/authenticator';
+import type { Clock, Logger, TimerHandle, Timers } from '../../core/ports';
+import { type Connection, createConnection } from './audiohook/connection';
+
+/** Collaborators and settings of {@link createGateway}. */
+export interface GatewayDeps {
+  /** Request paths that accept AudioHook upgrades (matched on the pathname; the query is ignored). */
+  paths: readonly string[];
+  /** Live sessions (plus upgrades being authenticated) beyond which upgrades get 503. */
+  maxSessions: number;
+  authenticator: { authenticate(req: AuthRequest): AuthOutcome };
+  /** One sink per session. */
+  sinkFactory: (ctx: { sessionId: string }) => AudioSink;
+  /** Optional transcription-layer hooks per session. */
+  hooksFactory?: (ctx: { sessionId: string; connection: ConnectionInfo }) => SessionHooks | undefined;
+  /** Options for every session (supported languages, timeouts). */
+  sessionOptions: SessionOptions;
+  /**
+   * Called when an upgrade presents an unknown API key; resolving `true` means the keys were reloaded and
+   * the request is authenticated once more (a key rotated in Secrets Manager works at once).
+   */
+  onUnknownApiKey?: () => Promise<boolean>;
+  clock: Clock;
+  timers: Timers;
+  logger: Logger;
+  /** `Retry-After` (seconds) on 503 answers. @default 5 */
+  retryAfterSec?: number;
+  /** WebSocket ping interval. @default 30_000 */
+  heartbeatIntervalMs?: number;
+  /**
+   * How long a session whose socket closed may take to report its end (sink flush) before the registry
+   * forgets it anyway. @default 10_000
+   */
+  endGraceMs?: number;
+}
+
+/** Counters for metrics and benchmarks. */
+export interface GatewayStats {
+  /** Sessions in the registry now. */
+  sessions: number;
+  /** Upgrades being authenticated right now. */
+  pendingUpgrades: number;
+  /** Sessions accepted since start (or the last reset). */
+  sessionsTotal: number;
+  upgradesRejected: { total: number; byCode: Record<string, number> };
+  /** `open` → `opened` latency of sessions seen so far (last 10 000). */
+  openLatencyMs: { p50: number | null; p99: number | null; count: number };
+  draining: boolean;
+}
+
+/** The built gateway. */
+export interface Gateway {
+  readonly server: Server;
+  /** Live sessions by AudioHook session id. */
+  sessions(): ReadonlyMap<string, AudioHookSession>;
+  activeSessions(): number;
+  /** Health turns 503 and new upgrades are refused; live sessions go on. Idempotent. */
+  startDrain(): void;
+  /**
+   * Starts draining and resolves `'idle'` once no session is left, or `'deadline'` when `deadlineMs`
+   * (milliseconds from now) pass first.
+   */
+  drain(deadlineMs: number): Promise<'idle' | 'deadline'>;
+  /**
+   * Ends every live session: `disconnect{reason:"error", info: reason}` (the client then closes), and after a
+   * grace period the sockets that are still open are dropped. Resolves when the registry is empty or the
+   * grace periods are over.
+   */
+  closeAll(reason: string): Promise<void>;
+  stats(): GatewayStats;
+  /** Zeroes the counters (benchmarks). */
+  resetStats(): void;
+}
+
+/** Stable codes for upgrades the gateway itself refuses (authentication codes come from the Authenticator). */
+export type GatewayRejectCode =
+  | 'unknown-path'
+  | 'draining'
+  | 'at-capacity'
+  | 'duplicate-session'
+  | 'handshake-failed'
+  | 'internal-error';
+
+interface Entry {
+  session: AudioHookSession;
+  connection: Connection;
+  socketClosed: boolean;
+  ended: boolean;
+  openLatencyRecorded: boolean;
+  graceTimer?: TimerHandle;
+}
+
+const GENERIC_BODY: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  409: 'Conflict',
+  500: 'Internal Server Error',
+  503: 'Service Unavailable',
+};
+const LATENCY_SAMPLES = 10_000;
+const CLOSE_ALL_GRACE_MS = 5_000;
+
+/** Builds the gateway (HTTP server + WebSocket upgrade handling); call `server.listen()` to serve. */
+export function createGateway(deps: GatewayDeps): Gateway {
+  const { clock, timers, logger } = deps;
+  const paths = new Set(deps.paths);
+  const retryAfterSec = deps.retryAfterSec ?? 5;
+  const endGraceMs = deps.endGraceMs ?? 10_000;
+
+  const entries = new Map<string, Entry>();
+  const sessionView = new Map<string, AudioHookSession>();
+  let pending = 0;
+  let draining = false;
+  let sessionsTotal = 0;
+  let rejected = new Map<string, number>();
+  let latencies: number[] = [];
+  let latencyNext = 0;
+  const idleWaiters = new Set<() => void>();
+
+  const wss = new WebSocketServer({
+    noServer: true,
+    perMessageDeflate: false,
+    // Hard cap only: the adapter answers frames above the protocol's 64 KiB with a proper disconnect (§6.1);
+    // anything beyond this is not worth buffering at all.
+    maxPayload: 256 * 1024,
+    clientTracking: false,
+  });
+
+  const server = createServer((req, res) => handleRequest(req, res));
+  // Bounded header phase: a client that trickles headers cannot hold a socket for long.
+  server.headersTimeout = 15_000;
+  server.requestTimeout = 30_000;
+  server.on('clientError', (err, socket) => {
+    logger.debug(describeError(err), 'http client error');
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    handleUpgrade(req, socket, head).catch((err: unknown) => {
+      logger.error(describeError(err), 'upgrade handling failed');
+      reject(socket, 500, 'internal-error');
+    });
+  });
+
+  function handleRequest(req: IncomingMessage, res: ServerResponse): void {
+    const pathname = pathnameOf(req.url);
+    if (pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
+      const body = { status: draining ? 'draining' : 'ok', sessions: entries.size };
+      sendJson(res, draining ? 503 : 200, body, req.method === 'HEAD');
+      return;
+    }
+    sendJson(res, 404, { error: 'not_found', message: 'Not Found' }, req.method === 'HEAD');
+  }
+
+  function count(code: string): void {
+    rejected.set(code, (rejected.get(code) ?? 0) + 1);
+  }
+
+  function reject(socket: Duplex, status: number, code: string, extraHeaders: Record<string, string> = {}): void {
+    count(code);
+    if (socket.destroyed) return;
+    const body = GENERIC_BODY[status] ?? STATUS_CODES[status] ?? 'Error';
+    const headers = {
+      Connection: 'close',
+      'Content-Type': 'text/plain; charset=utf-8',
+      'Content-Length': String(Buffer.byteLength(body)),
+      ...extraHeaders,
+    };
+    const head = Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
+    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${head}\r\n${body}`, () => socket.destroy());
+  }
+
+  async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    // Until ws takes the socket over, a reset from the client must not become an uncaught 'error'.
+    socket.on('error', (err) => logger.debug(describeError(err), 'upgrade socket error'));
+
+    const remoteAddress = req.socket.remoteAddress;
+    if (!paths.has(pathnameOf(req.url) ?? '')) {
+      reject(socket, 404, 'unknown-path');
+      return;
+    }
+    if (draining) {
+      reject(socket, 503, 'draining', { 'Retry-After': String(retryAfterSec) });
+      return;
+    }
+    if (entries.size + pending >= deps.maxSessions) {
+      logger.warn({ sessions: entries.size, pending, maxSessions: deps.maxSessions }, 'upgrade refused: at capacity');
+      reject(socket, 503, 'at-capacity', { 'Retry-After': String(retryAfterSec) });
+      return;
+    }
+
+    // Counted against capacity only while verifying, not during the failure delay below: a flood of bad
+    // credentials must not crowd out real calls.
+    pending += 1;
+    let outcome: AuthOutcome;
+    const started = clock.monotonic();
+    try {
+      const authRequest: AuthRequest = { target: req.url ?? '/', authority: req.headers.host, headers: req.headers };
+      outcome = deps.authenticator.authenticate(authRequest);
+      if (!outcome.ok && outcome.code === 'unknown-api-key' && deps.onUnknownApiKey) {
+        if (await deps.onUnknownApiKey()) outcome = deps.authenticator.authenticate(authRequest);
+      }
+    } finally {
+      pending -= 1;
+    }
+
+    if (!outcome.ok) {
+      // §1.3 check 8: every negative answer waits ≥ 500 ms from the start, whatever failed and how fast.
+      const wait = started + MIN_AUTH_FAILURE_DELAY_MS - clock.monotonic();
+      if (wait > 0) await new Promise<void>((resolve) => timers.setTimeout(resolve, wait));
+      logger.warn(
+        {
+          code: outcome.code,
+          status: outcome.status,
+          detail: outcome.message,
+          correlationId: headerForLog(req.headers['audiohook-correlation-id']),
+          sessionId: headerForLog(req.headers['audiohook-session-id']),
+          organizationId: headerForLog(req.headers['audiohook-organization-id']),
+          remoteAddress,
+          forwardedFor: headerForLog(req.headers['x-forwarded-for']),
+        },
+        'upgrade rejected',
+      );
+      reject(socket, outcome.status, outcome.code);
+      return;
+    }
+
+    // The refresh above may have awaited: re-check what can have changed meanwhile.
+    if (draining) {
+      reject(socket, 503, 'draining', { 'Retry-After': String(retryAfterSec) });
+      return;
+    }
+    if (entries.has(outcome.sessionId)) {
+      // Genesys gives every socket a new session id; a second live one is a replay or a client bug.
+      logger.warn(
+        { sessionId: outcome.sessionId, correlationId: outcome.correlationId, remoteAddress },
+        'upgrade rejected: session id already live',
+      );
+      reject(socket, 409, 'duplicate-session');
+      return;
+    }
+    if (socket.destroyed) return;
+
+    const ok = outcome;
+    let upgraded = false;
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      upgraded = true;
+      onConnection(ws, ok, remoteAddress);
+    });
+    // ws answers malformed handshakes (bad Sec-WebSocket-Key/Version) itself, without calling back.
+    if (!upgraded) count('handshake-failed');
+  }
+
+  function onConnection(ws: WebSocket, auth: Extract<AuthOutcome, { ok: true }>, remoteAddress?: string): void {
+    const sessionId = auth.sessionId;
+    const sessionLogger = logger.child({ sessionId, correlationId: auth.correlationId });
+    const connectionInfo: ConnectionInfo = {
+      sessionId,
+      organizationId: auth.organizationId,
+      correlationId: auth.correlationId,
+      apiKeyLabel: auth.apiKeyLabel,
+      ...(auth.allowedOrganizationIds !== undefined && { allowedOrganizationIds: auth.allowedOrganizationIds }),
+      features: { transcriptionConnector: auth.features.transcriptionConnector },
+      ...(remoteAddress !== undefined && { remoteAddress }),
+    };
+
+    let entry: Entry | undefined;
+    const connection = createConnection(ws, {
+      logger: sessionLogger,
+      timers,
+      ...(deps.heartbeatIntervalMs !== undefined && { heartbeatIntervalMs: deps.heartbeatIntervalMs }),
+      onClosed: () => {
+        if (!entry) return;
+        entry.socketClosed = true;
+        // Probes never report an end (no hooks for probes, §6.2 item 1): nothing is left to wait for.
+        if (entry.ended || entry.session.isProbe) forget(sessionId, entry);
+        // The session reports its end after its sink flushed; do not wait forever if that never comes.
+        else entry.graceTimer = timers.setTimeout(() => forget(sessionId, entry as Entry), endGraceMs);
+      },
+    });
+
+    try {
+      const userHooks = deps.hooksFactory?.({ sessionId, connection: connectionInfo });
+      const hooks: SessionHooks = {
+        onEnd: (summary) => {
+          try {
+            userHooks?.onEnd?.(summary);
+          } finally {
+            if (entry) {
+              recordOpenLatency(entry);
+              entry.ended = true;
+              if (entry.socketClosed) forget(sessionId, entry);
+            }
+          }
+        },
+      };
+      // Bound, not spread: hooks may be class instances whose methods live on the prototype.
+      if (userHooks?.onOpen) hooks.onOpen = userHooks.onOpen.bind(userHooks);
+      if (userHooks?.onClientPauseChanged) hooks.onClientPauseChanged = userHooks.onClientPauseChanged.bind(userHooks);
+      const session = createSession({
+        connection: connectionInfo,
+        transport: connection.transport,
+        sink: deps.sinkFactory({ sessionId }),
+        hooks,
+        clock,
+        timers,
+        // The session binds sessionId and correlationId itself.
+        logger,
+        options: deps.sessionOptions,
+      });
+      entry = { session, connection, socketClosed: false, ended: false, openLatencyRecorded: false };
+      entries.set(sessionId, entry);
+      sessionView.set(sessionId, session);
+      sessionsTotal += 1;
+      connection.attach(session);
+      sessionLogger.info(
+        { apiKeyLabel: auth.apiKeyLabel, organizationId: auth.organizationId, signed: auth.signed, remoteAddress },
+        'audiohook session accepted',
+      );
+    } catch (err) {
+      // A factory or constructor bug costs this call only: close as an internal error (§4.6).
+      sessionLogger.error(describeError(err), 'session setup failed');
+      count('internal-error');
+      connection.transport.close(1011, 'internal error');
+    }
+  }
+
+  function forget(sessionId: string, entry: Entry): void {
+    entry.graceTimer?.cancel();
+    if (entries.get(sessionId) !== entry) return;
+    recordOpenLatency(entry);
+    entries.delete(sessionId);
+    sessionView.delete(sessionId);
+    if (entries.size === 0) {
+      for (const wake of [...idleWaiters]) wake();
+    }
+  }
+
+  function recordOpenLatency(entry: Entry): void {
+    if (entry.openLatencyRecorded) return;
+    let ms: number | undefined;
+    try {
+      ms = entry.session.stats().openLatencyMs;
+    } catch {
+      return;
+    }
+    if (ms === undefined) return;
+    entry.openLatencyRecorded = true;
+    if (latencies.length < LATENCY_SAMPLES) latencies.push(ms);
+    else latencies[latencyNext] = ms;
+    latencyNext = (latencyNext + 1) % LATENCY_SAMPLES;
+  }
+
+  function waitIdle(ms: number): Promise<boolean> {
+    if (entries.size === 0) return Promise.resolve(true);
+    return new Promise((resolve) => {
+      const done = (idle: boolean) => {
+        idleWaiters.delete(wake);
+        timer.cancel();
+        resolve(idle);
+      };
+      const wake = () => done(true);
+      idleWaiters.add(wake);
+      const timer = timers.setTimeout(() => done(false), ms);
+    });
+  }
+
+  const gateway: Gateway = {
+    server,
+    sessions: () => sessionView,
+    activeSessions: () => entries.size,
+    startDrain() {
+      if (draining) return;
+      draining = true;
+      logger.info({ sessions: entries.size }, 'gateway draining: refusing new sessions');
+    },
+    async drain(deadlineMs) {
+      gateway.startDrain();
+      return (await waitIdle(deadlineMs)) ? 'idle' : 'deadline';
+    },
+    async closeAll(reason) {
+      for (const [sessionId, entry] of entries) {
+        try {
+          entry.session.disconnect('error', reason);
+        } catch (err) {
+          logger.warn({ sessionId, ...describeError(err) }, 'disconnect failed; dropping the socket');
+          entry.connection.terminate();
+        }
+      }
+      if (await waitIdle(CLOSE_ALL_GRACE_MS)) return;
+      for (const entry of entries.values()) entry.connection.terminate();
+      await waitIdle(CLOSE_ALL_GRACE_MS);
+    },
+    stats() {
+      for (const entry of entries.values()) recordOpenLatency(entry);
+      const sorted = [...latencies].sort((a, b) => a - b);
+      let total = 0;
+      for (const n of rejected.values()) total += n;
+      return {
+        sessions: entries.size,
+        pendingUpgrades: pending,
+        sessionsTotal,
+        upgradesRejected: { total, byCode: Object.fromEntries(rejected) },
+        openLatencyMs: { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), count: sorted.length },
+        draining,
+      };
+    },
+    resetStats() {
+      sessionsTotal = 0;
+      rejected = new Map();
+      latencies = [];
+      latencyNext = 0;
+    },
+  };
+  return gateway;
+}
+
+/** Pathname of a request target, or undefined when it does not parse. */
+function pathnameOf(url: string | undefined): string | undefined {
+  if (url === undefined) return undefined;
+  try {
+    return new URL(url, 'http://gateway.invalid').pathname;
+  } catch {
+    return undefined;
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headOnly: boolean): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    'Cache-Control': 'no-store',
+  });
+  res.end(headOnly ? undefined : text);
+}
+
+/** Untrusted header values go to logs bounded, and only as strings. */
+function headerForLog(value: string | string[] | undefined): string | undefined {
+  const v = Array.isArray(value) ? value.join(', ') : value;
+  return v === undefined ? undefined : v.slice(0, 100);
+}
+
+/** Nearest-rank percentile of an ascending array. */
+function percentile(sorted: readonly number[], p: number): number | null {
+  if (sorted.length === 0) return null;
+  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
+  return sorted[rank] ?? null;
+}

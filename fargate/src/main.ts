@@ -1,0 +1,197 @@
+/**
+ * Gateway composition root (`npm run gateway`; the container's entry point): reads the configuration once,
+ * wires the real collaborators, listens, and owns the process lifecycle. On SIGTERM/SIGINT it drains:
+ * health turns 503 (the load balancer stops routing), new upgrades are refused, live calls run to their
+ * end up to DRAIN_TIMEOUT_SEC (Genesys cannot resume a session, architecture §5), then the rest are
+ * disconnected. A second signal exits at once.
+ */
+import type { Server } from 'node:http';
+import { describeError } from '../../core/audiohook/errors';
+import { Authenticator } from '../../core/auth/authenticator';
+import { NonceCache } from '../../core/auth/nonce-cache';
+import { systemClock, systemTimers } from '../../core/ports';
+import { type AdminServer, createAdminServer } from './admin';
+import { ConfigError, type GatewayConfig, loadConfig } from './config';
+import { createGateway } from './gateway';
+import { createLogger, type GatewayLogger } from './logger';
+import { type ApiKeySource, createSecretsManagerClient, SecretsManagerKeySource, StaticKeySource } from './secrets';
+import { createNullSinkFactory } from './sinks/null-sink';
+import { createWavSinkFactory } from './sinks/wav-sink';
+
+/** Sessions-remaining log cadence while draining. */
+const DRAIN_PROGRESS_INTERVAL_MS = 10_000;
+/** Accept queue for connection bursts (reconnect storms after an outage, protocol §6.2 item 11). */
+const LISTEN_BACKLOG = 2048;
+
+async function main(): Promise<void> {
+  let config: GatewayConfig;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) return fatalBeforeLogger(err.message, err.code);
+    throw err;
+  }
+
+  const rootLogger = createLogger({ level: config.logLevel });
+  const taskId = await discoverTaskId(config.ecsMetadataUri);
+  const logger: GatewayLogger = taskId ? rootLogger.child({ taskId }) : rootLogger;
+
+  let keySource: ApiKeySource;
+  try {
+    keySource =
+      config.apiKeys.source === 'env'
+        ? new StaticKeySource(config.apiKeys.json)
+        : await SecretsManagerKeySource.create({
+            secretId: config.apiKeys.secretId,
+            client: createSecretsManagerClient({ region: config.awsRegion }),
+            clock: systemClock,
+            timers: systemTimers,
+            logger,
+          });
+  } catch (err) {
+    logger.fatal(
+      describeError(err),
+      'cannot load AudioHook API keys: set AUDIOHOOK_API_KEYS (JSON object of keys) or ' +
+        'AUDIOHOOK_API_KEYS_SECRET_ID (a readable Secrets Manager secret holding that JSON)',
+    );
+    process.exit(1);
+  }
+
+  const authenticator = new Authenticator({
+    keys: keySource.store,
+    clock: systemClock,
+    nonceCache: new NonceCache({
+      clock: systemClock,
+      windowSec: config.signatureMaxAgeSec + 2 * config.signatureClockSkewSec,
+    }),
+    maxSignatureAgeSec: config.signatureMaxAgeSec,
+    clockSkewSec: config.signatureClockSkewSec,
+    ...(config.expectedAuthority !== undefined && { expectedAuthority: config.expectedAuthority }),
+  });
+
+  const sinkFactory =
+    config.audioSink === 'wav' ? createWavSinkFactory({ dir: config.wavDir, logger }) : createNullSinkFactory();
+
+  const gateway = createGateway({
+    paths: config.audiohookPaths,
+    maxSessions: config.maxSessions,
+    authenticator,
+    sinkFactory,
+    sessionOptions: { supportedLanguages: config.supportedLanguages },
+    onUnknownApiKey: () => keySource.refreshIfStale(),
+    clock: systemClock,
+    timers: systemTimers,
+    logger,
+  });
+
+  await listen(gateway.server, config.port, config.host);
+  let admin: AdminServer | undefined;
+  if (config.admin) {
+    admin = createAdminServer({ gateway, logger });
+    await listen(admin.server, config.admin.port, config.admin.host);
+  }
+
+  logger.info(
+    {
+      port: config.port,
+      host: config.host,
+      paths: config.audiohookPaths,
+      sink: config.audioSink,
+      keySource: config.apiKeys.source,
+      keyCount: keySource.store.size,
+      maxSessions: config.maxSessions,
+      drainTimeoutSec: config.drainTimeoutSec,
+      admin: config.admin ? `${config.admin.host}:${config.admin.port}` : 'disabled',
+    },
+    'audiohook gateway listening',
+  );
+
+  let stopping = false;
+  const stop = async (why: string): Promise<void> => {
+    if (stopping) {
+      logger.warn({ why }, 'second stop request: exiting immediately');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ why, sessions: gateway.activeSessions(), drainTimeoutSec: config.drainTimeoutSec }, 'draining');
+    gateway.startDrain();
+    const progress = setInterval(
+      () => logger.info({ sessions: gateway.activeSessions() }, 'draining: sessions remaining'),
+      DRAIN_PROGRESS_INTERVAL_MS,
+    );
+    const result = await gateway.drain(config.drainTimeoutSec * 1000);
+    clearInterval(progress);
+    if (result === 'deadline') {
+      logger.warn({ sessions: gateway.activeSessions() }, 'drain deadline reached: disconnecting remaining sessions');
+      await gateway.closeAll('service shutting down');
+    }
+    keySource.close();
+    await Promise.all([closeServer(gateway.server), admin?.close()]);
+    logger.info({ result }, 'audiohook gateway stopped');
+    process.exit(0);
+  };
+  const onStop = (why: string) => {
+    stop(why).catch((err: unknown) => {
+      logger.fatal(describeError(err), 'shutdown failed');
+      process.exit(1);
+    });
+  };
+  process.on('SIGTERM', () => onStop('SIGTERM'));
+  process.on('SIGINT', () => onStop('SIGINT'));
+  process.on('unhandledRejection', (reason) => {
+    logger.error(describeError(reason), 'unhandled promise rejection');
+  });
+  process.on('uncaughtException', (err) => {
+    // The process state is suspect, but dropping every live call at once is worse: stop taking new ones,
+    // let the load balancer and ECS replace this task, and let the current calls finish.
+    logger.fatal(describeError(err), 'uncaught exception: draining this task');
+    if (!stopping) onStop('uncaughtException');
+  });
+}
+
+function listen(server: Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port, host, backlog: LISTEN_BACKLOG }, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function closeServer(server: Server): Promise<void> {
+  return new Promise((resolve) => {
+    server.close(() => resolve());
+    server.closeAllConnections();
+  });
+}
+
+/** The ECS task id for log lines, from the task metadata endpoint (absent outside ECS; never fatal). */
+async function discoverTaskId(metadataUri: string | undefined): Promise<string | undefined> {
+  if (!metadataUri) return undefined;
+  try {
+    const res = await fetch(`${metadataUri}/task`, { signal: AbortSignal.timeout(1000) });
+    const body = (await res.json()) as { TaskARN?: unknown };
+    return typeof body.TaskARN === 'string' ? body.TaskARN.split('/').pop() : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Configuration errors are reported before a logger exists: plain text on a terminal (someone running
+ * `npm run gateway`), one JSON line otherwise (CloudWatch), then exit 1.
+ */
+function fatalBeforeLogger(message: string, code: string): never {
+  if (process.stderr.isTTY) process.stderr.write(`${message}\n`);
+  else
+    process.stderr.write(`${JSON.stringify({ level: 'fatal', service: 'audiohook-gateway', code, msg: message })}\n`);
+  process.exit(1);
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(
+    `${JSON.stringify({ level: 'fatal', service: 'audiohook-gateway', msg: 'gateway failed to start', ...describeError(err) })}\n`,
+  );
+  process.exit(1);
+});
