@@ -1,0 +1,43 @@
+/**
+ * The one place the local stack (`npm start`) reads its environment. Default ports are fixed so the
+ * banner, docs and scripts agree; each can be overridden.
+ */
+import { isAbsolute, join } from 'node:path';
+
+export interface LocalConfig {
+  host: string;
+  gatewayPort: number;
+  adminPort: number;
+  audiohookPath: string;
+  dataDir: string;
+  recordingsDir: string;
+  logLevel: string;
+  /** Start, write endpoints.json, print the banner, then stop (used by tests and CI smoke checks). */
+  exitWhenReady: boolean;
+}
+
+function port(env: NodeJS.ProcessEnv, name: string, fallback: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1 || n > 65_535) {
+    throw new Error(`${name} must be a TCP port number (1-65535), got ${JSON.stringify(raw)}`);
+  }
+  return n;
+}
+
+/** Reads LOCAL_* variables; throws one clear message per bad value. */
+export function loadLocalConfig(env: NodeJS.ProcessEnv, root: string): LocalConfig {
+  const dataDirRaw = env.LOCAL_DATA_DIR || '.local';
+  const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : join(root, dataDirRaw);
+  return {
+    host: env.LOCAL_HOST || '127.0.0.1',
+    gatewayPort: port(env, 'LOCAL_GATEWAY_PORT', 8080),
+    adminPort: port(env, 'LOCAL_GATEWAY_ADMIN_PORT', 8081),
+    audiohookPath: env.LOCAL_AUDIOHOOK_PATH || '/api/v1/audiohook/ws',
+    dataDir,
+    recordingsDir: join(dataDir, 'recordings'),
+    logLevel: env.LOG_LEVEL || 'info',
+    exitWhenReady: env.LOCAL_EXIT_WHEN_READY === '1',
+  };
+}

@@ -1,0 +1,21 @@
+/** Rendering of component log lines for the local stack's single log stream. */
+
+const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 40: 'WARN', 50: 'ERROR', 60: 'FATAL' };
+
+/** Renders one pino JSON line as `time [component] LEVEL msg key=value…`; other lines pass through. */
+export function formatLogLine(component: string, line: string): string {
+  const prefix = `[${component}]`.padEnd(11);
+  if (!line.startsWith('{')) return `${prefix} ${line}`;
+  try {
+    const rec = JSON.parse(line) as Record<string, unknown>;
+    const { time, level, msg, pid: _pid, hostname: _host, service: _svc, ...rest } = rec;
+    const t = typeof time === 'number' || typeof time === 'string' ? new Date(time).toISOString().slice(11, 23) : '';
+    const lvl = typeof level === 'number' ? (LEVELS[level] ?? String(level)) : String(level ?? '').toUpperCase();
+    const fields = Object.entries(rest)
+      .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
+      .join(' ');
+    return `${t} ${prefix} ${lvl.padEnd(5)} ${String(msg ?? '')}${fields ? `  ${fields}` : ''}`;
+  } catch {
+    return `${prefix} ${line}`;
+  }
+}

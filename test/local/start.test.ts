@@ -1,0 +1,121 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadLocalConfig } from '../../local/config';
+import { formatLogLine } from '../../local/log-format';
+import { toneSource } from '../../local/simulator/audio-source';
+import { runSimulatedSession } from '../../local/simulator/client';
+
+const ROOT = join(import.meta.dirname, '..', '..');
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const addr = srv.address();
+      srv.close(() => resolve(typeof addr === 'object' && addr ? addr.port : 0));
+    });
+  });
+}
+
+describe('local stack (npm start)', () => {
+  describe('configuration', () => {
+    it('uses fixed documented defaults', () => {
+      const cfg = loadLocalConfig({}, '/repo');
+      expect(cfg).toMatchObject({ host: '127.0.0.1', gatewayPort: 8080, adminPort: 8081, dataDir: '/repo/.local' });
+    });
+
+    it('refuses a port that is not a port, naming the variable', () => {
+      expect(() => loadLocalConfig({ LOCAL_GATEWAY_PORT: 'eighty' }, '/repo')).toThrow(/LOCAL_GATEWAY_PORT/);
+      expect(() => loadLocalConfig({ LOCAL_GATEWAY_ADMIN_PORT: '70000' }, '/repo')).toThrow(/LOCAL_GATEWAY_ADMIN_PORT/);
+    });
+  });
+
+  describe('log lines', () => {
+    it('renders pino JSON with the component prefix and fields', () => {
+      const line = formatLogLine(
+        'gateway',
+        JSON.stringify({ level: 30, time: Date.UTC(2026, 0, 1, 12, 0, 0), msg: 'hello', pid: 1, sessionId: 's-1' }),
+      );
+      expect(line).toBe('12:00:00.000 [gateway]   INFO  hello  sessionId=s-1');
+    });
+
+    it('passes other lines through with the prefix', () => {
+      expect(formatLogLine('gateway', 'plain text')).toBe('[gateway]   plain text');
+    });
+  });
+
+  describe('running', () => {
+    let child: ChildProcess;
+    let dataDir: string;
+    let output = '';
+    let gatewayPort: number;
+
+    beforeAll(async () => {
+      dataDir = mkdtempSync(join(tmpdir(), 'ahx-local-'));
+      gatewayPort = await freePort();
+      const adminPort = await freePort();
+      child = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['local/start.ts'], {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          LOCAL_DATA_DIR: dataDir,
+          LOCAL_GATEWAY_PORT: String(gatewayPort),
+          LOCAL_GATEWAY_ADMIN_PORT: String(adminPort),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout?.on('data', (d: Buffer) => {
+        output += d.toString();
+      });
+      child.stderr?.on('data', (d: Buffer) => {
+        output += d.toString();
+      });
+      const deadline = Date.now() + 45_000;
+      while (!existsSync(join(dataDir, 'endpoints.json'))) {
+        if (Date.now() > deadline || child.exitCode !== null) throw new Error(`local stack did not start:\n${output}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    });
+
+    afterAll(() => {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      rmSync(dataDir, { recursive: true, force: true });
+    });
+
+    it('writes endpoints.json and a banner, then transcribes nothing but records a simulated call', async () => {
+      const endpoints = JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')) as {
+        gateway: { url: string; apiKey: string; clientSecret: string };
+      };
+      expect(endpoints.gateway.url).toBe(`ws://127.0.0.1:${gatewayPort}/api/v1/audiohook/ws`);
+      expect(output).toContain('local stack is ready');
+
+      const result = await runSimulatedSession({
+        uri: endpoints.gateway.url,
+        apiKey: endpoints.gateway.apiKey,
+        clientSecret: endpoints.gateway.clientSecret,
+        audio: toneSource({ format: 'PCMU', channels: 2, durationMs: 1000 }),
+        speed: 0,
+        record: 'text',
+      });
+      expect(result.outcome).toBe('closed');
+      const conversations = readdirSync(join(dataDir, 'recordings'));
+      expect(conversations).toHaveLength(1);
+    });
+
+    it('stops every component on Ctrl-C and exits 0', async () => {
+      const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+      child.kill('SIGINT');
+      expect(await exited).toBe(0);
+      const stillListening = await fetch(`http://127.0.0.1:${gatewayPort}/health`).then(
+        () => true,
+        () => false,
+      );
+      expect(stillListening).toBe(false);
+    });
+  });
+});
