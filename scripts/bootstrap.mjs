@@ -41,7 +41,10 @@ function npmDeps() {
   // does not carry every platform's optional binaries (e.g. @biomejs/cli-darwin-*), which `npm ci` treats as
   // a lockfile mismatch. `npm install` installs exactly the locked versions available for this platform.
   log('installing npm dependencies from package-lock.json…');
-  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: root, stdio: 'inherit' });
+  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], {
+    cwd: root,
+    stdio: 'inherit',
+  });
   if (r.status !== 0) throw new Error(`npm install failed with exit code ${r.status}`);
   writeFileSync(stamp, `${want}\n`);
 }
