@@ -1,0 +1,155 @@
+/**
+ * The start/stop request rules (api-contract.md §1.1–§1.3), as pure functions of an already shape-checked
+ * request and the deployment's policy. The Lambda edge checks types (zod); everything that depends on
+ * meaning — which namespace this deployment serves, which languages, the redaction combinations, what a
+ * store outcome means to the caller — is decided here, once.
+ */
+import type { RedactionOutput } from '../transcript/utterance';
+import { ApiError } from './errors';
+
+/** The namespaces the contract's enum allows (api-contract.md §1.1). */
+export const NAMESPACES = ['siprec', 'twilio', 'amazonconnect', 'genesysaudiohook'] as const;
+export type Namespace = (typeof NAMESPACES)[number];
+
+/** The only namespace this deployment serves: calls arrive over Genesys AudioHook. */
+export const SERVED_NAMESPACE: Namespace = 'genesysaudiohook';
+
+/** The contract's `redactionOutput` values. */
+export const REDACTION_OUTPUTS = ['redacted', 'unredacted', 'redacted_and_unredacted'] as const;
+
+/** Longest `guid` we accept (api-contract.md §7 A7). */
+export const MAX_GUID_LENGTH = 255;
+
+/** Deployment settings the start rules depend on. */
+export interface StartPolicy {
+  /** Canonical IETF tags the recognizer is configured for, e.g. `['en-US', 'es-US']`. */
+  readonly supportedLanguages: readonly string[];
+  /** Used when the request names none; must be one of {@link supportedLanguages}. */
+  readonly defaultLanguage: string;
+  /**
+   * Whether redaction (PII masking) is available. When it is not, an explicit `redacted` or
+   * `redacted_and_unredacted` is rejected (the contract's "no redaction rules configured") and the default
+   * output becomes `unredacted` rather than rejecting every start that omits the field.
+   */
+  readonly redactionEnabled: boolean;
+}
+
+/** A start-streaming body whose field types have been checked. Unknown fields are already dropped. */
+export interface StartRequest {
+  namespace: Namespace;
+  guid: string;
+  customerId: string;
+  agentId: string;
+  autotranscribeParams?: {
+    language?: string;
+    detailedToken?: boolean;
+    audioRecordingAllowed?: boolean;
+    redactionOutput?: RedactionOutput;
+  };
+}
+
+/** A stop-streaming body whose field types have been checked. */
+export interface StopRequest {
+  namespace: Namespace;
+  guid: string;
+}
+
+/** The transcription parameters a start records, with every default applied. */
+export interface StartParams {
+  customerId: string;
+  agentId: string;
+  /** Canonical spelling from the policy, whatever case the caller used (api-contract.md §7 A20). */
+  language: string;
+  detailedToken: boolean;
+  audioRecordingAllowed: boolean;
+  redactionOutput: RedactionOutput;
+}
+
+/** What a valid start asks for. */
+export interface StartDecision {
+  conversationId: string;
+  params: StartParams;
+}
+
+/** Rejects a namespace the contract knows but this deployment does not serve (`400-201`). */
+export function assertServedNamespace(namespace: Namespace): void {
+  if (namespace !== SERVED_NAMESPACE) {
+    throw new ApiError('400-201', `namespace '${namespace}' is not supported by this deployment`);
+  }
+}
+
+/** The canonical spelling of `language` in the policy's list, or undefined when it is not supported. */
+export function canonicalLanguage(language: string, supported: readonly string[]): string | undefined {
+  const wanted = language.trim().toLowerCase();
+  return supported.find((l) => l.toLowerCase() === wanted);
+}
+
+/**
+ * Applies the start rules: namespace served, language supported (case-insensitive), redaction available
+ * when asked for, and no detailed tokens with a redacted output (api-contract.md §1.1 validation rules).
+ * Throws {@link ApiError} `400-201` / `400-202`.
+ */
+export function decideStart(request: StartRequest, policy: StartPolicy): StartDecision {
+  assertServedNamespace(request.namespace);
+  const p = request.autotranscribeParams ?? {};
+  const language = canonicalLanguage(p.language ?? policy.defaultLanguage, policy.supportedLanguages);
+  if (language === undefined) {
+    throw new ApiError(
+      '400-202',
+      `language '${p.language}' is not supported; supported: ${policy.supportedLanguages.join(', ')}`,
+    );
+  }
+  if (!policy.redactionEnabled && p.redactionOutput !== undefined && p.redactionOutput !== 'unredacted') {
+    throw new ApiError(
+      '400-202',
+      `redactionOutput '${p.redactionOutput}' is not available: redaction is not configured for this deployment`,
+    );
+  }
+  const redactionOutput: RedactionOutput = p.redactionOutput ?? (policy.redactionEnabled ? 'redacted' : 'unredacted');
+  const detailedToken = p.detailedToken ?? false;
+  if (detailedToken && redactionOutput !== 'unredacted') {
+    throw new ApiError(
+      '400-202',
+      `detailedToken requires redactionOutput 'unredacted' (got '${redactionOutput}'${p.redactionOutput === undefined ? ', the default' : ''})`,
+    );
+  }
+  return {
+    conversationId: request.guid,
+    params: {
+      customerId: request.customerId,
+      agentId: request.agentId,
+      language,
+      detailedToken,
+      audioRecordingAllowed: p.audioRecordingAllowed ?? false,
+      redactionOutput,
+    },
+  };
+}
+
+/**
+ * A start the store could not settle (it lost the optimistic race on every attempt) is `409-202`. Every
+ * other start outcome is a success: a new segment, or a repeated start of the running one (idempotent,
+ * api-contract.md §1.3).
+ */
+export function startConflictError(): ApiError {
+  return new ApiError('409-202', 'Another start or stop for this guid is still pending; retry');
+}
+
+/** What the store answered to a stop, other than `stopped`. */
+export type StopRefusal = 'not-started' | 'already-stopped' | 'unknown' | 'conflict';
+
+const STOP_REFUSALS: Readonly<Record<StopRefusal, () => ApiError>> = {
+  // A start before the session opens makes the conversation known, so that race never lands here.
+  unknown: () => new ApiError('400-203', 'No call known for this guid'),
+  'not-started': () => new ApiError('409-201', 'Call transcription not started'),
+  'already-stopped': () => new ApiError('409-201', 'Call transcription already stopped'),
+  conflict: () => startConflictError(),
+};
+
+/**
+ * Why a stop is refused: unknown conversation `400-203`; nothing running `409-201`; a race the store could
+ * not settle `409-202`.
+ */
+export function stopRefusalError(outcome: StopRefusal): ApiError {
+  return STOP_REFUSALS[outcome]();
+}

@@ -1,0 +1,258 @@
+/**
+ * Configuration of the API Lambdas: the only place they read their environment (style.md habit 1).
+ * Two families, one loader each: the route handlers (start, stop, messages, status) share
+ * {@link loadConfig}; the authorizer has {@link loadAuthorizerConfig}. Both validate every variable at
+ * once and fail fast with one line per problem, naming the variable and how to fix it. Secret values are
+ * never echoed.
+ */
+import { z } from 'zod';
+
+/** Powertools log levels. */
+export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
+
+/** Settings shared by every Lambda of the API. */
+export interface ObservabilityConfig {
+  /** `POWERTOOLS_SERVICE_NAME` @default 'audiohook-transcribe-api' */
+  serviceName: string;
+  /** `POWERTOOLS_METRICS_NAMESPACE` @default 'AudiohookTranscribe' */
+  metricsNamespace: string;
+  /** `LOG_LEVEL` (or `POWERTOOLS_LOG_LEVEL`) @default 'INFO' */
+  logLevel: LogLevel;
+  /**
+   * `TRACING_ENABLED` (`true`/`false`). @default - true inside Lambda (`AWS_LAMBDA_FUNCTION_NAME` set),
+   * false elsewhere: the X-Ray daemon only exists in Lambda, so local runs would only log errors.
+   */
+  tracingEnabled: boolean;
+  /** `METRICS_ENABLED` @default - true inside Lambda, false elsewhere (EMF lines are noise on a terminal) */
+  metricsEnabled: boolean;
+  /** `AWS_REGION` @default - the SDK's own resolution */
+  awsRegion?: string;
+}
+
+/** Configuration of the route handlers (start, stop, messages, status). Units are in the names. */
+export interface ApiConfig extends ObservabilityConfig {
+  /** `CONVERSATIONS_TABLE` (required) */
+  conversationsTable: string;
+  /** `UTTERANCES_TABLE` (required) */
+  utterancesTable: string;
+  /** `DYNAMODB_ENDPOINT`: DynamoDB Local or another endpoint override. @default - the regional endpoint */
+  dynamoDbEndpoint?: string;
+  /** `SUPPORTED_LANGUAGES`: canonical IETF tags, comma-separated. @default ['en-US', 'es-US'] */
+  supportedLanguages: string[];
+  /** `DEFAULT_LANGUAGE`, one of the supported languages. @default 'en-US' */
+  defaultLanguage: string;
+  /** `REDACTION_ENABLED` (`true`/`false`): whether PII redaction is configured. @default true */
+  redactionEnabled: boolean;
+  /** `STOP_WAIT_MS`: how long stop waits for the gateway to close the segment. @default 5000 */
+  stopWaitMs: number;
+  /** `STOP_POLL_MS`: interval of the strongly consistent segment reads while waiting. @default 100 */
+  stopPollMs: number;
+  /** `RETENTION_DAYS`: TTL of conversation items written here. @default 7 */
+  retentionDays: number;
+  /**
+   * `PAGE_TOKEN_SECRET`: key that signs `nextToken`s of the messages route, so a token cannot be forged
+   * or replayed against another conversation. @default - the store's own default
+   */
+  pageTokenSecret?: string;
+}
+
+/** Where the authorizer reads API credentials from. */
+export type CredentialSourceConfig =
+  /** A Secrets Manager secret whose `SecretString` is the credentials JSON (AWS). */
+  | { source: 'secrets-manager'; secretId: string; endpoint?: string }
+  /** Inline JSON (`API_CREDENTIALS_JSON`): local runs and tests. */
+  | { source: 'inline'; json: string }
+  /** A JSON file (`API_CREDENTIALS_FILE`): local runs. */
+  | { source: 'file'; path: string };
+
+/** Configuration of the authorizer. */
+export interface AuthorizerConfig extends ObservabilityConfig {
+  credentials: CredentialSourceConfig;
+  /** `CREDENTIALS_CACHE_TTL_SEC`: how long the credential set and positive verdicts are reused. @default 300 */
+  cacheTtlSec: number;
+  /** `NEGATIVE_CACHE_TTL_SEC`: how long a failed verification is remembered. @default 10 */
+  negativeCacheTtlSec: number;
+}
+
+/** Raised by the loaders; `problems` holds one human-readable line per invalid variable. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  readonly code = 'CONFIG_INVALID';
+  constructor(readonly problems: readonly string[]) {
+    super(`Invalid API configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+  }
+}
+
+const integer = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: `${name} must be a whole number between ${min} and ${max}` })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, { message: `${name} must be at least ${min}` })
+        .max(max, { message: `${name} must be at most ${max}` }),
+    );
+
+const boolean = (name: string) =>
+  z
+    .enum(['true', 'false', '1', '0'], { message: `${name} must be true or false` })
+    .transform((v) => v === 'true' || v === '1');
+
+const nonEmpty = (name: string) =>
+  z.string({ message: `${name} is required` }).min(1, { message: `${name} is required` });
+
+const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
+
+const observabilitySchema = z.object({
+  POWERTOOLS_SERVICE_NAME: z.string().min(1).default('audiohook-transcribe-api'),
+  POWERTOOLS_METRICS_NAMESPACE: z
+    .string()
+    .regex(/^[A-Za-z0-9._/#:-]{1,255}$/, {
+      message: 'POWERTOOLS_METRICS_NAMESPACE must be a CloudWatch namespace (letters, digits, . _ / # : -)',
+    })
+    .default('AudiohookTranscribe'),
+  LOG_LEVEL: z
+    .string()
+    .transform((s) => s.toUpperCase())
+    .pipe(z.enum(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` }))
+    .optional(),
+  POWERTOOLS_LOG_LEVEL: z
+    .string()
+    .transform((s) => s.toUpperCase())
+    .pipe(z.enum(LOG_LEVELS, { message: `POWERTOOLS_LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` }))
+    .optional(),
+  TRACING_ENABLED: boolean('TRACING_ENABLED').optional(),
+  METRICS_ENABLED: boolean('METRICS_ENABLED').optional(),
+  AWS_LAMBDA_FUNCTION_NAME: z.string().optional(),
+  AWS_REGION: z.string().min(1).optional(),
+});
+
+const commaList = (s: string) =>
+  s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
+
+const apiSchema = observabilitySchema.extend({
+  CONVERSATIONS_TABLE: nonEmpty('CONVERSATIONS_TABLE'),
+  UTTERANCES_TABLE: nonEmpty('UTTERANCES_TABLE'),
+  DYNAMODB_ENDPOINT: z.url({ message: 'DYNAMODB_ENDPOINT must be a URL, e.g. http://127.0.0.1:8000' }).optional(),
+  SUPPORTED_LANGUAGES: z
+    .string()
+    .transform(commaList)
+    .pipe(
+      z
+        .array(
+          z
+            .string()
+            .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, { message: 'SUPPORTED_LANGUAGES entries must be IETF tags' }),
+        )
+        .min(1, { message: 'SUPPORTED_LANGUAGES must list at least one language, e.g. en-US,es-US' }),
+    )
+    .default(['en-US', 'es-US']),
+  DEFAULT_LANGUAGE: z.string().default('en-US'),
+  REDACTION_ENABLED: boolean('REDACTION_ENABLED').default(true),
+  // API Gateway REST integrations time out at 29 s; the wait must end well before that.
+  STOP_WAIT_MS: integer('STOP_WAIT_MS', 0, 25_000).default(5000),
+  STOP_POLL_MS: integer('STOP_POLL_MS', 10, 5000).default(100),
+  RETENTION_DAYS: integer('RETENTION_DAYS', 1, 3650).default(7),
+  PAGE_TOKEN_SECRET: z.string().min(16, { message: 'PAGE_TOKEN_SECRET must be at least 16 characters' }).optional(),
+});
+
+const authorizerSchema = observabilitySchema.extend({
+  API_CREDENTIALS_SECRET_ID: z.string().min(1).optional(),
+  API_CREDENTIALS_JSON: z.string().min(1).optional(),
+  API_CREDENTIALS_FILE: z.string().min(1).optional(),
+  SECRETS_MANAGER_ENDPOINT: z.url({ message: 'SECRETS_MANAGER_ENDPOINT must be a URL' }).optional(),
+  CREDENTIALS_CACHE_TTL_SEC: integer('CREDENTIALS_CACHE_TTL_SEC', 0, 3600).default(300),
+  NEGATIVE_CACHE_TTL_SEC: integer('NEGATIVE_CACHE_TTL_SEC', 0, 300).default(10),
+});
+
+type Env = Record<string, string | undefined>;
+
+function problemsOf(error: z.ZodError): string[] {
+  return error.issues.map((i) => {
+    const name = String(i.path[0] ?? '');
+    return i.message.includes(name) ? i.message : `${name}: ${i.message}`;
+  });
+}
+
+/** Blank variables count as unset (CDK and shells often pass `""`). */
+function present(env: Env): Env {
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+}
+
+function observability(v: z.infer<typeof observabilitySchema>): ObservabilityConfig {
+  const inLambda = v.AWS_LAMBDA_FUNCTION_NAME !== undefined;
+  return {
+    serviceName: v.POWERTOOLS_SERVICE_NAME,
+    metricsNamespace: v.POWERTOOLS_METRICS_NAMESPACE,
+    logLevel: v.LOG_LEVEL ?? v.POWERTOOLS_LOG_LEVEL ?? 'INFO',
+    tracingEnabled: v.TRACING_ENABLED ?? inLambda,
+    metricsEnabled: v.METRICS_ENABLED ?? inLambda,
+    ...(v.AWS_REGION !== undefined && { awsRegion: v.AWS_REGION }),
+  };
+}
+
+/** Reads and validates the route handlers' configuration. Throws {@link ConfigError}. */
+export function loadConfig(env: Env = process.env): ApiConfig {
+  const parsed = apiSchema.safeParse(present(env));
+  if (!parsed.success) throw new ConfigError(problemsOf(parsed.error));
+  const v = parsed.data;
+  const defaultLanguage = v.SUPPORTED_LANGUAGES.find((l) => l.toLowerCase() === v.DEFAULT_LANGUAGE.toLowerCase());
+  if (defaultLanguage === undefined) {
+    throw new ConfigError([
+      `DEFAULT_LANGUAGE '${v.DEFAULT_LANGUAGE}' must be one of SUPPORTED_LANGUAGES (${v.SUPPORTED_LANGUAGES.join(', ')})`,
+    ]);
+  }
+  return {
+    ...observability(v),
+    conversationsTable: v.CONVERSATIONS_TABLE,
+    utterancesTable: v.UTTERANCES_TABLE,
+    ...(v.DYNAMODB_ENDPOINT !== undefined && { dynamoDbEndpoint: v.DYNAMODB_ENDPOINT }),
+    supportedLanguages: v.SUPPORTED_LANGUAGES,
+    defaultLanguage,
+    redactionEnabled: v.REDACTION_ENABLED,
+    stopWaitMs: v.STOP_WAIT_MS,
+    stopPollMs: v.STOP_POLL_MS,
+    retentionDays: v.RETENTION_DAYS,
+    ...(v.PAGE_TOKEN_SECRET !== undefined && { pageTokenSecret: v.PAGE_TOKEN_SECRET }),
+  };
+}
+
+/** Reads and validates the authorizer's configuration. Throws {@link ConfigError}. */
+export function loadAuthorizerConfig(env: Env = process.env): AuthorizerConfig {
+  const parsed = authorizerSchema.safeParse(present(env));
+  if (!parsed.success) throw new ConfigError(problemsOf(parsed.error));
+  const v = parsed.data;
+  const sources = [v.API_CREDENTIALS_SECRET_ID, v.API_CREDENTIALS_JSON, v.API_CREDENTIALS_FILE].filter(
+    (s) => s !== undefined,
+  );
+  if (sources.length !== 1) {
+    throw new ConfigError([
+      'set exactly one of API_CREDENTIALS_SECRET_ID (AWS), API_CREDENTIALS_JSON or API_CREDENTIALS_FILE (local); ' +
+        'entries come from `npx tsx lambdas/authorizer/hash-secret.ts`',
+    ]);
+  }
+  let credentials: CredentialSourceConfig;
+  if (v.API_CREDENTIALS_SECRET_ID !== undefined) {
+    credentials = {
+      source: 'secrets-manager',
+      secretId: v.API_CREDENTIALS_SECRET_ID,
+      ...(v.SECRETS_MANAGER_ENDPOINT !== undefined && { endpoint: v.SECRETS_MANAGER_ENDPOINT }),
+    };
+  } else if (v.API_CREDENTIALS_JSON !== undefined) {
+    credentials = { source: 'inline', json: v.API_CREDENTIALS_JSON };
+  } else {
+    credentials = { source: 'file', path: v.API_CREDENTIALS_FILE as string };
+  }
+  return {
+    ...observability(v),
+    credentials,
+    cacheTtlSec: v.CREDENTIALS_CACHE_TTL_SEC,
+    negativeCacheTtlSec: v.NEGATIVE_CACHE_TTL_SEC,
+  };
+}
