@@ -8,6 +8,10 @@ export interface LocalConfig {
   host: string;
   gatewayPort: number;
   adminPort: number;
+  apiPort: number;
+  dynamoDbPort: number;
+  /** Prefix of the local DynamoDB tables. */
+  tablePrefix: string;
   audiohookPath: string;
   dataDir: string;
   recordingsDir: string;
@@ -34,6 +38,9 @@ export function loadLocalConfig(env: NodeJS.ProcessEnv, root: string): LocalConf
     host: env.LOCAL_HOST || '127.0.0.1',
     gatewayPort: port(env, 'LOCAL_GATEWAY_PORT', 8080),
     adminPort: port(env, 'LOCAL_GATEWAY_ADMIN_PORT', 8081),
+    apiPort: port(env, 'LOCAL_API_PORT', 8082),
+    dynamoDbPort: port(env, 'LOCAL_DYNAMODB_PORT', 8000),
+    tablePrefix: 'local',
     audiohookPath: env.LOCAL_AUDIOHOOK_PATH || '/api/v1/audiohook/ws',
     dataDir,
     recordingsDir: join(dataDir, 'recordings'),

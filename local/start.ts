@@ -13,7 +13,10 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { credentialEntry } from '../lambdas/authorizer/hash-secret';
+import { createTables } from '../store/create-tables';
 import { type LocalConfig, loadLocalConfig } from './config';
+import { createLocalDynamoDbClient, type DynamoDbLocal, startDynamoDbLocal } from './dynamodb';
 import { formatLogLine } from './log-format';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -31,11 +34,23 @@ function pipeLogs(name: string, child: ChildProcess): void {
   }
 }
 
-/** Local gateway credentials, generated once and kept in the data directory. */
-function localCredentials(dataDir: string): { apiKey: string; clientSecret: string } {
+/** Local credentials (gateway API key and secret, REST API id and secret), generated once per data directory. */
+interface LocalCredentials {
+  apiKey: string;
+  clientSecret: string;
+  apiId: string;
+  apiSecret: string;
+}
+
+function localCredentials(dataDir: string): LocalCredentials {
   const file = join(dataDir, 'credentials.json');
-  if (existsSync(file)) return JSON.parse(readFileSync(file, 'utf8')) as { apiKey: string; clientSecret: string };
-  const creds = { apiKey: randomBytes(24).toString('base64url'), clientSecret: randomBytes(32).toString('base64') };
+  const have = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<LocalCredentials>) : {};
+  const creds: LocalCredentials = {
+    apiKey: have.apiKey ?? randomBytes(24).toString('base64url'),
+    clientSecret: have.clientSecret ?? randomBytes(32).toString('base64'),
+    apiId: have.apiId ?? `local-${randomBytes(4).toString('hex')}`,
+    apiSecret: have.apiSecret ?? randomBytes(24).toString('base64url'),
+  };
   writeFileSync(file, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
   return creds;
 }
@@ -57,7 +72,13 @@ async function waitForHealth(url: string, comp: Component, timeoutMs: number): P
 function startComponent(name: string, args: string[], env: Record<string, string>): Component {
   const child = spawn(TSX, args, {
     cwd: ROOT,
-    env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? '',
+      // Known and handled: production targets Node 22 (Lambda runtime, container image) with pinned SDKs.
+      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   pipeLogs(name, child);
@@ -81,8 +102,10 @@ async function stopAll(components: Component[]): Promise<void> {
   );
 }
 
-function banner(cfg: LocalConfig, creds: { apiKey: string; clientSecret: string }, endpointsFile: string): string {
+function banner(cfg: LocalConfig, creds: LocalCredentials, endpointsFile: string): string {
   const gw = `ws://${cfg.host}:${cfg.gatewayPort}${cfg.audiohookPath}`;
+  const api = `http://${cfg.host}:${cfg.apiPort}`;
+  const auth = `-H 'asapp-api-id: ${creds.apiId}' -H 'asapp-api-secret: ${creds.apiSecret}'`;
   return [
     '',
     '  audiohook-transcribe local stack is ready',
@@ -90,11 +113,17 @@ function banner(cfg: LocalConfig, creds: { apiKey: string; clientSecret: string 
     `  AudioHook gateway   ${gw}`,
     `  gateway health      http://${cfg.host}:${cfg.gatewayPort}/health`,
     `  gateway metrics     http://${cfg.host}:${cfg.adminPort}/metrics`,
+    `  REST API            ${api}`,
+    `  DynamoDB Local      http://${cfg.host}:${cfg.dynamoDbPort}  (tables ${cfg.tablePrefix}-*)`,
     `  recordings (WAV)    ${cfg.recordingsDir}`,
     `  endpoints file      ${endpointsFile}`,
     '',
     '  Simulate a 10-second call (in another terminal):',
-    `    npm run simulate -- --uri ${gw} --api-key ${creds.apiKey} --client-secret ${creds.clientSecret} --tone-sec 10`,
+    `    npm run simulate -- --uri ${gw} --api-key ${creds.apiKey} --client-secret ${creds.clientSecret} --tone-sec 10 --conversation <uuid>`,
+    '  Start / stop transcription of that conversation, then fetch its messages:',
+    `    curl -s ${auth} -H 'content-type: application/json' -d '{"namespace":"genesysaudiohook","guid":"<uuid>","customerId":"c-1","agentId":"a-1"}' ${api}/mg-autotranscribe/v1/start-streaming`,
+    `    curl -s ${auth} -H 'content-type: application/json' -d '{"namespace":"genesysaudiohook","guid":"<uuid>"}' ${api}/mg-autotranscribe/v1/stop-streaming`,
+    `    curl -s ${auth} '${api}/conversation/v1/conversation/messages?externalId=<uuid>'`,
     '',
     '  Ctrl-C stops everything.',
     '',
@@ -109,39 +138,74 @@ async function main(): Promise<void> {
   const creds = localCredentials(cfg.dataDir);
 
   const components: Component[] = [];
+  let dynamo: DynamoDbLocal | undefined;
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
     process.stdout.write('\nstopping the local stack…\n');
     await stopAll(components);
+    await dynamo?.stop();
     process.exit(code);
   };
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
-
-  const gateway = startComponent('gateway', ['fargate/src/main.ts'], {
-    HOST: cfg.host,
-    PORT: String(cfg.gatewayPort),
-    ADMIN_HOST: cfg.host,
-    ADMIN_PORT: String(cfg.adminPort),
-    AUDIOHOOK_PATHS: cfg.audiohookPath,
-    AUDIOHOOK_API_KEYS: JSON.stringify({ [creds.apiKey]: { secret: creds.clientSecret, label: 'local' } }),
-    AUDIO_SINK: 'wav',
-    WAV_DIR: cfg.recordingsDir,
-    LOG_LEVEL: cfg.logLevel,
-    DRAIN_TIMEOUT_SEC: '5',
-  });
-  components.push(gateway);
-  gateway.child.once('exit', (code) => {
-    if (!stopping) {
-      process.stderr.write(`gateway exited unexpectedly (code ${code}); stopping\n`);
-      void shutdown(1);
-    }
-  });
+  const watch = (comp: Component) => {
+    comp.child.once('exit', (code) => {
+      if (!stopping) {
+        process.stderr.write(`${comp.name} exited unexpectedly (code ${code}); stopping\n`);
+        void shutdown(1);
+      }
+    });
+    components.push(comp);
+    return comp;
+  };
 
   try {
-    await waitForHealth(`http://${cfg.host}:${cfg.gatewayPort}/health`, gateway, 30_000);
+    // DynamoDB Local runs the official jar on this machine's Java; its data survives restarts.
+    process.stdout.write(`${formatLogLine('dynamodb', `starting DynamoDB Local on port ${cfg.dynamoDbPort}…`)}\n`);
+    dynamo = await startDynamoDbLocal({ port: cfg.dynamoDbPort, dataDir: join(cfg.dataDir, 'dynamodb') });
+    const client = createLocalDynamoDbClient(dynamo.endpoint);
+    const tables = await createTables(client, cfg.tablePrefix);
+    client.destroy();
+    process.stdout.write(`${formatLogLine('dynamodb', `ready at ${dynamo.endpoint}`)}\n`);
+
+    const credentialsJson = JSON.stringify(
+      await credentialEntry({ apiId: creds.apiId, secret: creds.apiSecret, label: 'local' }),
+    );
+    const api = watch(
+      startComponent('api', ['local/api/main.ts'], {
+        LOCAL_API_HOST: cfg.host,
+        LOCAL_API_PORT: String(cfg.apiPort),
+        CONVERSATIONS_TABLE: tables.conversations,
+        UTTERANCES_TABLE: tables.utterances,
+        DYNAMODB_ENDPOINT: dynamo.endpoint,
+        API_CREDENTIALS_JSON: credentialsJson,
+        AWS_REGION: 'us-east-1',
+        LOG_LEVEL: cfg.logLevel.toUpperCase(),
+        POWERTOOLS_TRACE_ENABLED: 'false',
+      }),
+    );
+
+    const gateway = watch(
+      startComponent('gateway', ['fargate/src/main.ts'], {
+        HOST: cfg.host,
+        PORT: String(cfg.gatewayPort),
+        ADMIN_HOST: cfg.host,
+        ADMIN_PORT: String(cfg.adminPort),
+        AUDIOHOOK_PATHS: cfg.audiohookPath,
+        AUDIOHOOK_API_KEYS: JSON.stringify({ [creds.apiKey]: { secret: creds.clientSecret, label: 'local' } }),
+        AUDIO_SINK: 'wav',
+        WAV_DIR: cfg.recordingsDir,
+        LOG_LEVEL: cfg.logLevel,
+        DRAIN_TIMEOUT_SEC: '5',
+      }),
+    );
+
+    await Promise.all([
+      waitForHealth(`http://${cfg.host}:${cfg.gatewayPort}/health`, gateway, 30_000),
+      waitForHealth(`http://${cfg.host}:${cfg.apiPort}/health`, api, 30_000),
+    ]);
   } catch (err) {
     process.stderr.write(`local stack failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
     await shutdown(1);
@@ -157,6 +221,8 @@ async function main(): Promise<void> {
       health: `http://${cfg.host}:${cfg.gatewayPort}/health`,
       metrics: `http://${cfg.host}:${cfg.adminPort}/metrics`,
     },
+    api: { url: `http://${cfg.host}:${cfg.apiPort}`, apiId: creds.apiId, apiSecret: creds.apiSecret },
+    dynamodb: { endpoint: `http://${cfg.host}:${cfg.dynamoDbPort}`, tablePrefix: cfg.tablePrefix },
   };
   writeFileSync(endpointsFile, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
   process.stdout.write(`${banner(cfg, creds, endpointsFile)}\n`);

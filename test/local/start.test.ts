@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -44,6 +45,20 @@ describe('local stack (npm start)', () => {
       expect(line).toBe('12:00:00.000 [gateway]   INFO  hello  sessionId=s-1');
     });
 
+    it('renders Powertools JSON the same way', () => {
+      const line = formatLogLine(
+        'api',
+        JSON.stringify({
+          level: 'INFO',
+          timestamp: '2026-01-01T12:00:00.000Z',
+          message: 'ready',
+          sampling_rate: 0,
+          url: 'u',
+        }),
+      );
+      expect(line).toBe('12:00:00.000 [api]       INFO  ready  url=u');
+    });
+
     it('passes other lines through with the prefix', () => {
       expect(formatLogLine('gateway', 'plain text')).toBe('[gateway]   plain text');
     });
@@ -58,7 +73,7 @@ describe('local stack (npm start)', () => {
     beforeAll(async () => {
       dataDir = mkdtempSync(join(tmpdir(), 'ahx-local-'));
       gatewayPort = await freePort();
-      const adminPort = await freePort();
+      const [adminPort, apiPort, dynamoDbPort] = [await freePort(), await freePort(), await freePort()];
       child = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['local/start.ts'], {
         cwd: ROOT,
         env: {
@@ -66,6 +81,8 @@ describe('local stack (npm start)', () => {
           LOCAL_DATA_DIR: dataDir,
           LOCAL_GATEWAY_PORT: String(gatewayPort),
           LOCAL_GATEWAY_ADMIN_PORT: String(adminPort),
+          LOCAL_API_PORT: String(apiPort),
+          LOCAL_DYNAMODB_PORT: String(dynamoDbPort),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -75,7 +92,7 @@ describe('local stack (npm start)', () => {
       child.stderr?.on('data', (d: Buffer) => {
         output += d.toString();
       });
-      const deadline = Date.now() + 45_000;
+      const deadline = Date.now() + 60_000;
       while (!existsSync(join(dataDir, 'endpoints.json'))) {
         if (Date.now() > deadline || child.exitCode !== null) throw new Error(`local stack did not start:\n${output}`);
         await new Promise((r) => setTimeout(r, 200));
@@ -87,10 +104,25 @@ describe('local stack (npm start)', () => {
       rmSync(dataDir, { recursive: true, force: true });
     });
 
-    it('writes endpoints.json and a banner, then transcribes nothing but records a simulated call', async () => {
+    it('writes endpoints.json and a banner, serves the API, and records a simulated call', async () => {
       const endpoints = JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')) as {
         gateway: { url: string; apiKey: string; clientSecret: string };
+        api: { url: string; apiId: string; apiSecret: string };
       };
+      const guid = randomUUID();
+      const start = await fetch(`${endpoints.api.url}/mg-autotranscribe/v1/start-streaming`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'asapp-api-id': endpoints.api.apiId,
+          'asapp-api-secret': endpoints.api.apiSecret,
+        },
+        body: JSON.stringify({ namespace: 'genesysaudiohook', guid, customerId: 'c-1', agentId: 'a-1' }),
+      });
+      expect(start.status).toBe(200);
+      expect(await start.json()).toMatchObject({ isOk: true });
+      const unauthorized = await fetch(`${endpoints.api.url}/conversation/v1/conversation/messages?externalId=${guid}`);
+      expect(unauthorized.status).toBe(401);
       expect(endpoints.gateway.url).toBe(`ws://127.0.0.1:${gatewayPort}/api/v1/audiohook/ws`);
       expect(output).toContain('local stack is ready');
 
