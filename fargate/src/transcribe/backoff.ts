@@ -1,0 +1,104 @@
+/**
+ * Retry pacing and error triage for Transcribe streams.
+ *
+ * Backoff is exponential with *full jitter* (a uniformly random delay between 0 and the exponential
+ * ceiling): when a regional hiccup drops many streams at once, their reopen attempts spread out instead of
+ * arriving together and tripping the concurrent-stream quota again.
+ */
+
+/** An exponential backoff policy. */
+export interface BackoffPolicy {
+  /** Ceiling of the first retry's delay, ms. */
+  readonly baseMs: number;
+  /** Largest ceiling, ms. */
+  readonly capMs: number;
+}
+
+/** Transient service and network errors: retry soon, never wait more than ~5 s (audio is buffering). */
+export const TRANSIENT_BACKOFF: BackoffPolicy = { baseMs: 100, capMs: 5_000 };
+
+/**
+ * The concurrent-stream quota (LimitExceededException): retrying fast only keeps the quota exhausted, so
+ * start at 1 s and allow up to 30 s.
+ */
+export const THROTTLE_BACKOFF: BackoffPolicy = { baseMs: 1_000, capMs: 30_000 };
+
+/**
+ * The delay before retry number `attempt` (0 for the first retry).
+ * @param random - a uniform [0, 1) source (injectable for tests)
+ */
+export function fullJitterDelay(policy: BackoffPolicy, attempt: number, random: () => number = Math.random): number {
+  const ceiling = Math.min(policy.capMs, policy.baseMs * 2 ** Math.max(0, Math.min(attempt, 30)));
+  return Math.floor(random() * ceiling);
+}
+
+/**
+ * How a stream failure is handled:
+ * - `no-audio-timeout`: Transcribe closed an idle stream (15 s without audio); reopen on the next audio.
+ * - `throttled`: the concurrent-stream quota; back off long ({@link THROTTLE_BACKOFF}) and count it.
+ * - `transient`: service or network trouble; reopen soon ({@link TRANSIENT_BACKOFF}) and re-send.
+ * - `fatal`: the request itself is wrong (bad parameters, credentials, permissions); retrying cannot help.
+ */
+export type FailureKind = 'no-audio-timeout' | 'throttled' | 'transient' | 'fatal';
+
+interface ErrorLike {
+  name?: unknown;
+  message?: unknown;
+  code?: unknown;
+  cause?: unknown;
+  $metadata?: { httpStatusCode?: unknown };
+}
+
+function fields(err: unknown): ErrorLike {
+  return typeof err === 'object' && err !== null ? (err as ErrorLike) : {};
+}
+
+/** Recognizes Transcribe's idle-stream error ("…no new audio was received for 15 seconds…"). */
+function isNoAudioTimeout(message: string): boolean {
+  return /no new audio|timed out/i.test(message);
+}
+
+/** Classifies an error thrown by `StartStreamTranscription` or by its result stream. */
+export function classifyFailure(err: unknown): FailureKind {
+  const e = fields(err);
+  const name = typeof e.name === 'string' ? e.name : '';
+  const message = typeof e.message === 'string' ? e.message : '';
+  const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : undefined;
+  switch (name) {
+    case 'BadRequestException':
+      return isNoAudioTimeout(message) ? 'no-audio-timeout' : 'fatal';
+    case 'LimitExceededException':
+    case 'ThrottlingException':
+    case 'TooManyRequestsException':
+      return 'throttled';
+    case 'InternalFailureException':
+    case 'ServiceUnavailableException':
+    case 'ConflictException':
+      return 'transient';
+    case 'UnrecognizedClientException':
+    case 'AccessDeniedException':
+    case 'InvalidSignatureException':
+    case 'ResourceNotFoundException':
+    case 'ValidationException':
+      return 'fatal';
+    default:
+      break;
+  }
+  if (status === 429) return 'throttled';
+  if (status !== undefined && status >= 400 && status < 500 && status !== 408) return 'fatal';
+  // Network errors (ECONNRESET, ERR_HTTP2_*, socket hang up, a stream that ended without a result
+  // stream), 5xx and anything unknown: worth a bounded number of retries.
+  return 'transient';
+}
+
+/** A short, log-safe description of an error (never the audio or transcript). */
+export function describeError(err: unknown): { name: string; message: string; code?: string; status?: number } {
+  const e = fields(err);
+  const out: { name: string; message: string; code?: string; status?: number } = {
+    name: typeof e.name === 'string' ? e.name : typeof err,
+    message: typeof e.message === 'string' ? e.message.slice(0, 300) : String(err).slice(0, 300),
+  };
+  if (typeof e.code === 'string') out.code = e.code;
+  if (typeof e.$metadata?.httpStatusCode === 'number') out.status = e.$metadata.httpStatusCode;
+  return out;
+}
