@@ -2,8 +2,8 @@
  * The Conversations table: desired transcription state (META), transcription segments (SEG#), and the
  * AudioHook sessions bound to a conversation (SES#). Used by the start/stop Lambdas (requestStart,
  * requestStop, listSessions, waitForSegmentClosed) and by the gateway (registerSession, openSegment,
- * addSegmentCounters, closeSegment, closeSession). Layout and the start/stop race argument:
- * docs/data-model.md.
+ * startNextSegment, addSegmentCounters, closeSegment, closeSession). Layout and the start/stop race
+ * argument: docs/data-model.md.
  *
  * Every state change that can race is an optimistic, conditional write on the version or state that was
  * read; a lost race re-reads and decides again (bounded), so concurrent start/stop requests never lose an
@@ -159,6 +159,16 @@ export type OpenSegmentResult =
   | { outcome: 'taken'; segment: SegmentRecord }
   /** The segment was stopped or superseded (or never existed): do not stream. */
   | { outcome: 'stale'; segment: SegmentRecord | undefined };
+
+/** Result of {@link ConversationsRepository.startNextSegment}. */
+export type NextSegmentResult =
+  /** The caller now holds segment `fromSegment + 1` (state `active`); META points at it with fresh streamIds. */
+  | { outcome: 'opened'; meta: ConversationMeta; segment: SegmentRecord }
+  /**
+   * Nothing changed: transcription is off, META moved past `fromSegment`, or `fromSegment` is not closed
+   * (another session still holds it, or a stop is being applied). Re-read META and decide again.
+   */
+  | { outcome: 'stale'; meta: ConversationMeta | undefined };
 
 /** Result of {@link ConversationsRepository.closeSegment}. */
 export type CloseSegmentOutcome = 'closed' | 'already-closed' | 'not-open';
@@ -678,6 +688,114 @@ export class ConversationsRepository {
     const opened = await this.getSegment(conversationId, segment);
     if (!opened) throw new NotFoundError(`segment ${segment} of ${conversationId} vanished after opening`);
     return { outcome: 'opened', segment: opened };
+  }
+
+  /**
+   * Gateway: renews transcription for a conversation whose desired state is still `on` but whose current
+   * segment `fromSegment` was closed by the end of the session that held it (a reconnect, a second
+   * AudioHook session, a transfer). In one transaction, conditional on the META version read, on
+   * `desired = on AND currentSegment = fromSegment` and on that segment being `closed`: META moves to
+   * segment `fromSegment + 1` with fresh streamIds (so a later status/messages read sees them),
+   * `status = transcribing` and `desiredVersion + 1` (a stop racing with the renewal then re-reads and
+   * stops the new segment instead of reporting the old one); the new SEG item is created directly
+   * `active`, held by `holder`, with the META params. Exactly one caller can win for a given
+   * `fromSegment`; the others get `stale`. Not retried here: the caller re-reads META and converges.
+   */
+  async startNextSegment(
+    conversationId: string,
+    fromSegment: number,
+    holder: { taskId: string; sessionId: string },
+    now: number,
+  ): Promise<NextSegmentResult> {
+    requireId(conversationId, 'conversationId');
+    requireSegment(fromSegment);
+    requireId(holder.taskId, 'taskId');
+    requireId(holder.sessionId, 'sessionId');
+    const meta = await this.getMeta(conversationId);
+    if (meta?.desired !== 'on' || meta.currentSegment !== fromSegment || !meta.params) {
+      return { outcome: 'stale', meta };
+    }
+    const segment = fromSegment + 1;
+    requireSegment(segment);
+    const streamIds: StreamIds = { customer: this.newStreamId(), agent: this.newStreamId() };
+    const at = iso(now);
+    const ttl = ttlAfter(now, this.retentionSeconds);
+    const next: ConversationMeta = {
+      ...meta,
+      desiredVersion: meta.desiredVersion + 1,
+      status: 'transcribing',
+      currentSegment: segment,
+      streamIds,
+      updatedAt: at,
+      ttl,
+    };
+    const segmentItem: Item = {
+      pk: conversationPk(conversationId),
+      sk: segmentSk(segment),
+      conversationId,
+      segment,
+      state: 'active',
+      streamIds,
+      params: { ...meta.params },
+      startedAt: at,
+      openedAt: at,
+      taskId: holder.taskId,
+      sessionId: holder.sessionId,
+      ttl,
+    };
+    for (const role of ROLES) {
+      for (const field of SUMMARY_FIELDS) segmentItem[counterAttribute(role, field)] = 0;
+    }
+    try {
+      await this.doc.send(
+        new TransactWriteCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.table,
+                Key: { pk: conversationPk(conversationId), sk: META_SK },
+                UpdateExpression:
+                  'SET desiredVersion = :v, #status = :transcribing, currentSegment = :seg, streamIds = :ids, ' +
+                  'updatedAt = :now, #ttl = :ttl',
+                ConditionExpression: 'desiredVersion = :from AND desired = :on AND currentSegment = :prev',
+                ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
+                ExpressionAttributeValues: {
+                  ':v': next.desiredVersion,
+                  ':transcribing': 'transcribing',
+                  ':seg': segment,
+                  ':ids': streamIds,
+                  ':now': at,
+                  ':ttl': ttl,
+                  ':from': meta.desiredVersion,
+                  ':on': 'on',
+                  ':prev': fromSegment,
+                },
+              },
+            },
+            {
+              ConditionCheck: {
+                TableName: this.table,
+                Key: { pk: conversationPk(conversationId), sk: segmentSk(fromSegment) },
+                ConditionExpression: '#state = :closed',
+                ExpressionAttributeNames: { '#state': 'state' },
+                ExpressionAttributeValues: { ':closed': 'closed' },
+              },
+            },
+            {
+              Put: {
+                TableName: this.table,
+                Item: segmentItem,
+                ConditionExpression: 'attribute_not_exists(pk)',
+              },
+            },
+          ],
+        }),
+      );
+    } catch (err) {
+      if (!isTransactionContention(err)) throw toStoreError(err, 'conversations.startNextSegment');
+      return { outcome: 'stale', meta: await this.getMeta(conversationId) };
+    }
+    return { outcome: 'opened', meta: next, segment: toSegment(segmentItem) };
   }
 
   /**

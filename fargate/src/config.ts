@@ -15,6 +15,25 @@ export type ApiKeysConfig =
 
 export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent';
 
+/**
+ * The transcription pipeline (set when both tables are configured): sessions stream to Amazon Transcribe
+ * while start/stop say so, and utterances go to DynamoDB. Without it the gateway is protocol-only.
+ */
+export interface TranscriptionConfig {
+  /** `CONVERSATIONS_TABLE` */
+  conversationsTable: string;
+  /** `UTTERANCES_TABLE` */
+  utterancesTable: string;
+  /** `AWS_REGION`; may be omitted only when both endpoints are overridden. @default 'us-east-1' then */
+  region: string;
+  /** `DYNAMODB_ENDPOINT` (DynamoDB Local). @default - the regional endpoint */
+  dynamodbEndpoint?: string;
+  /** `TRANSCRIBE_ENDPOINT` (the local Transcribe-compatible endpoint). @default - the regional endpoint */
+  transcribeEndpoint?: string;
+  /** `CONTROL_POLL_MS`: control inbox poll period (architecture §4). @default 200 */
+  controlPollMs: number;
+}
+
 /** The validated gateway configuration. Units are in the names. */
 export interface GatewayConfig {
   /** `PORT` @default 8080 */
@@ -55,8 +74,15 @@ export interface GatewayConfig {
   signatureMaxAgeSec: number;
   /** `SIGNATURE_CLOCK_SKEW_SEC` @default 3 */
   signatureClockSkewSec: number;
-  /** `ECS_CONTAINER_METADATA_URI_V4` (set by ECS): used once at startup to learn the task id for logs. */
+  /** `ECS_CONTAINER_METADATA_URI_V4` (set by ECS): used once at startup to learn the task id. */
   ecsMetadataUri?: string;
+  /**
+   * `TASK_ID`: this task's id in logs, session items and the control inbox.
+   * @default - the ECS task id from the container metadata (a random id outside ECS)
+   */
+  taskId?: string;
+  /** Present when `CONVERSATIONS_TABLE` and `UTTERANCES_TABLE` are set. @default - protocol-only mode */
+  transcription?: TranscriptionConfig;
 }
 
 /** Raised by {@link loadConfig}; `problems` holds one human-readable line per invalid variable. */
@@ -82,6 +108,16 @@ const integer = (name: string, min: number, max: number) =>
         .min(min, { message: `${name} must be at least ${min}` })
         .max(max, { message: `${name} must be at most ${max}` }),
     );
+
+const tableName = (name: string) =>
+  z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, {
+    message: `${name} must be a DynamoDB table name (3-255 characters: letters, digits, _ . -)`,
+  });
+
+const endpoint = (name: string) =>
+  z.string().regex(/^https?:\/\/[^\s/?#]+\/?$/, {
+    message: `${name} must be an http(s) URL without path, e.g. http://127.0.0.1:8000`,
+  });
 
 const commaList = (s: string) =>
   s
@@ -138,6 +174,17 @@ const schema = z.object({
   SIGNATURE_MAX_AGE_SEC: integer('SIGNATURE_MAX_AGE_SEC', 1, 600).default(10),
   SIGNATURE_CLOCK_SKEW_SEC: integer('SIGNATURE_CLOCK_SKEW_SEC', 0, 60).default(3),
   ECS_CONTAINER_METADATA_URI_V4: z.string().optional(),
+  CONVERSATIONS_TABLE: tableName('CONVERSATIONS_TABLE').optional(),
+  UTTERANCES_TABLE: tableName('UTTERANCES_TABLE').optional(),
+  DYNAMODB_ENDPOINT: endpoint('DYNAMODB_ENDPOINT').optional(),
+  TRANSCRIBE_ENDPOINT: endpoint('TRANSCRIBE_ENDPOINT').optional(),
+  TASK_ID: z
+    .string()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, {
+      message: 'TASK_ID must be 1-128 characters of letters, digits, _ . : - (e.g. the ECS task id)',
+    })
+    .optional(),
+  CONTROL_POLL_MS: integer('CONTROL_POLL_MS', 20, 10_000).default(200),
 });
 
 /** Env variables this module reads; a blank value counts as unset (ECS and compose files often leave them ""). */
@@ -176,8 +223,33 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
       problems.push(issue.message.includes(variable) ? issue.message : `${variable}: ${issue.message}`);
     }
   }
+  const tables = [input.CONVERSATIONS_TABLE, input.UTTERANCES_TABLE].filter((t) => t !== undefined).length;
+  if (tables === 1) {
+    problems.push(
+      'set both CONVERSATIONS_TABLE and UTTERANCES_TABLE to run the transcription pipeline, or neither for protocol-only mode',
+    );
+  }
+  if (tables === 2 && input.AUDIO_SINK === 'wav') {
+    problems.push(
+      'AUDIO_SINK=wav is for protocol-only mode: unset it, or unset CONVERSATIONS_TABLE and UTTERANCES_TABLE',
+    );
+  }
+  if (tables === 2 && input.AWS_REGION === undefined && !(input.DYNAMODB_ENDPOINT && input.TRANSCRIBE_ENDPOINT)) {
+    problems.push('AWS_REGION is required for the transcription pipeline (ECS sets it), e.g. AWS_REGION=us-east-1');
+  }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
+  const transcription: TranscriptionConfig | undefined =
+    e.CONVERSATIONS_TABLE !== undefined && e.UTTERANCES_TABLE !== undefined
+      ? {
+          conversationsTable: e.CONVERSATIONS_TABLE,
+          utterancesTable: e.UTTERANCES_TABLE,
+          region: e.AWS_REGION ?? 'us-east-1',
+          dynamodbEndpoint: e.DYNAMODB_ENDPOINT,
+          transcribeEndpoint: e.TRANSCRIBE_ENDPOINT,
+          controlPollMs: e.CONTROL_POLL_MS,
+        }
+      : undefined;
 
   const apiKeys: ApiKeysConfig =
     inlineKeys?.ok === true
@@ -201,6 +273,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     signatureMaxAgeSec: e.SIGNATURE_MAX_AGE_SEC,
     signatureClockSkewSec: e.SIGNATURE_CLOCK_SKEW_SEC,
     ecsMetadataUri: e.ECS_CONTAINER_METADATA_URI_V4,
+    taskId: e.TASK_ID,
+    transcription,
   };
 }
 

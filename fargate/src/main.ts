@@ -4,14 +4,22 @@
  * health turns 503 (the load balancer stops routing), new upgrades are refused, live calls run to their
  * end up to DRAIN_TIMEOUT_SEC (Genesys cannot resume a session, architecture §5), then the rest are
  * disconnected. A second signal exits at once.
+ *
+ * With `CONVERSATIONS_TABLE` and `UTTERANCES_TABLE` set it runs the transcription pipeline
+ * (fargate/src/control/): sessions register in DynamoDB, follow start/stop through this task's control
+ * inbox and stream to Amazon Transcribe while transcription is on. Without them it is protocol-only
+ * (null or WAV sink), as before.
  */
+import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import { describeError } from '../../core/audiohook/errors';
 import { Authenticator } from '../../core/auth/authenticator';
 import { NonceCache } from '../../core/auth/nonce-cache';
 import { systemClock, systemTimers } from '../../core/ports';
 import { type AdminServer, createAdminServer } from './admin';
 import { ConfigError, type GatewayConfig, loadConfig } from './config';
+import { createPipeline, type Pipeline } from './control/pipeline';
 import { createGateway } from './gateway';
 import { createLogger, type GatewayLogger } from './logger';
 import { type ApiKeySource, createSecretsManagerClient, SecretsManagerKeySource, StaticKeySource } from './secrets';
@@ -33,7 +41,13 @@ async function main(): Promise<void> {
   }
 
   const rootLogger = createLogger({ level: config.logLevel });
-  const taskId = await discoverTaskId(config.ecsMetadataUri);
+  const discoveredTaskId = config.taskId ?? (await discoverTaskId(config.ecsMetadataUri));
+  // The pipeline needs a unique id per process (its inbox partition); outside ECS make one up.
+  const taskId =
+    discoveredTaskId ??
+    (config.transcription
+      ? `${hostname().slice(0, 64)}-${randomUUID().slice(0, 8)}`.replace(/[^\w.:-]/g, '-')
+      : undefined);
   const logger: GatewayLogger = taskId ? rootLogger.child({ taskId }) : rootLogger;
 
   let keySource: ApiKeySource;
@@ -69,14 +83,25 @@ async function main(): Promise<void> {
     ...(config.expectedAuthority !== undefined && { expectedAuthority: config.expectedAuthority }),
   });
 
-  const sinkFactory =
-    config.audioSink === 'wav' ? createWavSinkFactory({ dir: config.wavDir, logger }) : createNullSinkFactory();
+  let pipeline: Pipeline | undefined;
+  if (config.transcription) {
+    pipeline = createPipeline(
+      { ...config.transcription, taskId: taskId as string },
+      { clock: systemClock, timers: systemTimers, logger },
+    );
+  }
+  const sinkFactory = pipeline
+    ? pipeline.controller.sinkFactory
+    : config.audioSink === 'wav'
+      ? createWavSinkFactory({ dir: config.wavDir, logger })
+      : createNullSinkFactory();
 
   const gateway = createGateway({
     paths: config.audiohookPaths,
     maxSessions: config.maxSessions,
     authenticator,
     sinkFactory,
+    ...(pipeline && { hooksFactory: pipeline.controller.hooksFactory }),
     sessionOptions: { supportedLanguages: config.supportedLanguages },
     onUnknownApiKey: () => keySource.refreshIfStale(),
     clock: systemClock,
@@ -84,10 +109,23 @@ async function main(): Promise<void> {
     logger,
   });
 
+  if (pipeline) {
+    pipeline.controller.attach(gateway);
+    pipeline.controller.start();
+  }
+
   await listen(gateway.server, config.port, config.host);
   let admin: AdminServer | undefined;
   if (config.admin) {
     admin = createAdminServer({ gateway, logger });
+    if (pipeline) {
+      const controller = pipeline.controller;
+      admin.route('GET', '/metrics/pipeline', (_req, res) => {
+        const body = JSON.stringify(controller.stats());
+        res.writeHead(200, { 'Content-Type': 'application/json', 'Cache-Control': 'no-store' });
+        res.end(body);
+      });
+    }
     await listen(admin.server, config.admin.port, config.admin.host);
   }
 
@@ -96,7 +134,17 @@ async function main(): Promise<void> {
       port: config.port,
       host: config.host,
       paths: config.audiohookPaths,
-      sink: config.audioSink,
+      sink: pipeline ? 'transcription' : config.audioSink,
+      transcription: config.transcription
+        ? {
+            conversationsTable: config.transcription.conversationsTable,
+            utterancesTable: config.transcription.utterancesTable,
+            region: config.transcription.region,
+            dynamodbEndpoint: config.transcription.dynamodbEndpoint,
+            transcribeEndpoint: config.transcription.transcribeEndpoint,
+            controlPollMs: config.transcription.controlPollMs,
+          }
+        : 'off (protocol-only: set CONVERSATIONS_TABLE and UTTERANCES_TABLE to transcribe)',
       keySource: config.apiKeys.source,
       keyCount: keySource.store.size,
       maxSessions: config.maxSessions,
@@ -126,6 +174,8 @@ async function main(): Promise<void> {
       await gateway.closeAll('service shutting down');
     }
     keySource.close();
+    // Ended sessions close their segments with their summaries before the store clients go away.
+    await pipeline?.close();
     await Promise.all([closeServer(gateway.server), admin?.close()]);
     logger.info({ result }, 'audiohook gateway stopped');
     process.exit(0);
@@ -166,7 +216,7 @@ function closeServer(server: Server): Promise<void> {
   });
 }
 
-/** The ECS task id for log lines, from the task metadata endpoint (absent outside ECS; never fatal). */
+/** The ECS task id, from the task metadata endpoint (absent outside ECS; never fatal). */
 async function discoverTaskId(metadataUri: string | undefined): Promise<string | undefined> {
   if (!metadataUri) return undefined;
   try {

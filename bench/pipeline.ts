@@ -1,0 +1,356 @@
+/**
+ * Pipeline benchmark (`npm run bench -- pipeline`): N concurrent real-time stereo AudioHook sessions with
+ * transcription on, through the real gateway process in pipeline mode (ConversationController, the real
+ * Transcribe SDK client, DynamoDB repositories) against the local Transcribe-compatible endpoint and
+ * DynamoDB Local, all on loopback.
+ *
+ * The recognizer is the endpoint's scripted one (an energy VAD: each tone burst is one utterance), because
+ * the point is the gateway's cost per transcribed session, not recognition. Each conversation is started
+ * through the store before its session opens (start-before-open), so every session streams from `opened`.
+ *
+ * Reported per N:
+ * - gateway CPU (% of one core) and RSS growth per session, from the gateway's admin `/metrics` over a
+ *   measuring window after ramp-up and warm-up (the gateway is its own process, bundled like the image);
+ * - final → stored latency p50/p99, two ways:
+ *   - `emit→put`: the scripted recognizer writes the wall-clock time at which the endpoint emits a final
+ *     into the final's first word (`e<epoch ms>`); the stored item's `createdAt` is the gateway's clock
+ *     when it issued the put. Same machine, same clock: this is the gateway's own path (HTTP/2 event
+ *     stream, SDK decode, mapping, the utterance queue), excluding the DynamoDB write itself;
+ *   - `emit→visible`: for a few sampled conversations the benchmark polls the Utterances table (strongly
+ *     consistent Query every 50 ms) and notes when each utterance first shows up: the end-to-end time
+ *     including the write (±25 ms of polling resolution).
+ * The load generator, DynamoDB Local (Java) and the endpoint share this machine's cores with the gateway;
+ * the report says how many there are.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { encodeMulaw } from '../core/audio/mulaw';
+import { createLocalDynamoDbClient, startDynamoDbLocal } from '../local/dynamodb';
+import { type AudioSource, bytesSource } from '../local/simulator/audio-source';
+import { runManySessions } from '../local/simulator/multi';
+import { createScriptedRecognizer } from '../local/transcribe/recognizer';
+import { startLocalTranscribe } from '../local/transcribe/server';
+import { ConversationsRepository } from '../store/conversations';
+import { createTables } from '../store/create-tables';
+import { createDocumentClient } from '../store/dynamo';
+import { UtterancesRepository } from '../store/utterances';
+import { bundleGateway, freePort } from './gateway-process';
+import { fmt, percentile, table } from './stats';
+
+const ROOT = join(import.meta.dirname, '..');
+const SAMPLED_CONVERSATIONS = 3;
+
+interface Row {
+  sessions: number;
+  closedCleanly: number;
+  cpuPctPerSession: number;
+  cpuPctTotal: number;
+  rssMiBPerSession: number;
+  utterances: number;
+  emitToPutP50Ms: number;
+  emitToPutP99Ms: number;
+  emitToVisibleP50Ms: number;
+  emitToVisibleP99Ms: number;
+  putFailures: number;
+  inboxPollsPerSec: number;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A stereo PCMU call of alternating turns: each role speaks (a tone burst) for `turnMs`, then listens, so
+ * each channel's VAD closes one utterance per turn.
+ */
+function turnsCall(durationMs: number, turnMs: number): AudioSource {
+  const n = Math.round(durationMs * 8);
+  const customer = new Int16Array(n);
+  const agent = new Int16Array(n);
+  const turn = turnMs * 8;
+  for (let i = 0; i < n; i++) {
+    const t = Math.floor(i / turn);
+    const v = Math.round(0.3 * 32767 * Math.sin((2 * Math.PI * (t % 2 === 0 ? 440 : 660) * i) / 8000));
+    // A 200 ms pause at the end of each turn keeps the two channels' utterances apart.
+    if (i % turn < turn - 1600) (t % 2 === 0 ? customer : agent)[i] = v;
+  }
+  const c = encodeMulaw(customer);
+  const a = encodeMulaw(agent);
+  const data = new Uint8Array(2 * n);
+  for (let i = 0; i < n; i++) {
+    data[2 * i] = c[i] as number;
+    data[2 * i + 1] = a[i] as number;
+  }
+  return bytesSource({ format: 'PCMU', channels: 2, data, label: 'turns' });
+}
+
+interface GatewayChild {
+  url: string;
+  metrics(): Promise<{ cpuUserMs: number; cpuSystemMs: number; rssBytes: number }>;
+  pipeline(): Promise<{ counters: Record<string, number> }>;
+  reset(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startGateway(env: Record<string, string>): Promise<GatewayChild> {
+  const entry = await bundleGateway(ROOT);
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const child: ChildProcess = spawn(process.execPath, [entry], {
+    cwd: ROOT,
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      NODE_ENV: 'production',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      ADMIN_HOST: '127.0.0.1',
+      ADMIN_PORT: String(adminPort),
+      LOG_LEVEL: 'warn',
+      ...env,
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const http = `http://127.0.0.1:${port}`;
+  const admin = `http://127.0.0.1:${adminPort}`;
+  const deadline = Date.now() + 20_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`gateway exited early with code ${child.exitCode}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error('gateway did not become healthy in time');
+    }
+    try {
+      if ((await fetch(`${http}/health`)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    await sleep(100);
+  }
+  const json = async <T>(path: string): Promise<T> => (await (await fetch(`${admin}${path}`)).json()) as T;
+  return {
+    url: `ws://127.0.0.1:${port}/api/v1/audiohook/ws`,
+    metrics: () => json('/metrics'),
+    pipeline: () => json('/metrics/pipeline'),
+    async reset() {
+      await fetch(`${admin}/metrics/reset`, { method: 'POST' });
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGTERM');
+      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+async function measure(n: number, windowSec: number, rampPerSec: number, endpoints: Endpoints): Promise<Row> {
+  const prefix = `bench${randomUUID().slice(0, 6)}`;
+  const tables = await createTables(endpoints.dynamoClient, prefix);
+  const doc = createDocumentClient(endpoints.dynamoClient);
+  const conversations = new ConversationsRepository(doc, { tableName: tables.conversations });
+  const utterances = new UtterancesRepository(doc, { tableName: tables.utterances });
+  const apiKey = `bench-${randomUUID()}`;
+  const gw = await startGateway({
+    AUDIOHOOK_API_KEYS: JSON.stringify({ [apiKey]: '' }),
+    MAX_SESSIONS: String(n + 50),
+    CONVERSATIONS_TABLE: tables.conversations,
+    UTTERANCES_TABLE: tables.utterances,
+    DYNAMODB_ENDPOINT: endpoints.dynamo,
+    TRANSCRIBE_ENDPOINT: endpoints.transcribe,
+    TASK_ID: `bench-task-${prefix}`,
+  });
+  try {
+    await sleep(1000);
+    const idle = await gw.metrics();
+    const ids = Array.from({ length: n }, () => randomUUID());
+    for (const id of ids) {
+      await conversations.requestStart(
+        id,
+        {
+          language: 'en-US',
+          redactionOutput: 'unredacted',
+          detailedToken: false,
+          audioRecordingAllowed: false,
+          customerId: 'c',
+          agentId: 'a',
+        },
+        Date.now(),
+      );
+    }
+    const rampSec = n / rampPerSec;
+    const warmSec = 3;
+    const durationMs = Math.ceil((rampSec + warmSec + windowSec + 3) * 1000);
+    const audio = turnsCall(durationMs, 1500);
+
+    // Visibility sampler: when does each utterance of a few conversations first appear in the table?
+    const seen = new Map<string, number>();
+    let sampling = true;
+    const sampler = (async () => {
+      while (sampling) {
+        for (const id of ids.slice(0, SAMPLED_CONVERSATIONS)) {
+          const page = await utterances.listByConversation(id, { consistentRead: true });
+          const at = Date.now();
+          for (const u of page.items) if (!seen.has(u.utteranceId)) seen.set(u.utteranceId, at);
+        }
+        await sleep(50);
+      }
+    })();
+
+    const run = runManySessions({
+      sessions: n,
+      rampPerSec,
+      makeOptions: (i) => ({
+        uri: gw.url,
+        apiKey,
+        conversationId: ids[i] as string,
+        audio,
+        speed: 1,
+        record: 'none',
+        openTimeoutMs: 10_000,
+      }),
+    });
+    await sleep((rampSec + warmSec) * 1000);
+    await gw.reset();
+    const before = await gw.pipeline();
+    const t0 = performance.now();
+    await sleep(windowSec * 1000);
+    const m = await gw.metrics();
+    const after = await gw.pipeline();
+    const elapsedMs = performance.now() - t0;
+    const { summary } = await run;
+    await sleep(2_000); // last finals of the call ends
+    sampling = false;
+    await sampler;
+    const emitToPut: number[] = [];
+    const emitToVisible: number[] = [];
+    let count = 0;
+    for (const id of ids) {
+      const page = await utterances.listByConversation(id, { consistentRead: true });
+      for (const u of page.items) {
+        count++;
+        const emit = Number(/\be(\d{13})\b/.exec(u.text)?.[1]);
+        if (!Number.isFinite(emit)) continue;
+        emitToPut.push(Date.parse(u.createdAt) - emit);
+        const visible = seen.get(u.utteranceId);
+        if (visible !== undefined) emitToVisible.push(visible - emit);
+      }
+    }
+    const cpuFraction = (m.cpuUserMs + m.cpuSystemMs) / elapsedMs;
+    const polls = (after.counters.inboxPolls ?? 0) - (before.counters.inboxPolls ?? 0);
+    return {
+      sessions: n,
+      closedCleanly: summary.closedCleanly,
+      cpuPctTotal: cpuFraction * 100,
+      cpuPctPerSession: (cpuFraction * 100) / n,
+      rssMiBPerSession: (m.rssBytes - idle.rssBytes) / 2 ** 20 / n,
+      utterances: count,
+      emitToPutP50Ms: percentile(emitToPut, 50),
+      emitToPutP99Ms: percentile(emitToPut, 99),
+      emitToVisibleP50Ms: percentile(emitToVisible, 50),
+      emitToVisibleP99Ms: percentile(emitToVisible, 99),
+      putFailures: after.counters.utterancePutFailures ?? 0,
+      inboxPollsPerSec: polls / (elapsedMs / 1000),
+    };
+  } finally {
+    await gw.stop();
+  }
+}
+
+interface Endpoints {
+  dynamo: string;
+  transcribe: string;
+  dynamoClient: ReturnType<typeof createLocalDynamoDbClient>;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      sessions: { type: 'string', default: '10,50' },
+      'window-sec': { type: 'string', default: '15' },
+      ramp: { type: 'string', default: '20' },
+      json: { type: 'boolean', default: false },
+    },
+  });
+  const counts = String(values.sessions)
+    .split(',')
+    .map((s) => Number.parseInt(s, 10));
+  const windowSec = Number(values['window-sec']);
+  const ramp = Number(values.ramp);
+  if (counts.some((c) => !Number.isInteger(c) || c < 1) || !(windowSec > 0) || !(ramp > 0)) {
+    throw new Error('usage: npm run bench -- pipeline [--sessions 10,50] [--window-sec 15] [--ramp 20]');
+  }
+  process.stderr.write(
+    `pipeline benchmark: ${counts.join(', ')} sessions with transcription on, real-time stereo PCMU, ` +
+      `${windowSec}s window, ${cpus().length} cores shared by gateway, DynamoDB Local, endpoint and load generator\n`,
+  );
+  const dynamo = await startDynamoDbLocal();
+  const transcribe = await startLocalTranscribe({
+    port: 0,
+    maxConcurrentStreams: Math.max(...counts) + 10,
+    recognizer: createScriptedRecognizer({ words: () => [`e${Date.now()}`, 'hello', 'there'] }),
+  });
+  const dynamoClient = createLocalDynamoDbClient(dynamo.endpoint);
+  const rows: Row[] = [];
+  // DynamoDB Local's process and pipes are unref'd (so a crashed run never hangs), and this process is
+  // otherwise only waiting on them at times: keep the event loop alive until the report is out.
+  const keepAlive = setInterval(() => {}, 60_000);
+  try {
+    for (const n of counts) {
+      process.stderr.write(`  running ${n} sessions…\n`);
+      rows.push(
+        await measure(n, windowSec, ramp, { dynamo: dynamo.endpoint, transcribe: transcribe.url, dynamoClient }),
+      );
+    }
+  } finally {
+    dynamoClient.destroy();
+    await transcribe.close();
+    await dynamo.stop();
+    clearInterval(keepAlive);
+  }
+  const report = table(
+    [
+      'sessions',
+      'closed',
+      'cpu %/session',
+      'cpu % total',
+      'RSS MiB/session',
+      'utterances',
+      'emit→put p50',
+      'emit→put p99',
+      'emit→visible p50',
+      'emit→visible p99',
+      'put failures',
+      'inbox polls/s',
+    ],
+    rows.map((r) => [
+      String(r.sessions),
+      String(r.closedCleanly),
+      fmt(r.cpuPctPerSession, 3),
+      fmt(r.cpuPctTotal, 1),
+      fmt(r.rssMiBPerSession, 3),
+      String(r.utterances),
+      fmt(r.emitToPutP50Ms, 0),
+      fmt(r.emitToPutP99Ms, 0),
+      fmt(r.emitToVisibleP50Ms, 0),
+      fmt(r.emitToVisibleP99Ms, 0),
+      String(r.putFailures),
+      fmt(r.inboxPollsPerSec, 1),
+    ]),
+  );
+  process.stdout.write(`${report}\n(latencies in ms)\n`);
+  const out = join(ROOT, '.bench', `pipeline-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+  writeFileSync(
+    out,
+    `${JSON.stringify({ at: new Date().toISOString(), cores: cpus().length, windowSec, rows }, null, 2)}\n`,
+  );
+  if (values.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
+  process.stderr.write(`results written to ${out}\n`);
+  if (rows.some((r) => r.closedCleanly !== r.sessions)) {
+    throw new Error('some sessions did not close cleanly: the numbers above are not trustworthy');
+  }
+}

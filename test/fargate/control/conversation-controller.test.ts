@@ -1,0 +1,488 @@
+/**
+ * ConversationController against the real store (DynamoDB Local, shared by the run), with the recognizer
+ * stream replaced by a recording fake and the AudioHook session driven directly through the hooks and
+ * sink the gateway would use. Time is real but nothing waits on it: the inbox is polled with `pollNow()`
+ * and counters are flushed with `flushCountersNow()`.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Role } from '../../../core/audio/roles';
+import type { MediaParameter } from '../../../core/audiohook/messages';
+import type {
+  AudioFrame,
+  AudioSink,
+  OpenDecision,
+  SessionControl,
+  SessionHooks,
+  SessionStats,
+} from '../../../core/audiohook/ports';
+import { silentLogger, systemClock, systemTimers } from '../../../core/ports';
+import { ConversationController } from '../../../fargate/src/control/conversation-controller';
+import type {
+  SegmentStreamer,
+  SegmentStreamerOptions,
+  StreamerStats,
+  TranscribeClientLike,
+} from '../../../fargate/src/transcribe/streamer';
+import { ControlInbox } from '../../../store/control-inbox';
+import { ConversationsRepository, type StartParams } from '../../../store/conversations';
+import { UtterancesRepository } from '../../../store/utterances';
+import { setupDynamoDb, type TestDynamoDb } from '../../helpers/dynamodb';
+import { until } from '../transcribe/helpers';
+
+const TASK = 'task-under-test';
+const FRAME = 1600;
+const PARAMS: StartParams = {
+  language: 'en-US',
+  redactionOutput: 'unredacted',
+  detailedToken: false,
+  audioRecordingAllowed: false,
+  customerId: 'cust-1',
+  agentId: 'agent-1',
+};
+const MEDIA: MediaParameter = { type: 'audio', format: 'PCMU', channels: ['external', 'internal'], rate: 8000 };
+
+/** Records what a segment's streamer was given; its counters are the samples it received. */
+class FakeStreamer {
+  readonly frames: AudioFrame[] = [];
+  ended = false;
+  /** `end()` resolves only when this settles (a recognizer still sending its last finals). */
+  static endGate: Promise<void> | undefined;
+  transcripts: Partial<Record<Role, number>> = {};
+  constructor(readonly opts: SegmentStreamerOptions) {}
+  get state() {
+    return this.ended ? 'ended' : 'streaming';
+  }
+  write(frame: AudioFrame): void {
+    if (!this.ended) this.frames.push(frame);
+  }
+  gap(): void {}
+  async end(): Promise<void> {
+    this.ended = true;
+    await FakeStreamer.endGate;
+  }
+  get samples(): number {
+    return this.frames.reduce((n, f) => n + f.samples, 0);
+  }
+  stats(): StreamerStats {
+    const roles: StreamerStats['roles'] = {};
+    for (const role of this.opts.segment.roles) {
+      roles[role] = {
+        totalAudioBytes: this.samples * 2,
+        audioDurationMs: this.samples / 8,
+        streamingSeconds: 1,
+        transcripts: this.transcripts[role] ?? 0,
+      };
+    }
+    return {
+      state: this.state,
+      roles,
+      streamsOpened: 1,
+      throttled: 0,
+      transientErrors: 0,
+      noAudioTimeouts: 0,
+      rotations: 0,
+      idleCloses: 0,
+      failures: 0,
+      droppedAudioMs: 0,
+      duplicatesDropped: 0,
+      resentAudioMs: 0,
+      putFailures: 0,
+    };
+  }
+}
+
+/** The session's control surface as the gateway registry exposes it: records pause/resume. */
+class FakeSession implements SessionControl {
+  readonly calls: ('pause' | 'resume')[] = [];
+  constructor(readonly sessionId: string) {}
+  pause(): void {
+    this.calls.push('pause');
+  }
+  resume(): void {
+    this.calls.push('resume');
+  }
+  sendEvent(): boolean {
+    return false;
+  }
+  disconnect(): void {}
+  stats(): SessionStats {
+    return {
+      audioBytesReceived: 0,
+      samplesAccepted: 0,
+      samplesDropped: 0,
+      framesReceived: 0,
+      pausedSamples: 0,
+      discardedSamples: 0,
+      position: 0,
+      messagesReceived: 0,
+      messagesSent: 0,
+    };
+  }
+}
+
+let db: TestDynamoDb;
+let conversations: ConversationsRepository;
+let inbox: ControlInbox;
+let controller: ConversationController;
+let streamers: FakeStreamer[];
+let registry: Map<string, FakeSession>;
+
+const noClient: TranscribeClientLike = {
+  send: () => Promise.reject(new Error('the fake streamer never calls Transcribe')),
+};
+
+beforeAll(async () => {
+  db = await setupDynamoDb();
+  conversations = new ConversationsRepository(db.doc, { tableName: db.tables.conversations });
+  inbox = new ControlInbox(db.doc, { tableName: db.tables.conversations });
+});
+
+afterAll(async () => {
+  await db?.stop();
+});
+
+function newController(taskId: string): ConversationController {
+  const c = new ConversationController({
+    taskId,
+    conversations,
+    inbox,
+    utterances: new UtterancesRepository(db.doc, { tableName: db.tables.utterances }),
+    transcribe: noClient,
+    clock: systemClock,
+    timers: systemTimers,
+    logger: silentLogger,
+    createStreamer: (opts) => {
+      const s = new FakeStreamer(opts);
+      streamers.push(s);
+      return s as unknown as SegmentStreamer;
+    },
+  });
+  c.attach({ sessions: () => registry });
+  return c;
+}
+
+beforeEach(() => {
+  FakeStreamer.endGate = undefined;
+  streamers = [];
+  registry = new Map();
+  controller = newController(TASK);
+});
+
+/** One AudioHook session as the gateway drives the controller's hooks and sink. */
+function connect(conversationId: string, on: ConversationController = controller) {
+  const controller = on;
+  const sessionId = randomUUID();
+  const hooks: SessionHooks = controller.hooksFactory({
+    sessionId,
+    connection: { sessionId, organizationId: randomUUID(), correlationId: randomUUID(), apiKeyLabel: 'test' },
+  });
+  const sink: AudioSink = controller.sinkFactory({ sessionId });
+  const control = new FakeSession(sessionId);
+  registry.set(sessionId, control);
+  let position = 0;
+  return {
+    sessionId,
+    control,
+    async open(): Promise<OpenDecision> {
+      const decision = await (hooks.onOpen as NonNullable<SessionHooks['onOpen']>)({
+        sessionId,
+        organizationId: randomUUID(),
+        conversationId,
+        participantId: randomUUID(),
+        media: MEDIA,
+        roles: ['customer', 'agent'],
+        position: 0,
+      });
+      sink.start({ sessionId, conversationId, media: MEDIA, roles: ['customer', 'agent'], channels: MEDIA.channels });
+      return decision;
+    },
+    /** Writes `frames` 200 ms frames (what the session forwards; the sink decides what reaches Transcribe). */
+    write(frames: number) {
+      for (let i = 0; i < frames; i++) {
+        sink.write({
+          position,
+          samples: FRAME,
+          pcm: { customer: new Int16Array(FRAME), agent: new Int16Array(FRAME) },
+        });
+        position += FRAME;
+      }
+    },
+    async end() {
+      await sink.end('close');
+      hooks.onEnd?.({ reason: 'closed', stats: control.stats() });
+      await controller.idle();
+    },
+  };
+}
+
+async function start(conversationId: string) {
+  const r = await conversations.requestStart(conversationId, PARAMS, Date.now());
+  if (r.outcome === 'conflict') throw new Error('conflict');
+  const tasks = (await conversations.listSessions(conversationId, { openOnly: true })).map((s) => s.taskId);
+  if (tasks.length > 0) await inbox.notifyTasks(conversationId, r.meta.desiredVersion, tasks, { desired: 'on' });
+  return r;
+}
+
+async function stop(conversationId: string) {
+  const r = await conversations.requestStop(conversationId, Date.now());
+  if (r.outcome !== 'stopped') throw new Error(r.outcome);
+  await inbox.notifyTasks(conversationId, r.meta.desiredVersion, [TASK], { desired: 'off' });
+  return r;
+}
+
+describe('ConversationController', () => {
+  describe('on open', () => {
+    it('registers the session and opens paused while transcription is off', async () => {
+      const conv = randomUUID();
+      const s = connect(conv);
+      expect(await s.open()).toEqual({ startPaused: true });
+      const sessions = await conversations.listSessions(conv);
+      expect(sessions).toMatchObject([{ sessionId: s.sessionId, taskId: TASK, state: 'open' }]);
+      expect(await conversations.getMeta(conv)).toMatchObject({ desired: 'off', status: 'idle', desiredVersion: 0 });
+      s.write(5);
+      expect(streamers).toHaveLength(0);
+    });
+
+    it('honours a start recorded before the session: opens unpaused and claims the segment', async () => {
+      const conv = randomUUID();
+      const started = await start(conv);
+      const s = connect(conv);
+      expect(await s.open()).toEqual({ startPaused: false });
+      // The decision travels in `opened`: no pause/resume message on the wire.
+      expect(s.control.calls).toEqual([]);
+      expect(await conversations.getSegment(conv, 1)).toMatchObject({
+        state: 'active',
+        taskId: TASK,
+        sessionId: s.sessionId,
+      });
+      expect(await conversations.getMeta(conv)).toMatchObject({ status: 'transcribing' });
+      expect(streamers).toHaveLength(1);
+      expect(streamers[0]?.opts.segment).toMatchObject({
+        conversationId: conv,
+        segment: 1,
+        streamIds: started.streamIds,
+        params: { language: 'en-US', redactionOutput: 'unredacted', detailedToken: false },
+      });
+    });
+  });
+
+  describe('through the control inbox', () => {
+    it('starts and stops a live session; audio while off never reaches the recognizer', async () => {
+      const conv = randomUUID();
+      const s = connect(conv);
+      await s.open();
+      s.write(3); // off: dropped by the sink
+      await start(conv);
+      await controller.pollNow();
+      expect(s.control.calls).toEqual(['resume']);
+      expect(streamers).toHaveLength(1);
+      s.write(4);
+      const stopped = await stop(conv);
+      expect(stopped.segmentState).toBe('closing');
+      await controller.pollNow();
+      s.write(2); // off again: dropped
+      expect(s.control.calls).toEqual(['resume', 'pause']);
+      const streamer = streamers[0] as FakeStreamer;
+      expect(streamer.ended).toBe(true);
+      expect(streamer.samples).toBe(4 * FRAME);
+      expect(streamer.frames.map((f) => f.position)).toEqual([3, 4, 5, 6].map((i) => i * FRAME));
+      const seg = await conversations.getSegment(conv, 1);
+      expect(seg?.state).toBe('closed');
+      for (const role of ['customer', 'agent'] as Role[]) {
+        expect(seg?.summary[role]).toEqual({
+          totalAudioBytes: 4 * FRAME * 2,
+          audioDurationMs: 800,
+          streamingSeconds: 1,
+          transcripts: 0,
+        });
+      }
+      expect(await inbox.poll(TASK)).toEqual([]);
+      expect(controller.stats().counters).toMatchObject({ segmentsOpened: 1, segmentsClosed: 1, inboxItemsApplied: 2 });
+    });
+
+    it('is idempotent under redelivery and harmless under reordering (it converges to META as it is now)', async () => {
+      const conv = randomUUID();
+      const s = connect(conv);
+      await s.open();
+      const started = await start(conv);
+      await controller.pollNow();
+      // Redelivered start (same version): nothing more happens.
+      await inbox.notifyTasks(conv, started.meta.desiredVersion, [TASK], { desired: 'on' });
+      await controller.pollNow();
+      expect(s.control.calls).toEqual(['resume']);
+      expect(streamers).toHaveLength(1);
+      const stopped = await stop(conv);
+      await controller.pollNow();
+      // A late, older notification (the start) arrives after the stop was applied: still stopped.
+      await inbox.notifyTasks(conv, stopped.meta.desiredVersion - 1, [TASK], { desired: 'on' });
+      await controller.pollNow();
+      expect(s.control.calls).toEqual(['resume', 'pause']);
+      expect(streamers).toHaveLength(1);
+      expect(await inbox.poll(TASK)).toEqual([]);
+    });
+  });
+
+  describe('a short hold (stop, then start while the first segment still flushes)', () => {
+    it('applies the start at once and closes each segment with its own summary', async () => {
+      const conv = randomUUID();
+      const s = connect(conv);
+      await s.open();
+      await start(conv);
+      await controller.pollNow();
+      s.write(2);
+      let finishFlush: () => void = () => {};
+      FakeStreamer.endGate = new Promise((resolve) => {
+        finishFlush = resolve;
+      });
+      await stop(conv);
+      const stopping = controller.pollNow(); // settles once segment 1 is flushed and closed
+      await until(() => s.control.calls.length === 2, 5_000, 'the pause');
+      await start(conv);
+      const starting = controller.pollNow();
+      await until(() => s.control.calls.length === 3 && streamers.length === 2, 5_000, 'the resume');
+      expect(s.control.calls).toEqual(['resume', 'pause', 'resume']);
+      expect((await conversations.getSegment(conv, 1))?.state).toBe('closing');
+      s.write(3);
+      FakeStreamer.endGate = undefined;
+      finishFlush();
+      await Promise.all([stopping, starting]);
+      const seg1 = await conversations.getSegment(conv, 1);
+      expect(seg1).toMatchObject({ state: 'closed' });
+      expect(seg1?.summary.customer.totalAudioBytes).toBe(2 * FRAME * 2);
+      await stop(conv);
+      await controller.pollNow();
+      const seg2 = await conversations.getSegment(conv, 2);
+      expect(seg2).toMatchObject({ state: 'closed' });
+      expect(seg2?.summary.customer.totalAudioBytes).toBe(3 * FRAME * 2);
+      expect(streamers.map((x) => x.ended)).toEqual([true, true]);
+    });
+
+    it('ends the current segment, not the flushing one, when the session ends during the flush', async () => {
+      const conv = randomUUID();
+      const s = connect(conv);
+      await s.open();
+      await start(conv);
+      await controller.pollNow();
+      let finishFlush: () => void = () => {};
+      FakeStreamer.endGate = new Promise((resolve) => {
+        finishFlush = resolve;
+      });
+      await stop(conv);
+      const stopping = controller.pollNow();
+      await until(() => s.control.calls.length === 2, 5_000, 'the pause');
+      await start(conv);
+      const starting = controller.pollNow();
+      await until(() => streamers.length === 2, 5_000, 'segment 2');
+      s.write(4);
+      FakeStreamer.endGate = undefined;
+      const ending = s.end();
+      finishFlush();
+      await Promise.all([stopping, starting, ending]);
+      expect(streamers.map((x) => x.ended)).toEqual([true, true]);
+      const seg2 = await conversations.getSegment(conv, 2);
+      expect(seg2).toMatchObject({ state: 'closed' });
+      expect(seg2?.summary.agent.totalAudioBytes).toBe(4 * FRAME * 2);
+    });
+  });
+
+  describe('sessions ending and several sessions of one conversation', () => {
+    it('closes the segment with its summary when the streaming session ends, and renews it for the next session', async () => {
+      const conv = randomUUID();
+      await start(conv);
+      const first = connect(conv);
+      await first.open();
+      first.write(5);
+      await first.end();
+      const seg1 = await conversations.getSegment(conv, 1);
+      expect(seg1).toMatchObject({ state: 'closed' });
+      expect(seg1?.summary.customer.totalAudioBytes).toBe(5 * FRAME * 2);
+      expect((await conversations.listSessions(conv))[0]?.state).toBe('closed');
+
+      // Still on: a new session (a reconnect) finds segment 1 closed and gets a fresh segment 2.
+      const second = connect(conv);
+      expect(await second.open()).toEqual({ startPaused: false });
+      const meta = await conversations.getMeta(conv);
+      const seg2 = await conversations.getSegment(conv, 2);
+      expect(meta).toMatchObject({ desired: 'on', currentSegment: 2, status: 'transcribing' });
+      expect(seg2).toMatchObject({ state: 'active', sessionId: second.sessionId, params: PARAMS });
+      expect(meta?.streamIds).toEqual(seg2?.streamIds);
+      expect(seg2?.streamIds.customer).not.toBe(seg1?.streamIds.customer);
+      expect(streamers[1]?.opts.segment.streamIds).toEqual(seg2?.streamIds);
+      // A stop now stops segment 2.
+      await stop(conv);
+      await controller.pollNow();
+      expect(await conversations.getSegment(conv, 2)).toMatchObject({ state: 'closed' });
+    });
+
+    it('lets only one session of a conversation stream; another takes over when it ends', async () => {
+      const conv = randomUUID();
+      await start(conv);
+      const a = connect(conv);
+      const b = connect(conv);
+      expect(await a.open()).toEqual({ startPaused: false });
+      // A second AudioHook integration on the same call: the segment is taken, it stays paused.
+      expect(await b.open()).toEqual({ startPaused: true });
+      expect(streamers).toHaveLength(1);
+      a.write(2);
+      b.write(2);
+      expect((streamers[0] as FakeStreamer).samples).toBe(2 * FRAME);
+      await a.end();
+      expect(b.control.calls).toEqual(['resume']);
+      expect(streamers).toHaveLength(2);
+      expect(await conversations.getSegment(conv, 2)).toMatchObject({ state: 'active', sessionId: b.sessionId });
+      expect(controller.stats().counters.segmentsRenewed).toBe(1);
+    });
+
+    it('across tasks: the other task stays paused while one streams, and is notified to take over', async () => {
+      const conv = randomUUID();
+      const other = newController('other-task');
+      await start(conv);
+      const a = connect(conv);
+      const b = connect(conv, other);
+      expect(await a.open()).toEqual({ startPaused: false });
+      expect(await b.open()).toEqual({ startPaused: true });
+      expect(other.stats().counters.segmentsTakenElsewhere).toBe(1);
+      await a.end();
+      // The ending holder notified the other task's inbox; its next poll renews transcription there.
+      expect((await inbox.poll('other-task')).map((i) => i.conversationId)).toEqual([conv]);
+      await other.pollNow();
+      expect(b.control.calls).toEqual(['resume']);
+      expect(await conversations.getSegment(conv, 2)).toMatchObject({
+        state: 'active',
+        taskId: 'other-task',
+        sessionId: b.sessionId,
+      });
+      await other.stop();
+    });
+  });
+
+  describe('counters', () => {
+    it('adds per-role deltas while streaming; the close writes the authoritative totals', async () => {
+      const conv = randomUUID();
+      await start(conv);
+      const s = connect(conv);
+      await s.open();
+      s.write(3);
+      await controller.flushCountersNow();
+      expect((await conversations.getSegment(conv, 1))?.summary.agent.totalAudioBytes).toBe(3 * FRAME * 2);
+      s.write(2);
+      await controller.flushCountersNow();
+      await controller.flushCountersNow(); // nothing new: no double count
+      const mid = await conversations.getSegment(conv, 1);
+      expect(mid?.summary.customer).toEqual({
+        totalAudioBytes: 5 * FRAME * 2,
+        audioDurationMs: 1000,
+        streamingSeconds: 1,
+        transcripts: 0,
+      });
+      (streamers[0] as FakeStreamer).transcripts = { customer: 2, agent: 1 };
+      await stop(conv);
+      await controller.pollNow();
+      const closed = await conversations.getSegment(conv, 1);
+      expect(closed?.summary.customer.transcripts).toBe(2);
+      expect(closed?.summary.agent.transcripts).toBe(1);
+      expect(closed?.summary.agent.totalAudioBytes).toBe(5 * FRAME * 2);
+    });
+  });
+});
