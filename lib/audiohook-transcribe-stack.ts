@@ -1,0 +1,197 @@
+/**
+ * The one stack (architecture §2): composes the constructs, one concern each, from the validated
+ * {@link AppConfig}. It holds no business logic and reads no context: `bin/app.ts` does that once.
+ */
+import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import * as acm from 'aws-cdk-lib/aws-certificatemanager';
+import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as route53 from 'aws-cdk-lib/aws-route53';
+import type { Construct } from 'constructs';
+import type { AppConfig } from '../bin/config';
+import { ControlApi } from './control-api';
+import { FeedExport } from './feed-export';
+import { GatewayService } from './gateway-service';
+import { Observability } from './observability';
+import { Store } from './store';
+
+/** Props of {@link AudiohookTranscribeStack}. */
+export interface AudiohookTranscribeStackProps extends StackProps {
+  readonly config: AppConfig;
+}
+
+/** CloudWatch Logs only accepts certain retention values; pick the nearest one at or above the request. */
+export function retentionFor(days: number): logs.RetentionDays {
+  const allowed = Object.values(logs.RetentionDays).filter((v): v is number => typeof v === 'number' && v > 0);
+  allowed.sort((a, b) => a - b);
+  return (allowed.find((v) => v >= days) ?? logs.RetentionDays.TEN_YEARS) as logs.RetentionDays;
+}
+
+/** Everything audiohook-transcribe needs in one AWS account and region. */
+export class AudiohookTranscribeStack extends Stack {
+  public readonly vpc: ec2.IVpc;
+  public readonly store: Store;
+  public readonly gateway: GatewayService;
+  public readonly controlApi: ControlApi;
+  public readonly feedExport?: FeedExport;
+  public readonly observability: Observability;
+
+  constructor(scope: Construct, id: string, props: AudiohookTranscribeStackProps) {
+    super(scope, id, props);
+    const c = props.config;
+    const logRetention = retentionFor(c.retention.logDays);
+
+    this.vpc = c.vpc.vpcId
+      ? ec2.Vpc.fromLookup(this, 'Vpc', { vpcId: c.vpc.vpcId })
+      : this.createVpc(c.vpc.maxAzs, c.vpc.natGateways, logRetention);
+
+    const zone = c.domain.hostedZone
+      ? route53.HostedZone.fromHostedZoneAttributes(this, 'Zone', {
+          hostedZoneId: c.domain.hostedZone.id,
+          zoneName: c.domain.hostedZone.name,
+        })
+      : undefined;
+    const certificate = c.domain.certificateArn
+      ? acm.Certificate.fromCertificateArn(this, 'Certificate', c.domain.certificateArn)
+      : new acm.Certificate(this, 'Certificate', {
+          domainName: c.domain.gatewayDomainName,
+          subjectAlternativeNames: [c.domain.apiDomainName],
+          validation: acm.CertificateValidation.fromDns(zone),
+        });
+
+    this.store = new Store(this, 'Store', {
+      retainData: c.retainData,
+      feedRetentionDays: c.retention.feedDays,
+      accessLogRetentionDays: Math.max(c.retention.logDays, 1),
+      initialAudiohookApiKey: c.gateway.initialApiKey,
+      webhookAuth: c.webhook && c.webhook.auth !== 'none' ? c.webhook.auth : undefined,
+    });
+
+    this.gateway = new GatewayService(this, 'Gateway', {
+      vpc: this.vpc,
+      domainName: c.domain.gatewayDomainName,
+      certificate,
+      hostedZone: zone,
+      audiohookPaths: c.gateway.audiohookPaths,
+      ingressCidrs: c.gateway.ingressCidrs,
+      cpu: c.gateway.cpu,
+      memoryMiB: c.gateway.memoryMiB,
+      architecture: c.gateway.architecture,
+      minTasks: c.gateway.minTasks,
+      maxTasks: c.gateway.maxTasks,
+      targetSessionsPerTask: c.gateway.targetSessionsPerTask,
+      maxSessionsPerTask: c.gateway.maxSessionsPerTask,
+      stopTimeoutSec: c.gateway.stopTimeoutSec,
+      drainTimeoutSec: c.gatewayDrainTimeoutSec,
+      deregistrationDelaySec: c.gateway.deregistrationDelaySec,
+      idleTimeoutSec: c.gateway.idleTimeoutSec,
+      conversationsTable: this.store.conversationsTable,
+      utterancesTable: this.store.utterancesTable,
+      apiKeysSecret: this.store.audiohookApiKeysSecret,
+      accessLogsBucket: this.store.accessLogsBucket,
+      logRetentionDays: logRetention,
+      metricsNamespace: c.metricsNamespace,
+      supportedLanguages: c.transcription.languages,
+      logLevel: c.gateway.logLevel,
+    });
+
+    this.controlApi = new ControlApi(this, 'ControlApi', {
+      domainName: c.domain.apiDomainName,
+      certificate,
+      hostedZone: zone,
+      conversationsTable: this.store.conversationsTable,
+      utterancesTable: this.store.utterancesTable,
+      apiCredentialsSecret: this.store.apiCredentialsSecret,
+      throttleRatePerSec: c.api.throttleRatePerSec,
+      throttleBurst: c.api.throttleBurst,
+      clients: c.api.clients,
+      quotaPerDay: c.api.quotaPerDay,
+      waf: c.api.waf,
+      supportedLanguages: c.transcription.languages,
+      defaultLanguage: c.transcription.defaultLanguage,
+      redaction: c.transcription.redaction,
+      retentionDays: c.retention.transcriptDays,
+      stopWaitMs: c.api.stopWaitMs,
+      metricsNamespace: c.metricsNamespace,
+      logRetentionDays: logRetention,
+    });
+
+    if (c.features.feedExport) {
+      this.feedExport = new FeedExport(this, 'FeedExport', {
+        feedBucket: this.store.feedBucket,
+        databaseName: `${c.stackName.toLowerCase().replace(/[^a-z0-9]+/g, '_')}_feeds`,
+        firstDay: '2025-01-01',
+      });
+    }
+
+    const functions: Record<string, lambda.IFunction> = {
+      Authorizer: this.controlApi.authorizerFunction,
+    };
+    for (const [routeId, fn] of this.controlApi.routeFunctions) functions[routeId] = fn;
+
+    this.observability = new Observability(this, 'Observability', {
+      metricsNamespace: c.metricsNamespace,
+      service: this.gateway.service,
+      loadBalancer: this.gateway.loadBalancer,
+      targetGroup: this.gateway.targetGroup,
+      api: this.controlApi.api,
+      functions,
+      tables: [...this.store.tables.values()],
+      sessionsPerTaskAlarmThreshold: Math.floor(c.gateway.maxSessionsPerTask * 0.9),
+      alarmEmail: c.alarmEmail,
+    });
+
+    new CfnOutput(this, 'ConnectionUri', {
+      description: 'AudioHook Monitor integration: Connection URI (Genesys Cloud Admin → Integrations)',
+      value: this.gateway.connectionUri,
+    });
+    new CfnOutput(this, 'ApiBaseUrl', {
+      description: 'Base URL of the start/stop/messages API (Architect data actions)',
+      value: this.controlApi.baseUrl,
+    });
+    new CfnOutput(this, 'AudiohookApiKeysSecretArn', {
+      description: 'Secret holding the AudioHook API key and client secret to enter in Genesys',
+      value: this.store.audiohookApiKeysSecret.secretArn,
+    });
+    new CfnOutput(this, 'ApiCredentialsSecretArn', {
+      description: 'Secret holding the hashed asapp-api-id/secret pairs (lambdas/authorizer/hash-secret.ts)',
+      value: this.store.apiCredentialsSecret.secretArn,
+    });
+    new CfnOutput(this, 'FeedBucketName', { value: this.store.feedBucket.bucketName });
+    new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
+    if (!zone) {
+      new CfnOutput(this, 'GatewayDnsTarget', {
+        description: `Create a CNAME ${c.domain.gatewayDomainName} → this name`,
+        value: this.gateway.loadBalancer.loadBalancerDnsName,
+      });
+      new CfnOutput(this, 'ApiDnsTarget', {
+        description: `Create a CNAME ${c.domain.apiDomainName} → this name`,
+        value: this.controlApi.domain.domainNameAliasDomainName,
+      });
+    }
+  }
+
+  private createVpc(maxAzs: number, natGateways: number, logRetention: logs.RetentionDays): ec2.Vpc {
+    const vpc = new ec2.Vpc(this, 'Vpc', {
+      maxAzs,
+      natGateways,
+      subnetConfiguration: [
+        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
+        { name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 },
+      ],
+      // Gateway endpoints are free and keep DynamoDB and S3 traffic off the NAT gateway (no per-GB charge).
+      gatewayEndpoints: {
+        DynamoDb: { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB },
+        S3: { service: ec2.GatewayVpcEndpointAwsService.S3 },
+      },
+    });
+    vpc.addFlowLog('FlowLogs', {
+      destination: ec2.FlowLogDestination.toCloudWatchLogs(
+        new logs.LogGroup(this, 'VpcFlowLogs', { retention: logRetention }),
+      ),
+      trafficType: ec2.FlowLogTrafficType.REJECT,
+    });
+    return vpc;
+  }
+}

@@ -1,0 +1,296 @@
+/**
+ * Observability: one dashboard and the alarms an on-call engineer needs, all sent to one SNS topic.
+ *
+ * The gateway's custom metrics are a contract with `fargate/` ({@link GATEWAY_METRICS}): namespace from
+ * the config, dimension `service = audiohook-gateway`, published as CloudWatch embedded-metric-format log
+ * lines (no PutMetricData permission needed). The Lambdas publish with Powertools under the same namespace.
+ */
+import { Duration } from 'aws-cdk-lib';
+import type * as apigw from 'aws-cdk-lib/aws-apigateway';
+import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
+import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as sns from 'aws-cdk-lib/aws-sns';
+import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import { GATEWAY_METRICS_SERVICE } from './gateway-service';
+
+/**
+ * Metric names the gateway publishes (see docs/deploy.md "Gateway metric contract"). `ActiveSessions` is a
+ * gauge per task; the others are counts per publishing interval; `UtteranceLatencyMs` is end of speech →
+ * utterance stored.
+ */
+export const GATEWAY_METRICS = {
+  activeSessions: 'ActiveSessions',
+  audioSeconds: 'AudioSeconds',
+  transcribeThrottled: 'TranscribeThrottled',
+  transcribeErrors: 'TranscribeErrors',
+  segmentFailures: 'SegmentFailures',
+  utterances: 'Utterances',
+  utterancePutFailures: 'UtterancePutFailures',
+  utteranceLatencyMs: 'UtteranceLatencyMs',
+} as const;
+
+/** Metric the fan-out publishes per failed webhook delivery (issue 5). */
+export const WEBHOOK_FAILURES_METRIC = 'WebhookFailures';
+/** Powertools `service` dimension of the fan-out. */
+export const FANOUT_METRICS_SERVICE = 'audiohook-transcribe-fanout';
+
+/** Operations our code performs (an alarm's math expression may hold at most 10 metrics). */
+const TABLE_OPERATIONS = [
+  dynamodb.Operation.GET_ITEM,
+  dynamodb.Operation.PUT_ITEM,
+  dynamodb.Operation.UPDATE_ITEM,
+  dynamodb.Operation.DELETE_ITEM,
+  dynamodb.Operation.QUERY,
+  dynamodb.Operation.TRANSACT_WRITE_ITEMS,
+];
+
+/** Props of {@link Observability}. */
+export interface ObservabilityProps {
+  readonly metricsNamespace: string;
+  readonly service: ecs.FargateService;
+  readonly loadBalancer: elbv2.ApplicationLoadBalancer;
+  readonly targetGroup: elbv2.ApplicationTargetGroup;
+  readonly api: apigw.RestApi;
+  /** Functions whose errors and throttles are graphed and alarmed, by display name. */
+  readonly functions: Readonly<Record<string, lambda.IFunction>>;
+  readonly tables: readonly dynamodb.ITable[];
+  /** Alarm when the average sessions per task reaches this (tasks refuse calls at `MAX_SESSIONS`). */
+  readonly sessionsPerTaskAlarmThreshold: number;
+  /** Dead-letter queues whose depth is graphed and alarmed. @default - none */
+  readonly deadLetterQueues?: readonly sqs.IQueue[];
+  /** Subscribes an e-mail address to the alarm topic. @default - no subscription */
+  readonly alarmEmail?: string;
+}
+
+/** Dashboard, alarms and the alarm topic. */
+export class Observability extends Construct {
+  public readonly dashboard: cloudwatch.Dashboard;
+  public readonly alarmTopic: sns.Topic;
+  public readonly alarms: cloudwatch.Alarm[] = [];
+
+  constructor(scope: Construct, id: string, props: ObservabilityProps) {
+    super(scope, id);
+    this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
+      enforceSSL: true,
+      displayName: 'audiohook-transcribe alarms',
+    });
+    if (props.alarmEmail) this.alarmTopic.addSubscription(new snsSubscriptions.EmailSubscription(props.alarmEmail));
+
+    // Unlabelled, so alarms get a plain MetricName/Statistic; the dashboard adds labels with `.with()`.
+    const gw = (metricName: string, statistic: string) =>
+      new cloudwatch.Metric({
+        namespace: props.metricsNamespace,
+        metricName,
+        dimensionsMap: { service: GATEWAY_METRICS_SERVICE },
+        statistic,
+        period: Duration.minutes(1),
+      });
+    const label = (m: cloudwatch.Metric, text: string) => m.with({ label: text });
+
+    const activeSessions = gw(GATEWAY_METRICS.activeSessions, 'Sum');
+    const sessionsPerTask = gw(GATEWAY_METRICS.activeSessions, 'Average');
+    const audioMinutes = new cloudwatch.MathExpression({
+      expression: 'audio / 60',
+      usingMetrics: { audio: gw(GATEWAY_METRICS.audioSeconds, 'Sum') },
+      label: 'Audio minutes streamed',
+      period: Duration.minutes(1),
+    });
+    const throttled = gw(GATEWAY_METRICS.transcribeThrottled, 'Sum');
+    const transcribeErrors = gw(GATEWAY_METRICS.transcribeErrors, 'Sum');
+    const segmentFailures = gw(GATEWAY_METRICS.segmentFailures, 'Sum');
+    const putFailures = gw(GATEWAY_METRICS.utterancePutFailures, 'Sum');
+    const latencyP50 = gw(GATEWAY_METRICS.utteranceLatencyMs, 'p50');
+    const latencyP99 = gw(GATEWAY_METRICS.utteranceLatencyMs, 'p99');
+    const webhookFailures = new cloudwatch.Metric({
+      namespace: props.metricsNamespace,
+      metricName: WEBHOOK_FAILURES_METRIC,
+      dimensionsMap: { service: FANOUT_METRICS_SERVICE },
+      statistic: 'Sum',
+      period: Duration.minutes(1),
+    });
+
+    const api5xx = props.api.metricServerError({ period: Duration.minutes(1), statistic: 'Sum' });
+    const api4xx = props.api.metricClientError({ period: Duration.minutes(1), statistic: 'Sum' });
+    const apiCount = props.api.metricCount({ period: Duration.minutes(1), statistic: 'Sum' });
+    const apiLatency = props.api.metricLatency({ period: Duration.minutes(1), statistic: 'p99' });
+
+    const healthyHosts = props.targetGroup.metrics.healthyHostCount({ period: Duration.minutes(1) });
+    const unhealthyHosts = props.targetGroup.metrics.unhealthyHostCount({ period: Duration.minutes(1) });
+    // 5XX from the load balancer itself (no healthy target, target reset): calls could not connect.
+    const lb5xx = props.loadBalancer.metrics.httpCodeElb(elbv2.HttpCodeElb.ELB_5XX_COUNT, {
+      period: Duration.minutes(1),
+      statistic: 'Sum',
+    });
+
+    const dlqDepth = (props.deadLetterQueues ?? []).map((q) =>
+      q.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+    );
+
+    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(3),
+      widgets: [
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Active sessions',
+            left: [label(activeSessions, 'Active sessions (all tasks)')],
+            right: [label(sessionsPerTask, 'Sessions per task')],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({ title: 'Audio minutes streamed', left: [audioMinutes], width: 8 }),
+          new cloudwatch.GraphWidget({
+            title: 'Gateway tasks',
+            left: [healthyHosts, unhealthyHosts],
+            right: [props.service.metricCpuUtilization(), props.service.metricMemoryUtilization()],
+            width: 8,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Transcribe errors and throttles',
+            left: [
+              label(transcribeErrors, 'Transcribe errors'),
+              label(throttled, 'Transcribe throttles'),
+              label(segmentFailures, 'Segments failed'),
+            ],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Utterance latency (ms)',
+            left: [label(latencyP50, 'p50'), label(latencyP99, 'p99')],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Utterance writes failed',
+            left: [label(putFailures, 'Utterance writes failed')],
+            width: 8,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Webhook failures',
+            left: [label(webhookFailures, 'Webhook failures')],
+            width: 8,
+          }),
+          dlqDepth.length > 0
+            ? new cloudwatch.GraphWidget({ title: 'Dead-letter queue depth', left: dlqDepth, width: 8 })
+            : new cloudwatch.TextWidget({
+                markdown:
+                  '### Dead-letter queue depth\nNo dead-letter queue in this deployment yet (real-time fan-out).',
+                width: 8,
+                height: 6,
+              }),
+          new cloudwatch.GraphWidget({
+            title: 'API requests and errors',
+            left: [apiCount, api4xx, api5xx],
+            right: [apiLatency],
+            width: 8,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Lambda errors',
+            left: Object.entries(props.functions).map(([name, fn]) =>
+              fn.metricErrors({ period: Duration.minutes(1), statistic: 'Sum', label: name }),
+            ),
+            width: 8,
+          }),
+          // One widget per table: the per-operation expressions of two tables would share metric ids.
+          ...props.tables.map(
+            (t) =>
+              new cloudwatch.GraphWidget({
+                title: `DynamoDB throttled requests: ${t.node.id}`,
+                left: [
+                  t.metricThrottledRequestsForOperations({ operations: TABLE_OPERATIONS, period: Duration.minutes(1) }),
+                ],
+                width: 8,
+              }),
+          ),
+        ],
+      ],
+    });
+
+    const alarm = (
+      alarmId: string,
+      metric: cloudwatch.IMetric,
+      threshold: number,
+      description: string,
+      periods = 1,
+    ) => {
+      const a = new cloudwatch.Alarm(this, alarmId, {
+        metric,
+        threshold,
+        evaluationPeriods: periods,
+        datapointsToAlarm: periods,
+        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        alarmDescription: description,
+      });
+      a.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
+      a.addOkAction(new cwActions.SnsAction(this.alarmTopic));
+      this.alarms.push(a);
+      return a;
+    };
+
+    alarm(
+      'TranscribeThrottled',
+      throttled,
+      1,
+      'Transcribe refused streams (concurrency quota, ~25 by default): request a quota increase; calls are buffered then lost',
+      3,
+    );
+    alarm('TranscribeErrors', transcribeErrors, 5, 'Transcribe stream errors in 3 consecutive minutes', 3);
+    alarm('SegmentFailures', segmentFailures, 1, 'A transcription segment failed: its call is not being transcribed');
+    alarm('UtterancePutFailures', putFailures, 1, 'Utterances could not be stored in DynamoDB');
+    alarm(
+      'UtteranceLatencyP99',
+      latencyP99,
+      2000,
+      'p99 utterance latency above 2 s for 5 minutes (contract: 200–600 ms)',
+      5,
+    );
+    alarm(
+      'SessionsPerTaskHigh',
+      sessionsPerTask,
+      props.sessionsPerTaskAlarmThreshold,
+      'Gateway tasks are near MAX_SESSIONS and scaling has not caught up: raise maxTasks or the task size',
+      3,
+    );
+    alarm('UnhealthyGatewayTasks', unhealthyHosts, 1, 'A gateway task fails its health check', 3);
+    alarm('LoadBalancer5xx', lb5xx, 5, 'The AudioHook load balancer answered 5xx: calls could not connect', 2);
+    alarm('Api5xx', api5xx, 5, 'The control API answered 5xx (start/stop/messages failing)', 2);
+    alarm('ApiLatencyP99', apiLatency, 8000, 'Control API p99 latency above 8 s', 5);
+    alarm('WebhookFailures', webhookFailures, 1, 'Webhook deliveries failed (see the fan-out DLQ)', 3);
+    for (const [name, fn] of Object.entries(props.functions)) {
+      alarm(
+        `${name}Errors`,
+        fn.metricErrors({ period: Duration.minutes(1), statistic: 'Sum' }),
+        1,
+        `${name} Lambda errors`,
+        2,
+      );
+    }
+    for (const table of props.tables) {
+      alarm(
+        `${table.node.id}SystemErrors`,
+        table.metricSystemErrorsForOperations({ operations: TABLE_OPERATIONS, period: Duration.minutes(1) }),
+        1,
+        `DynamoDB system errors on ${table.node.id}`,
+        2,
+      );
+    }
+    (props.deadLetterQueues ?? []).forEach((q, i) => {
+      alarm(
+        `DeadLetterQueue${i}`,
+        dlqDepth[i] as cloudwatch.IMetric,
+        1,
+        `Messages in dead-letter queue ${q.node.id}: redrive after fixing the cause`,
+      );
+    });
+  }
+}

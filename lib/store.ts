@@ -1,0 +1,187 @@
+/**
+ * Store: everything that holds data. Both DynamoDB tables are built from the plain-data specs in
+ * `store/tables.ts` (the same specs create the local tables), so keys, indexes, stream and TTL cannot drift.
+ * Also the feed bucket (nightly export), the access-log bucket (load balancer and S3 server access logs),
+ * and the secrets the runtime reads by id.
+ */
+import { Duration, RemovalPolicy, SecretValue, Validations } from 'aws-cdk-lib';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { type KeyAttributeSpec, type ProjectionSpec, TABLE_SPECS, type TableSpec } from '../store/tables';
+
+/** Props of {@link Store}. */
+export interface StoreProps {
+  /** Keep tables, buckets and secrets when the stack is deleted (and protect tables from deletion). */
+  readonly retainData: boolean;
+  /** Feed files expire after this many days. */
+  readonly feedRetentionDays: number;
+  /** Access logs expire after this many days. */
+  readonly accessLogRetentionDays: number;
+  /** The AudioHook API key created with a generated client secret (Genesys integration credentials). */
+  readonly initialAudiohookApiKey: string;
+  /** Creates the webhook credentials secret when the webhook authenticates. @default - no webhook secret */
+  readonly webhookAuth?: 'secret' | 'oauth2' | 'mtls';
+}
+
+const KEY_TYPES: Record<KeyAttributeSpec['type'], dynamodb.AttributeType> = {
+  S: dynamodb.AttributeType.STRING,
+  N: dynamodb.AttributeType.NUMBER,
+  B: dynamodb.AttributeType.BINARY,
+};
+
+const STREAM_TYPES: Record<NonNullable<TableSpec['stream']>, dynamodb.StreamViewType> = {
+  NEW_IMAGE: dynamodb.StreamViewType.NEW_IMAGE,
+  OLD_IMAGE: dynamodb.StreamViewType.OLD_IMAGE,
+  NEW_AND_OLD_IMAGES: dynamodb.StreamViewType.NEW_AND_OLD_IMAGES,
+  KEYS_ONLY: dynamodb.StreamViewType.KEYS_ONLY,
+};
+
+const attribute = (k: KeyAttributeSpec): dynamodb.Attribute => ({ name: k.name, type: KEY_TYPES[k.type] });
+
+function projection(
+  p: ProjectionSpec,
+): Pick<dynamodb.GlobalSecondaryIndexProps, 'projectionType' | 'nonKeyAttributes'> {
+  if (p.type === 'INCLUDE')
+    return { projectionType: dynamodb.ProjectionType.INCLUDE, nonKeyAttributes: [...p.nonKeyAttributes] };
+  return { projectionType: p.type === 'ALL' ? dynamodb.ProjectionType.ALL : dynamodb.ProjectionType.KEYS_ONLY };
+}
+
+/** The data stores of the application. */
+export class Store extends Construct {
+  /** Every table of `TABLE_SPECS`, by spec id (construct id = spec id: stable, never rename). */
+  public readonly tables: ReadonlyMap<TableSpec['id'], dynamodb.Table>;
+  /** Conversations: desired state, segments, sessions, control inbox. */
+  public readonly conversationsTable: dynamodb.Table;
+  /** Utterances: final transcripts; stream NEW_IMAGE feeds the fan-out; GSI feeds the export. */
+  public readonly utterancesTable: dynamodb.Table;
+  /** Subscriptions: real-time delivery state (WebSocket connections), used by the fan-out. */
+  public readonly subscriptionsTable: dynamodb.Table;
+  /** Nightly feed files (`utterances/version=1/format=…/dt=…/hr=…/part-NNNNN.…`). */
+  public readonly feedBucket: s3.Bucket;
+  /** Load balancer and S3 server access logs (SSE-S3: ELB log delivery cannot use KMS keys). */
+  public readonly accessLogsBucket: s3.Bucket;
+  /** AudioHook API keys and client secrets (`{"<apiKey>": "<base64 secret>"}`) read by the gateway. */
+  public readonly audiohookApiKeysSecret: secretsmanager.Secret;
+  /** Hashed REST API credentials (`lambdas/authorizer/hash-secret.ts` entries) read by the authorizer. */
+  public readonly apiCredentialsSecret: secretsmanager.Secret;
+  /** Webhook receiver credentials, when the webhook authenticates. */
+  public readonly webhookSecret?: secretsmanager.Secret;
+
+  constructor(scope: Construct, id: string, props: StoreProps) {
+    super(scope, id);
+    const removalPolicy = props.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
+
+    const tables = new Map<TableSpec['id'], dynamodb.Table>();
+    for (const spec of TABLE_SPECS) tables.set(spec.id, this.table(spec, props.retainData, removalPolicy));
+    this.tables = tables;
+    const required = (id: TableSpec['id']) => {
+      const table = tables.get(id);
+      if (!table) throw new Error(`Store: store/tables.ts defines no ${id} table`);
+      return table;
+    };
+    this.conversationsTable = required('Conversations');
+    this.utterancesTable = required('Utterances');
+    this.subscriptionsTable = required('Subscriptions');
+
+    this.accessLogsBucket = new s3.Bucket(this, 'AccessLogs', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_PREFERRED,
+      lifecycleRules: [{ expiration: Duration.days(props.accessLogRetentionDays) }],
+      removalPolicy,
+    });
+
+    this.feedBucket = new s3.Bucket(this, 'Feed', {
+      encryption: s3.BucketEncryption.S3_MANAGED,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: false,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: 'feed-bucket/',
+      lifecycleRules: [
+        { id: 'expire-feed-files', expiration: Duration.days(props.feedRetentionDays) },
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      removalPolicy,
+    });
+
+    // The gateway refuses to start with no key at all, so the first key is generated at deploy time:
+    // the secret is 44 alphanumeric characters, i.e. canonical base64 of 33 random bytes, as the gateway
+    // requires for a signing client secret.
+    this.audiohookApiKeysSecret = new secretsmanager.Secret(this, 'AudiohookApiKeys', {
+      description:
+        'AudioHook API keys and client secrets: {"<apiKey>": "<base64 client secret>"} (Genesys integration credentials)',
+      generateSecretString: {
+        secretStringTemplate: '{}',
+        generateStringKey: props.initialAudiohookApiKey,
+        excludePunctuation: true,
+        includeSpace: false,
+        passwordLength: 44,
+      },
+      removalPolicy,
+    });
+
+    // Starts empty (every request answers 401) until an operator adds hashed entries: the plain secrets
+    // are never in CloudFormation.
+    this.apiCredentialsSecret = new secretsmanager.Secret(this, 'ApiCredentials', {
+      description: 'REST API credentials: hashed entries from lambdas/authorizer/hash-secret.ts, keyed by asapp-api-id',
+      secretStringValue: SecretValue.unsafePlainText('{}'),
+      removalPolicy,
+    });
+
+    Validations.of(this.audiohookApiKeysSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'An AudioHook key and client secret must change in Genesys Cloud and here together; automatic rotation ' +
+        'would break every call. Rotation is an operator procedure: add the new key, update Genesys, remove the old (docs/deploy.md)',
+    });
+    Validations.of(this.apiCredentialsSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'Holds only scrypt hashes of credentials issued to API callers; a new secret must reach the caller first, ' +
+        'so rotation is an operator procedure per caller (docs/deploy.md), not a Lambda rotation',
+    });
+
+    if (props.webhookAuth !== undefined) {
+      this.webhookSecret = new secretsmanager.Secret(this, 'WebhookCredentials', {
+        description: `Webhook receiver credentials (${props.webhookAuth}); fill in per docs/deploy.md`,
+        secretStringValue: SecretValue.unsafePlainText('{}'),
+        removalPolicy,
+      });
+      Validations.of(this.webhookSecret).acknowledge({
+        id: 'AwsSolutions-SMG4',
+        reason: 'Webhook credentials are issued by the receiving system; they change when its owner rotates them',
+      });
+    }
+  }
+
+  private table(spec: TableSpec, retain: boolean, removalPolicy: RemovalPolicy): dynamodb.Table {
+    const table = new dynamodb.Table(this, spec.id, {
+      partitionKey: attribute(spec.partitionKey),
+      sortKey: spec.sortKey && attribute(spec.sortKey),
+      billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
+      // AWS-managed KMS key: encrypted at rest, visible in CloudTrail, no key policy to maintain or grant.
+      encryption: dynamodb.TableEncryption.AWS_MANAGED,
+      pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
+      deletionProtection: retain,
+      timeToLiveAttribute: spec.ttlAttribute,
+      stream: spec.stream && STREAM_TYPES[spec.stream],
+      removalPolicy,
+    });
+    for (const gsi of spec.globalSecondaryIndexes) {
+      table.addGlobalSecondaryIndex({
+        indexName: gsi.indexName,
+        partitionKey: attribute(gsi.partitionKey),
+        sortKey: gsi.sortKey && attribute(gsi.sortKey),
+        ...projection(gsi.projection),
+      });
+    }
+    return table;
+  }
+}

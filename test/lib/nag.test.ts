@@ -1,0 +1,68 @@
+import { Annotations, Match } from 'aws-cdk-lib/assertions';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import { AwsSolutionsChecks } from 'cdk-nag';
+import { describe, expect, it } from 'vitest';
+import { synthesize } from './fixtures';
+
+/** Every violation cdk-nag still reports (acknowledged ones are not reported). */
+function unacknowledged(config: Parameters<typeof synthesize>[0]) {
+  const { stack } = synthesize(config);
+  const report = new AwsSolutionsChecks(undefined, { verbose: true }).validateScope(stack);
+  return {
+    stack,
+    report,
+    findings: report.violations.flatMap((v) =>
+      v.violatingResources.map(
+        (r) => `${v.ruleName} at ${(r as { constructPath?: string }).constructPath ?? r.resourceLogicalId}`,
+      ),
+    ),
+  };
+}
+
+describe('cdk-nag AwsSolutionsChecks', () => {
+  it('reports nothing unacknowledged for the default deployment', () => {
+    const { report, findings, stack } = unacknowledged({});
+    expect(findings).toEqual([]);
+    expect(report.success).toBe(true);
+    // Nothing else CDK would print as a warning or an error either.
+    expect(Annotations.fromStack(stack).findWarning('*', Match.anyValue())).toEqual([]);
+    expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
+  });
+
+  it('reports nothing unacknowledged with WAF, usage plans, a webhook secret and narrowed ingress', () => {
+    const { findings } = unacknowledged({
+      gateway: { ingressCidrs: ['52.0.0.0/16'] },
+      api: { waf: true, clients: [{ name: 'crm', usageKey: 'uk-abcdefabcdefabcdefabcdefab' }] },
+      webhook: { url: 'https://hooks.example.com/t', auth: 'oauth2' },
+      alarmEmail: 'oncall@example.com',
+    });
+    expect(findings).toEqual([]);
+  });
+
+  it('would report a finding that nobody acknowledged (the check is live)', () => {
+    const { stack } = synthesize({});
+    // A bucket added without TLS enforcement or access logs must surface.
+    new s3.Bucket(stack, 'Unchecked');
+    const report = new AwsSolutionsChecks(undefined).validateScope(stack);
+    expect(report.violations.map((v) => v.ruleName)).toEqual(
+      expect.arrayContaining(['AwsSolutions-S1', 'AwsSolutions-S10']),
+    );
+  });
+
+  it('carries a written reason with every acknowledgement', () => {
+    const { stack } = synthesize({ api: { waf: false } });
+    const acknowledged: Array<[string, unknown]> = [];
+    for (const c of stack.node.findAll()) {
+      for (const entry of c.node.metadata) {
+        if (typeof entry.data !== 'object' || entry.data === null) continue;
+        for (const [id, reason] of Object.entries(entry.data))
+          if (id.includes('AwsSolutions-')) acknowledged.push([id, reason]);
+      }
+    }
+    expect(acknowledged.length).toBeGreaterThan(5);
+    for (const [id, reason] of acknowledged) {
+      expect(typeof reason, id).toBe('string');
+      expect((reason as string).length, id).toBeGreaterThanOrEqual(40);
+    }
+  });
+});
