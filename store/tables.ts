@@ -34,7 +34,7 @@ export type StreamViewType = 'NEW_IMAGE' | 'OLD_IMAGE' | 'NEW_AND_OLD_IMAGES' | 
 /** Everything needed to create one table, here and in CDK. Billing is always on-demand. */
 export interface TableSpec {
   /** Logical id (also the CDK construct id; stable: renaming it would replace a stateful resource). */
-  readonly id: 'Conversations' | 'Utterances';
+  readonly id: 'Conversations' | 'Utterances' | 'Subscriptions';
   /** Appended to a deployment prefix to form the physical name locally (see {@link tableName}). */
   readonly nameSuffix: string;
   readonly partitionKey: KeyAttributeSpec;
@@ -84,8 +84,22 @@ export const UTTERANCES_TABLE: TableSpec = {
   ttlAttribute: 'ttl',
 };
 
+/**
+ * Subscriptions: real-time delivery state (store/subscriptions.ts). WebSocket connections
+ * (`CONN#<connectionId>`), subscriptions by conversation (`SUB#<conversationId>`, `SUB#*` for
+ * supervisors) and the webhook dead letters (`DLQ#<targetId>`). Everything expires through TTL.
+ */
+export const SUBSCRIPTIONS_TABLE: TableSpec = {
+  id: 'Subscriptions',
+  nameSuffix: 'subscriptions',
+  partitionKey: { name: 'pk', type: 'S' },
+  sortKey: { name: 'sk', type: 'S' },
+  globalSecondaryIndexes: [],
+  ttlAttribute: 'ttl',
+};
+
 /** Every table of the application, in creation order. */
-export const TABLE_SPECS: readonly TableSpec[] = [CONVERSATIONS_TABLE, UTTERANCES_TABLE];
+export const TABLE_SPECS: readonly TableSpec[] = [CONVERSATIONS_TABLE, UTTERANCES_TABLE, SUBSCRIPTIONS_TABLE];
 
 /** Physical table names, as passed to the repositories. */
 export interface TableNames {
@@ -104,4 +118,9 @@ export function tableNames(prefix: string): TableNames {
     conversations: tableName(prefix, CONVERSATIONS_TABLE),
     utterances: tableName(prefix, UTTERANCES_TABLE),
   };
+}
+
+/** Physical name of the Subscriptions table for a prefix (kept apart from {@link TableNames}, which predates it). */
+export function subscriptionsTableName(prefix: string): string {
+  return tableName(prefix, SUBSCRIPTIONS_TABLE);
 }
