@@ -10,11 +10,11 @@ export interface LocalConfig {
   adminPort: number;
   apiPort: number;
   dynamoDbPort: number;
+  transcribePort: number;
   /** Prefix of the local DynamoDB tables. */
   tablePrefix: string;
   audiohookPath: string;
   dataDir: string;
-  recordingsDir: string;
   logLevel: string;
   /** Start, write endpoints.json, print the banner, then stop (used by tests and CI smoke checks). */
   exitWhenReady: boolean;
@@ -40,10 +40,10 @@ export function loadLocalConfig(env: NodeJS.ProcessEnv, root: string): LocalConf
     adminPort: port(env, 'LOCAL_GATEWAY_ADMIN_PORT', 8081),
     apiPort: port(env, 'LOCAL_API_PORT', 8082),
     dynamoDbPort: port(env, 'LOCAL_DYNAMODB_PORT', 8000),
+    transcribePort: port(env, 'LOCAL_TRANSCRIBE_PORT', 8084),
     tablePrefix: 'local',
     audiohookPath: env.LOCAL_AUDIOHOOK_PATH || '/api/v1/audiohook/ws',
     dataDir,
-    recordingsDir: join(dataDir, 'recordings'),
     logLevel: env.LOG_LEVEL || 'info',
     exitWhenReady: env.LOCAL_EXIT_WHEN_READY === '1',
   };

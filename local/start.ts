@@ -18,6 +18,7 @@ import { createTables } from '../store/create-tables';
 import { type LocalConfig, loadLocalConfig } from './config';
 import { createLocalDynamoDbClient, type DynamoDbLocal, startDynamoDbLocal } from './dynamodb';
 import { formatLogLine } from './log-format';
+import { type LocalTranscribe, startLocalTranscribe } from './transcribe/server';
 
 const ROOT = join(import.meta.dirname, '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -115,11 +116,11 @@ function banner(cfg: LocalConfig, creds: LocalCredentials, endpointsFile: string
     `  gateway metrics     http://${cfg.host}:${cfg.adminPort}/metrics`,
     `  REST API            ${api}`,
     `  DynamoDB Local      http://${cfg.host}:${cfg.dynamoDbPort}  (tables ${cfg.tablePrefix}-*)`,
-    `  recordings (WAV)    ${cfg.recordingsDir}`,
+    `  local Transcribe    http://${cfg.host}:${cfg.transcribePort}  (pocketsphinx)`,
     `  endpoints file      ${endpointsFile}`,
     '',
     '  Simulate a 10-second call (in another terminal):',
-    `    npm run simulate -- --uri ${gw} --api-key ${creds.apiKey} --client-secret ${creds.clientSecret} --tone-sec 10 --conversation <uuid>`,
+    `    npm run simulate -- --uri ${gw} --api-key ${creds.apiKey} --client-secret ${creds.clientSecret} --wav test/fixtures/speech/greeting.wav --conversation <uuid>`,
     '  Start / stop transcription of that conversation, then fetch its messages:',
     `    curl -s ${auth} -H 'content-type: application/json' -d '{"namespace":"genesysaudiohook","guid":"<uuid>","customerId":"c-1","agentId":"a-1"}' ${api}/mg-autotranscribe/v1/start-streaming`,
     `    curl -s ${auth} -H 'content-type: application/json' -d '{"namespace":"genesysaudiohook","guid":"<uuid>"}' ${api}/mg-autotranscribe/v1/stop-streaming`,
@@ -131,6 +132,9 @@ function banner(cfg: LocalConfig, creds: LocalCredentials, endpointsFile: string
 }
 
 async function main(): Promise<void> {
+  // The orchestrator itself loads the SDK (DynamoDB Local client, local Transcribe endpoint); the Node 22
+  // notice is known (production targets Node 22 with pinned SDKs), so keep the local log readable.
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const { values } = parseArgs({ options: { fresh: { type: 'boolean', default: false } } });
   const cfg = loadLocalConfig(process.env, ROOT);
   if (values.fresh && existsSync(cfg.dataDir)) rmSync(cfg.dataDir, { recursive: true, force: true });
@@ -139,12 +143,14 @@ async function main(): Promise<void> {
 
   const components: Component[] = [];
   let dynamo: DynamoDbLocal | undefined;
+  let transcribe: LocalTranscribe | undefined;
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
     process.stdout.write('\nstopping the local stack…\n');
     await stopAll(components);
+    await transcribe?.close();
     await dynamo?.stop();
     process.exit(code);
   };
@@ -187,6 +193,11 @@ async function main(): Promise<void> {
       }),
     );
 
+    // The local Transcribe-compatible endpoint (pocketsphinx) runs in this process; the gateway's real
+    // Transcribe SDK client talks to it over HTTP/2 exactly as it would to AWS.
+    transcribe = await startLocalTranscribe({ host: cfg.host, port: cfg.transcribePort });
+    process.stdout.write(`${formatLogLine('transcribe', `local Transcribe endpoint at ${transcribe.url}`)}\n`);
+
     const gateway = watch(
       startComponent('gateway', ['fargate/src/main.ts'], {
         HOST: cfg.host,
@@ -195,8 +206,12 @@ async function main(): Promise<void> {
         ADMIN_PORT: String(cfg.adminPort),
         AUDIOHOOK_PATHS: cfg.audiohookPath,
         AUDIOHOOK_API_KEYS: JSON.stringify({ [creds.apiKey]: { secret: creds.clientSecret, label: 'local' } }),
-        AUDIO_SINK: 'wav',
-        WAV_DIR: cfg.recordingsDir,
+        CONVERSATIONS_TABLE: tables.conversations,
+        UTTERANCES_TABLE: tables.utterances,
+        DYNAMODB_ENDPOINT: dynamo.endpoint,
+        TRANSCRIBE_ENDPOINT: transcribe.url,
+        AWS_REGION: 'us-east-1',
+        TASK_ID: 'local-gateway',
         LOG_LEVEL: cfg.logLevel,
         DRAIN_TIMEOUT_SEC: '5',
       }),
@@ -223,6 +238,7 @@ async function main(): Promise<void> {
     },
     api: { url: `http://${cfg.host}:${cfg.apiPort}`, apiId: creds.apiId, apiSecret: creds.apiSecret },
     dynamodb: { endpoint: `http://${cfg.host}:${cfg.dynamoDbPort}`, tablePrefix: cfg.tablePrefix },
+    transcribe: { endpoint: `http://${cfg.host}:${cfg.transcribePort}` },
   };
   writeFileSync(endpointsFile, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
   process.stdout.write(`${banner(cfg, creds, endpointsFile)}\n`);

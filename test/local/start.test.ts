@@ -1,13 +1,13 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadLocalConfig } from '../../local/config';
 import { formatLogLine } from '../../local/log-format';
-import { toneSource } from '../../local/simulator/audio-source';
+import { loadWavFile } from '../../local/simulator/audio-source';
 import { runSimulatedSession } from '../../local/simulator/client';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -73,7 +73,12 @@ describe('local stack (npm start)', () => {
     beforeAll(async () => {
       dataDir = mkdtempSync(join(tmpdir(), 'ahx-local-'));
       gatewayPort = await freePort();
-      const [adminPort, apiPort, dynamoDbPort] = [await freePort(), await freePort(), await freePort()];
+      const [adminPort, apiPort, dynamoDbPort, transcribePort] = [
+        await freePort(),
+        await freePort(),
+        await freePort(),
+        await freePort(),
+      ];
       child = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['local/start.ts'], {
         cwd: ROOT,
         env: {
@@ -83,6 +88,7 @@ describe('local stack (npm start)', () => {
           LOCAL_GATEWAY_ADMIN_PORT: String(adminPort),
           LOCAL_API_PORT: String(apiPort),
           LOCAL_DYNAMODB_PORT: String(dynamoDbPort),
+          LOCAL_TRANSCRIBE_PORT: String(transcribePort),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -104,40 +110,68 @@ describe('local stack (npm start)', () => {
       rmSync(dataDir, { recursive: true, force: true });
     });
 
-    it('writes endpoints.json and a banner, serves the API, and records a simulated call', async () => {
+    it('transcribes a simulated call started and stopped through the API, and serves its messages', async () => {
       const endpoints = JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')) as {
         gateway: { url: string; apiKey: string; clientSecret: string };
         api: { url: string; apiId: string; apiSecret: string };
       };
+      expect(output).toContain('local stack is ready');
+      const api = (path: string, body?: unknown) =>
+        fetch(`${endpoints.api.url}${path}`, {
+          method: body === undefined ? 'GET' : 'POST',
+          headers: {
+            'content-type': 'application/json',
+            'asapp-api-id': endpoints.api.apiId,
+            'asapp-api-secret': endpoints.api.apiSecret,
+          },
+          ...(body !== undefined && { body: JSON.stringify(body) }),
+        });
       const guid = randomUUID();
-      const start = await fetch(`${endpoints.api.url}/mg-autotranscribe/v1/start-streaming`, {
-        method: 'POST',
-        headers: {
-          'content-type': 'application/json',
-          'asapp-api-id': endpoints.api.apiId,
-          'asapp-api-secret': endpoints.api.apiSecret,
-        },
-        body: JSON.stringify({ namespace: 'genesysaudiohook', guid, customerId: 'c-1', agentId: 'a-1' }),
+      // Start before the AudioHook session exists: honoured when it opens.
+      const start = await api('/mg-autotranscribe/v1/start-streaming', {
+        namespace: 'genesysaudiohook',
+        guid,
+        customerId: 'c-1',
+        agentId: 'a-1',
+        autotranscribeParams: { redactionOutput: 'unredacted' },
       });
       expect(start.status).toBe(200);
       expect(await start.json()).toMatchObject({ isOk: true });
-      const unauthorized = await fetch(`${endpoints.api.url}/conversation/v1/conversation/messages?externalId=${guid}`);
-      expect(unauthorized.status).toBe(401);
-      expect(endpoints.gateway.url).toBe(`ws://127.0.0.1:${gatewayPort}/api/v1/audiohook/ws`);
-      expect(output).toContain('local stack is ready');
 
+      const fixture = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/speech/greeting.json'), 'utf8')) as {
+        text: string;
+      };
       const result = await runSimulatedSession({
         uri: endpoints.gateway.url,
         apiKey: endpoints.gateway.apiKey,
         clientSecret: endpoints.gateway.clientSecret,
-        audio: toneSource({ format: 'PCMU', channels: 2, durationMs: 1000 }),
-        speed: 0,
+        conversationId: guid,
+        audio: await loadWavFile(join(ROOT, 'test/fixtures/speech/greeting.wav')),
+        speed: 1,
         record: 'text',
       });
       expect(result.outcome).toBe('closed');
-      const conversations = readdirSync(join(dataDir, 'recordings'));
-      expect(conversations).toHaveLength(1);
-    });
+
+      const stop = await api('/mg-autotranscribe/v1/stop-streaming', { namespace: 'genesysaudiohook', guid });
+      expect(stop.status).toBe(200);
+      const stopped = (await stop.json()) as {
+        autotranscribeResponse: { customer: { summary: { audioDurationMs: number; transcripts: number } } };
+      };
+      expect(stopped.autotranscribeResponse.customer.summary.audioDurationMs).toBeGreaterThan(1000);
+
+      const messages = await api(`/conversation/v1/conversation/messages?externalId=${guid}`);
+      expect(messages.status).toBe(200);
+      const { items } = (await messages.json()) as { items: Array<{ text: string; sender: { role: string } }> };
+      expect(items.length).toBeGreaterThan(0);
+      expect(items.every((m) => m.sender.role === 'customer')).toBe(true);
+      const heard = items.map((m) => m.text.toLowerCase()).join(' ');
+      const expected = fixture.text.toLowerCase().split(/\s+/);
+      const found = expected.filter((w) => heard.includes(w)).length;
+      expect(found / expected.length).toBeGreaterThanOrEqual(0.6);
+
+      const unauthorized = await fetch(`${endpoints.api.url}/conversation/v1/conversation/messages?externalId=${guid}`);
+      expect(unauthorized.status).toBe(401);
+    }, 90_000);
 
     it('stops every component on Ctrl-C and exits 0', async () => {
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
