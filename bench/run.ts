@@ -8,6 +8,18 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ main: (a
       describe: 'N concurrent real-time stereo AudioHook sessions against the gateway (null sink)',
       load: () => import('./gateway'),
     },
+    export: {
+      describe: 'export a day of N utterances (default 100k) from DynamoDB Local to a local S3: rows/s, peak RSS',
+      load: () => import('./export'),
+    },
+    realtime: {
+      describe: 'stored → webhook / WebSocket latency at 50 calls × 10 utterances/min, and the fan-out ceiling',
+      load: () => import('./realtime'),
+    },
+    pipeline: {
+      describe: 'N concurrent sessions with transcription on (local Transcribe + DynamoDB Local)',
+      load: () => import('./pipeline'),
+    },
   };
 
 async function run(): Promise<void> {

@@ -54,6 +54,23 @@ export interface ApiConfig extends ObservabilityConfig {
    * or replayed against another conversation. @default - the store's own default
    */
   pageTokenSecret?: string;
+  /**
+   * `REALTIME_TOKEN_SECRET`: key of the WebSocket API's short-lived connect tokens (`POST
+   * /realtime/v1/token`). @default - the token route answers 404-01 (not enabled)
+   */
+  realtimeTokenSecret?: string;
+  /** `REALTIME_TOKEN_TTL_SEC`: lifetime of a connect token. @default 300 */
+  realtimeTokenTtlSec?: number;
+  /** `REALTIME_SUPERVISOR_API_IDS`: api ids allowed the "all conversations" subscription. @default [] */
+  realtimeSupervisorApiIds?: string[];
+  /** `WEBSOCKET_URL`: the WebSocket API's public URL, echoed in token responses. */
+  websocketUrl?: string;
+  /** `FEEDS_BUCKET`: the feed bucket; the File Exporter routes answer `403-01` without it. @default - feeds off */
+  feedsBucket?: string;
+  /** `S3_ENDPOINT`: a local S3 (s3rver) or another endpoint override. @default - the regional endpoint */
+  s3Endpoint?: string;
+  /** `FEED_URL_TTL_SEC`: lifetime of File Exporter download URLs. @default 900 */
+  feedUrlTtlSec?: number;
 }
 
 /** Where the authorizer reads API credentials from. */
@@ -83,7 +100,8 @@ export class ConfigError extends Error {
   }
 }
 
-const integer = (name: string, min: number, max: number) =>
+/** A whole-number variable within bounds (shared by every loader). */
+export const integer = (name: string, min: number, max: number) =>
   z
     .string()
     .regex(/^\d+$/, { message: `${name} must be a whole number between ${min} and ${max}` })
@@ -96,17 +114,20 @@ const integer = (name: string, min: number, max: number) =>
         .max(max, { message: `${name} must be at most ${max}` }),
     );
 
-const boolean = (name: string) =>
+/** A `true`/`false`/`1`/`0` variable. */
+export const boolean = (name: string) =>
   z
     .enum(['true', 'false', '1', '0'], { message: `${name} must be true or false` })
     .transform((v) => v === 'true' || v === '1');
 
-const nonEmpty = (name: string) =>
+/** A required, non-empty variable. */
+export const nonEmpty = (name: string) =>
   z.string({ message: `${name} is required` }).min(1, { message: `${name} is required` });
 
 const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
 
-const observabilitySchema = z.object({
+/** The Powertools variables every Lambda reads. */
+export const observabilitySchema = z.object({
   POWERTOOLS_SERVICE_NAME: z.string().min(1).default('audiohook-transcribe-api'),
   POWERTOOLS_METRICS_NAMESPACE: z
     .string()
@@ -160,6 +181,17 @@ const apiSchema = observabilitySchema.extend({
   STOP_POLL_MS: integer('STOP_POLL_MS', 10, 5000).default(100),
   RETENTION_DAYS: integer('RETENTION_DAYS', 1, 3650).default(7),
   PAGE_TOKEN_SECRET: z.string().min(16, { message: 'PAGE_TOKEN_SECRET must be at least 16 characters' }).optional(),
+  REALTIME_TOKEN_SECRET: z
+    .string()
+    .min(32, { message: 'REALTIME_TOKEN_SECRET must be at least 32 characters' })
+    .optional(),
+  REALTIME_TOKEN_TTL_SEC: integer('REALTIME_TOKEN_TTL_SEC', 10, 900).default(300),
+  REALTIME_SUPERVISOR_API_IDS: z.string().transform(commaList).default([]),
+  WEBSOCKET_URL: z.url({ message: 'WEBSOCKET_URL must be a ws(s) URL' }).optional(),
+  FEEDS_BUCKET: z.string().min(3, { message: 'FEEDS_BUCKET must be a bucket name' }).optional(),
+  S3_ENDPOINT: z.url({ message: 'S3_ENDPOINT must be a URL, e.g. http://127.0.0.1:4568' }).optional(),
+  // S3 pre-signed URLs live at most 7 days.
+  FEED_URL_TTL_SEC: integer('FEED_URL_TTL_SEC', 60, 604_800).default(900),
 });
 
 const authorizerSchema = observabilitySchema.extend({
@@ -171,9 +203,11 @@ const authorizerSchema = observabilitySchema.extend({
   NEGATIVE_CACHE_TTL_SEC: integer('NEGATIVE_CACHE_TTL_SEC', 0, 300).default(10),
 });
 
-type Env = Record<string, string | undefined>;
+/** An environment, as `process.env`. */
+export type Env = Record<string, string | undefined>;
 
-function problemsOf(error: z.ZodError): string[] {
+/** One line per invalid variable. */
+export function problemsOf(error: z.ZodError): string[] {
   return error.issues.map((i) => {
     const name = String(i.path[0] ?? '');
     return i.message.includes(name) ? i.message : `${name}: ${i.message}`;
@@ -181,11 +215,12 @@ function problemsOf(error: z.ZodError): string[] {
 }
 
 /** Blank variables count as unset (CDK and shells often pass `""`). */
-function present(env: Env): Env {
+export function present(env: Env): Env {
   return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
 }
 
-function observability(v: z.infer<typeof observabilitySchema>): ObservabilityConfig {
+/** The observability settings from parsed variables. */
+export function observability(v: z.infer<typeof observabilitySchema>): ObservabilityConfig {
   const inLambda = v.AWS_LAMBDA_FUNCTION_NAME !== undefined;
   return {
     serviceName: v.POWERTOOLS_SERVICE_NAME,
@@ -220,6 +255,13 @@ export function loadConfig(env: Env = process.env): ApiConfig {
     stopPollMs: v.STOP_POLL_MS,
     retentionDays: v.RETENTION_DAYS,
     ...(v.PAGE_TOKEN_SECRET !== undefined && { pageTokenSecret: v.PAGE_TOKEN_SECRET }),
+    ...(v.REALTIME_TOKEN_SECRET !== undefined && { realtimeTokenSecret: v.REALTIME_TOKEN_SECRET }),
+    realtimeTokenTtlSec: v.REALTIME_TOKEN_TTL_SEC,
+    realtimeSupervisorApiIds: v.REALTIME_SUPERVISOR_API_IDS,
+    ...(v.WEBSOCKET_URL !== undefined && { websocketUrl: v.WEBSOCKET_URL }),
+    ...(v.FEEDS_BUCKET !== undefined && { feedsBucket: v.FEEDS_BUCKET }),
+    ...(v.S3_ENDPOINT !== undefined && { s3Endpoint: v.S3_ENDPOINT }),
+    feedUrlTtlSec: v.FEED_URL_TTL_SEC,
   };
 }
 

@@ -8,6 +8,7 @@ import type { StartPolicy } from '../../core/api/start-stop-rules';
 import { ControlInbox } from '../../store/control-inbox';
 import { ConversationsRepository } from '../../store/conversations';
 import { createDocumentClient } from '../../store/dynamo';
+import { createFeedsS3Client, S3FeedStore } from '../../store/feeds';
 import { UtterancesRepository } from '../../store/utterances';
 import type { ApiConfig } from './config';
 import { type ApiLogger, createObservability, type MetricsSink, traceClient } from './observability';
@@ -26,6 +27,56 @@ export interface ApiDeps {
   stopPollMs: number;
   /** Wall clock (epoch ms). @default Date.now */
   now?: () => number;
+  /** The feed bucket, for the File Exporter routes. @default - feeds not enabled (those routes answer 403-01) */
+  feeds?: FeedsAccess;
+  /** Connect tokens of the WebSocket API. @default - the token route answers 404-01 (not enabled) */
+  realtime?: RealtimeTokenSettings;
+}
+
+/** What `POST /realtime/v1/token` needs. */
+export interface RealtimeTokenSettings {
+  /** HMAC key of the tokens (shared with the `$connect` handler). */
+  tokenSecret: string;
+  /** Lifetime of a token, seconds. */
+  ttlSec: number;
+  /** Api ids that may ask for an "all conversations" token. */
+  supervisorApiIds: ReadonlySet<string>;
+  /** The WebSocket API's URL, echoed to the caller. */
+  websocketUrl?: string;
+}
+
+/** The token settings from a config, or undefined when no token secret is configured. */
+export function realtimeOf(
+  config: Partial<
+    Pick<ApiConfig, 'realtimeTokenSecret' | 'realtimeTokenTtlSec' | 'realtimeSupervisorApiIds' | 'websocketUrl'>
+  >,
+): RealtimeTokenSettings | undefined {
+  if (config.realtimeTokenSecret === undefined) return undefined;
+  return {
+    tokenSecret: config.realtimeTokenSecret,
+    ttlSec: config.realtimeTokenTtlSec ?? 300,
+    supervisorApiIds: new Set(config.realtimeSupervisorApiIds ?? []),
+    ...(config.websocketUrl !== undefined && { websocketUrl: config.websocketUrl }),
+  };
+}
+
+/** What the File Exporter routes need: the feed bucket and the download URL lifetime. */
+export interface FeedsAccess {
+  store: Pick<S3FeedStore, 'getJson' | 'putJson' | 'listKeys' | 'listPrefixes' | 'presignGet'>;
+  /** Lifetime of a download URL, seconds. */
+  urlTtlSec: number;
+}
+
+/** The feed bucket access from a config, or undefined when no bucket is configured (feeds off). */
+export function feedsOf(
+  config: Partial<Pick<ApiConfig, 'feedsBucket' | 's3Endpoint' | 'feedUrlTtlSec' | 'awsRegion'>>,
+): FeedsAccess | undefined {
+  if (config.feedsBucket === undefined) return undefined;
+  const s3 = createFeedsS3Client({
+    ...(config.awsRegion !== undefined && { region: config.awsRegion }),
+    ...(config.s3Endpoint !== undefined && { endpoint: config.s3Endpoint }),
+  });
+  return { store: new S3FeedStore(s3, { bucket: config.feedsBucket }), urlTtlSec: config.feedUrlTtlSec ?? 900 };
 }
 
 /** The start rules' settings from a config. */
@@ -37,12 +88,23 @@ export function policyOf(config: ApiConfig): StartPolicy {
   };
 }
 
-/** Builds the repositories over one document client (shared by every repository of a function). */
+/**
+ * Builds the repositories over one document client (shared by every repository of a function), and the
+ * feed bucket access when the config names a bucket.
+ */
 export function repositoriesOf(
   client: DynamoDBClient,
-  config: Pick<ApiConfig, 'conversationsTable' | 'utterancesTable' | 'retentionDays' | 'pageTokenSecret'>,
-): Pick<ApiDeps, 'conversations' | 'utterances' | 'inbox'> {
+  config: Pick<ApiConfig, 'conversationsTable' | 'utterancesTable' | 'retentionDays' | 'pageTokenSecret'> &
+    Partial<Pick<ApiConfig, 'feedsBucket' | 's3Endpoint' | 'feedUrlTtlSec' | 'awsRegion'>> &
+    Partial<
+      Pick<ApiConfig, 'realtimeTokenSecret' | 'realtimeTokenTtlSec' | 'realtimeSupervisorApiIds' | 'websocketUrl'>
+    >,
+): Pick<ApiDeps, 'conversations' | 'utterances' | 'inbox' | 'feeds' | 'realtime'> {
   const doc = createDocumentClient(client);
+  const feeds = feedsOf(config);
+  // Settings rather than a repository, but carried here so every composition root that spreads this
+  // (the Lambdas, the local API) enables the token route from the same config.
+  const realtime = realtimeOf(config);
   const retentionSeconds = config.retentionDays * 24 * 3600;
   return {
     conversations: new ConversationsRepository(doc, { tableName: config.conversationsTable, retentionSeconds }),
@@ -52,6 +114,8 @@ export function repositoriesOf(
       ...(config.pageTokenSecret !== undefined && { tokenKey: config.pageTokenSecret }),
     }),
     inbox: new ControlInbox(doc, { tableName: config.conversationsTable }),
+    ...(feeds !== undefined && { feeds }),
+    ...(realtime !== undefined && { realtime }),
   };
 }
 

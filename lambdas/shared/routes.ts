@@ -7,7 +7,20 @@
 /** One route of the REST API. */
 export interface RouteSpec {
   /** Stable id: the handler folder name and the function's logical id. */
-  readonly id: 'start-streaming' | 'stop-streaming' | 'get-messages' | 'conversation-status';
+  readonly id:
+    | 'start-streaming'
+    | 'stop-streaming'
+    | 'get-messages'
+    | 'conversation-status'
+    | 'realtime-token'
+    | 'file-exporter-list-feeds'
+    | 'file-exporter-list-feed-versions'
+    | 'file-exporter-list-feed-formats'
+    | 'file-exporter-list-feed-dates'
+    | 'file-exporter-list-feed-intervals'
+    | 'file-exporter-list-feed-files'
+    | 'file-exporter-get-feed-file'
+    | 'request-export';
   readonly method: 'GET' | 'POST';
   /** API Gateway resource path (`{name}` for path parameters). */
   readonly path: string;
@@ -46,6 +59,42 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/mg-autotranscribe/v1/conversations/{guid}/status',
     entry: 'lambdas/conversation-status/handler.ts',
     operationId: 'getConversationStatus',
+  },
+  {
+    id: 'realtime-token',
+    method: 'POST',
+    path: '/realtime/v1/token',
+    entry: 'lambdas/realtime-token/handler.ts',
+    operationId: 'issueRealtimeToken',
+  },
+  // File Exporter (api-contract.md §4): one entry serves the seven static routes (it dispatches on the path).
+  ...(
+    [
+      ['file-exporter-list-feeds', 'listfeeds', 'listFeeds'],
+      ['file-exporter-list-feed-versions', 'listfeedversions', 'listFeedVersions'],
+      ['file-exporter-list-feed-formats', 'listfeedformats', 'listFeedFormats'],
+      ['file-exporter-list-feed-dates', 'listfeeddates', 'listFeedDates'],
+      ['file-exporter-list-feed-intervals', 'listfeedintervals', 'listFeedIntervals'],
+      ['file-exporter-list-feed-files', 'listfeedfiles', 'listFeedFiles'],
+      // The contract's operationId for getfeedfile really is listFeedFile.
+      ['file-exporter-get-feed-file', 'getfeedfile', 'listFeedFile'],
+    ] as const
+  ).map(
+    ([id, operation, operationId]): RouteSpec => ({
+      id,
+      method: 'POST',
+      path: `/fileexporter/v1/static/${operation}`,
+      entry: 'lambdas/file-exporter/static/handler.ts',
+      operationId,
+    }),
+  ),
+  {
+    // [EXT] on-demand export of a day or hour (docs/feeds.md); the export itself runs in the export function.
+    id: 'request-export',
+    method: 'POST',
+    path: '/fileexporter/v1/admin/exportfeed',
+    entry: 'lambdas/file-exporter/request-export/handler.ts',
+    operationId: 'requestFeedExport',
   },
 ];
 

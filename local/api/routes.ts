@@ -3,7 +3,10 @@
  * (lambdas/shared/routes.ts), each entry bound to its handler's `makeHandler`.
  */
 import { makeHandler as conversationStatus } from '../../lambdas/conversation-status/handler';
+import { makeHandler as requestExport } from '../../lambdas/file-exporter/request-export/handler';
+import { makeOperationHandler as fileExporter } from '../../lambdas/file-exporter/static/handler';
 import { makeHandler as getMessages } from '../../lambdas/get-messages/handler';
+import { makeHandler as realtimeToken } from '../../lambdas/realtime-token/handler';
 import type { ApiDeps } from '../../lambdas/shared/deps';
 import type { RouteHandler } from '../../lambdas/shared/http';
 import { ROUTES, type RouteSpec } from '../../lambdas/shared/routes';
@@ -16,6 +19,15 @@ const FACTORIES: Readonly<Record<RouteSpec['id'], (deps: ApiDeps) => RouteHandle
   'stop-streaming': stopStreaming,
   'get-messages': getMessages,
   'conversation-status': conversationStatus,
+  'file-exporter-list-feeds': (deps) => fileExporter(deps, 'listfeeds'),
+  'file-exporter-list-feed-versions': (deps) => fileExporter(deps, 'listfeedversions'),
+  'file-exporter-list-feed-formats': (deps) => fileExporter(deps, 'listfeedformats'),
+  'file-exporter-list-feed-dates': (deps) => fileExporter(deps, 'listfeeddates'),
+  'file-exporter-list-feed-intervals': (deps) => fileExporter(deps, 'listfeedintervals'),
+  'file-exporter-list-feed-files': (deps) => fileExporter(deps, 'listfeedfiles'),
+  'file-exporter-get-feed-file': (deps) => fileExporter(deps, 'getfeedfile'),
+  'request-export': requestExport,
+  'realtime-token': realtimeToken,
 };
 
 /** Every route of {@link ROUTES}, served by its real handler built around `deps`. */

@@ -1,0 +1,189 @@
+/**
+ * What the WebSocket API's route handlers ($connect, $disconnect, subscribe/unsubscribe, $default) and
+ * the fan-out share: the event shape API Gateway sends (WebSocket, Lambda proxy), the frames we send to
+ * clients, the management API port ({@link ConnectionPusher}) and the one place that builds it from the
+ * real `@aws-sdk/client-apigatewaymanagementapi` client, and the collaborators of the handlers.
+ *
+ * Client protocol (docs/realtime.md): the client sends `{"action":"subscribe","conversationId":"…"}`,
+ * `{"action":"subscribe","all":true}` (supervisors) or `{"action":"unsubscribe",…}`, optionally with an
+ * `"id"` echoed in the answer; it receives `subscribed` / `unsubscribed` / `error` frames and one
+ * `transcript` frame per final utterance of what it subscribed to.
+ */
+import {
+  ApiGatewayManagementApiClient,
+  DeleteConnectionCommand,
+  PostToConnectionCommand,
+} from '@aws-sdk/client-apigatewaymanagementapi';
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { createDocumentClient } from '../../store/dynamo';
+import { SubscriptionsRepository } from '../../store/subscriptions';
+import { credentialSourceOf } from '../authorizer/handler';
+import { CredentialStore } from './credential-store';
+import { type ApiLogger, createObservability, type MetricsSink, traceClient } from './observability';
+import type { WebSocketConfig } from './realtime-config';
+
+/** The event API Gateway passes to a WebSocket route's Lambda proxy integration. */
+export interface WebSocketEvent {
+  requestContext: {
+    routeKey: string;
+    eventType: 'CONNECT' | 'MESSAGE' | 'DISCONNECT';
+    connectionId: string;
+    domainName: string;
+    stage: string;
+    requestId: string;
+    apiId?: string;
+    connectedAt?: number;
+    requestTimeEpoch?: number;
+    disconnectStatusCode?: number;
+    disconnectReason?: string;
+  };
+  /** Only on `$connect`: the handshake's headers and query. */
+  headers?: Record<string, string | undefined>;
+  multiValueHeaders?: Record<string, string[] | undefined>;
+  queryStringParameters?: Record<string, string | undefined> | null;
+  body?: string | null;
+  isBase64Encoded?: boolean;
+}
+
+/** What a WebSocket route handler returns (on `$connect`, a non-2xx status refuses the handshake). */
+export interface WebSocketResult {
+  statusCode: number;
+  body?: string;
+}
+
+/** A WebSocket route handler. */
+export type WebSocketHandler = (event: WebSocketEvent) => Promise<WebSocketResult>;
+
+/** Codes of `error` frames. */
+export type ClientErrorCode = 'BAD_REQUEST' | 'FORBIDDEN' | 'TOO_MANY_SUBSCRIPTIONS' | 'UNKNOWN_ACTION' | 'INTERNAL';
+
+/** Frames we send to WebSocket clients (besides `transcript`). */
+export type ControlFrame =
+  | { type: 'subscribed' | 'unsubscribed'; conversationId?: string; all?: true; id?: string }
+  | { type: 'error'; code: ClientErrorCode; message: string; id?: string };
+
+/** The management API, reduced to what we use. */
+export interface ConnectionPusher {
+  /** Sends one frame; `gone` when the connection no longer exists (HTTP 410). */
+  post(connectionId: string, data: string): Promise<'sent' | 'gone'>;
+  /** Closes a connection (idempotent). */
+  disconnect(connectionId: string): Promise<void>;
+}
+
+/** A {@link ConnectionPusher} over the real management API client. */
+export class ManagementApiPusher implements ConnectionPusher {
+  constructor(private readonly client: ApiGatewayManagementApiClient) {}
+
+  async post(connectionId: string, data: string): Promise<'sent' | 'gone'> {
+    try {
+      await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(data) }));
+      return 'sent';
+    } catch (err) {
+      if (isGone(err)) return 'gone';
+      throw err;
+    }
+  }
+
+  async disconnect(connectionId: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
+    } catch (err) {
+      if (!isGone(err)) throw err;
+    }
+  }
+}
+
+function isGone(err: unknown): boolean {
+  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
+  return e?.name === 'GoneException' || e?.$metadata?.httpStatusCode === 410;
+}
+
+/**
+ * The management API client for an endpoint. Locally the endpoint is the WebSocket front's HTTP port
+ * (local/websocket-front.ts); dummy credentials spare a local run the AWS credential chain.
+ */
+export function managementClient(endpoint: string, options: { region?: string } = {}): ApiGatewayManagementApiClient {
+  const local = /^http:\/\//i.test(endpoint);
+  return new ApiGatewayManagementApiClient({
+    endpoint,
+    ...(options.region !== undefined && { region: options.region }),
+    ...(local && {
+      region: options.region ?? 'us-east-1',
+      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+      maxAttempts: 2,
+    }),
+  });
+}
+
+/** The management endpoint of an event: `https://<domainName>/<stage>` (API Gateway's own domain). */
+export function endpointOfEvent(event: Pick<WebSocketEvent, 'requestContext'>): string {
+  return `https://${event.requestContext.domainName}/${event.requestContext.stage}`;
+}
+
+/** Collaborators of the WebSocket route handlers. */
+export interface WebSocketDeps {
+  subscriptions: SubscriptionsRepository;
+  /** The management API for an event's connection (the endpoint may depend on the event). */
+  pusherFor: (event: WebSocketEvent) => ConnectionPusher;
+  /** API credentials, as the REST authorizer reads them. */
+  credentials: Pick<CredentialStore, 'lookup'>;
+  /** Key of the short-lived connect tokens; absent = tokens are refused. */
+  tokenKey?: string;
+  /** Api ids allowed the "all conversations" subscription. */
+  supervisorApiIds: ReadonlySet<string>;
+  logger: ApiLogger;
+  metrics: MetricsSink;
+  now?: () => number;
+}
+
+/** Sends a control frame, ignoring a connection that is already gone. */
+export async function reply(deps: WebSocketDeps, event: WebSocketEvent, frame: ControlFrame): Promise<void> {
+  await deps.pusherFor(event).post(event.requestContext.connectionId, JSON.stringify(frame));
+}
+
+/** Builds the WebSocket handlers' collaborators from a config (their Lambda composition root). */
+export function webSocketDepsFromConfig(config: WebSocketConfig, functionName: string): WebSocketDeps {
+  const { logger, metrics, tracer } = createObservability(config, functionName);
+  const client = traceClient(
+    tracer,
+    new DynamoDBClient({
+      ...(config.awsRegion !== undefined && { region: config.awsRegion }),
+      ...(config.dynamoDbEndpoint !== undefined && { endpoint: config.dynamoDbEndpoint }),
+    }),
+  );
+  const pushers = new Map<string, ConnectionPusher>();
+  const pusherFor = (event: WebSocketEvent): ConnectionPusher => {
+    const endpoint = config.managementEndpoint ?? endpointOfEvent(event);
+    let pusher = pushers.get(endpoint);
+    if (!pusher) {
+      pusher = new ManagementApiPusher(
+        managementClient(endpoint, config.awsRegion !== undefined ? { region: config.awsRegion } : {}),
+      );
+      pushers.set(endpoint, pusher);
+    }
+    return pusher;
+  };
+  return {
+    subscriptions: new SubscriptionsRepository(createDocumentClient(client), {
+      tableName: config.subscriptionsTable,
+      connectionTtlSeconds: config.connectionTtlSec,
+    }),
+    pusherFor,
+    credentials: new CredentialStore(credentialSourceOf({ ...config, negativeCacheTtlSec: 0 }), {
+      ttlMs: config.cacheTtlSec * 1000,
+    }),
+    ...(config.realtimeTokenSecret !== undefined && { tokenKey: config.realtimeTokenSecret }),
+    supervisorApiIds: new Set(config.supervisorApiIds),
+    logger,
+    metrics,
+  };
+}
+
+/** A header of a `$connect` event, case-insensitively. */
+export function eventHeader(event: WebSocketEvent, name: string): string | undefined {
+  const wanted = name.toLowerCase();
+  for (const [k, v] of Object.entries(event.headers ?? {})) {
+    if (k.toLowerCase() === wanted && v !== undefined && v !== '') return v;
+  }
+  return undefined;
+}

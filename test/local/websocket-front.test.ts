@@ -1,0 +1,241 @@
+/**
+ * The local WebSocket front with real `ws` clients, the real route handlers on DynamoDB Local, and the
+ * fan-out pushing through the real `@aws-sdk/client-apigatewaymanagementapi` client pointed at the front.
+ */
+import { randomUUID } from 'node:crypto';
+import type { AddressInfo } from 'node:net';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { issueRealtimeToken } from '../../core/delivery/realtime-token';
+import { credentialEntry } from '../../lambdas/authorizer/hash-secret';
+import { makeHandler as makeFanout } from '../../lambdas/fanout/handler';
+import { CredentialStore, inlineSource } from '../../lambdas/shared/credential-store';
+import { ManagementApiPusher, managementClient, type WebSocketDeps } from '../../lambdas/shared/websocket';
+import { createWebSocketFront, lazyPusher, type WebSocketFront, webSocketRoutes } from '../../local/websocket-front';
+import { DeadLetterRepository, SubscriptionsRepository } from '../../store/subscriptions';
+import { subscriptionsTableName } from '../../store/tables';
+import { setupDynamoDb, type TestDynamoDb } from '../helpers/dynamodb';
+import { insertRecord, storedItem, utteranceInput } from '../lambdas/fanout-helpers';
+import { captureLogger, recordMetrics } from '../lambdas/helpers/api';
+
+const SECRET = 'front-test-api-secret-0001';
+const TOKEN_KEY = 'k'.repeat(40);
+
+let db: TestDynamoDb;
+let front: WebSocketFront;
+let endpoint: string;
+let wsUrl: string;
+let subscriptions: SubscriptionsRepository;
+const clients: WebSocket[] = [];
+
+beforeAll(async () => {
+  db = await setupDynamoDb();
+  subscriptions = new SubscriptionsRepository(db.doc, { tableName: subscriptionsTableName(db.prefix) });
+  const credentials = new CredentialStore(
+    inlineSource({
+      ...(await credentialEntry({ apiId: 'app-1', secret: SECRET, salt: 'front-salt-1' })),
+      ...(await credentialEntry({ apiId: 'boss', secret: SECRET, salt: 'front-salt-2' })),
+    }),
+    { ttlMs: 60_000 },
+  );
+  const pusher = lazyPusher(() => endpoint);
+  const deps: WebSocketDeps = {
+    subscriptions,
+    pusherFor: () => pusher,
+    credentials,
+    tokenKey: TOKEN_KEY,
+    supervisorApiIds: new Set(['boss']),
+    logger: captureLogger(),
+    metrics: recordMetrics(),
+  };
+  front = createWebSocketFront({ routes: webSocketRoutes(deps) });
+  await new Promise<void>((ok) => front.server.listen(0, '127.0.0.1', ok));
+  const { port } = front.server.address() as AddressInfo;
+  endpoint = `http://127.0.0.1:${port}`;
+  wsUrl = `ws://127.0.0.1:${port}`;
+});
+
+afterEach(() => {
+  for (const c of clients.splice(0)) c.terminate();
+});
+
+afterAll(async () => {
+  await front?.close();
+  await db?.stop();
+});
+
+/** A connected client that queues every frame it receives. */
+interface Client {
+  ws: WebSocket;
+  next(timeoutMs?: number): Promise<Record<string, unknown>>;
+  send(frame: unknown): void;
+  frames: Record<string, unknown>[];
+}
+
+async function connect(options: { apiId?: string; secret?: string; token?: string } = {}): Promise<Client> {
+  const headers =
+    options.token === undefined
+      ? { 'asapp-api-id': options.apiId ?? 'app-1', 'asapp-api-secret': options.secret ?? SECRET }
+      : undefined;
+  const url = options.token === undefined ? wsUrl : `${wsUrl}/?token=${encodeURIComponent(options.token)}`;
+  const ws = new WebSocket(url, { headers });
+  clients.push(ws);
+  const frames: Record<string, unknown>[] = [];
+  const waiting: ((f: Record<string, unknown>) => void)[] = [];
+  let read = 0;
+  ws.on('message', (data) => {
+    frames.push(JSON.parse(data.toString()) as Record<string, unknown>);
+    waiting.shift()?.(frames[frames.length - 1] as Record<string, unknown>);
+  });
+  await new Promise<void>((ok, fail) => {
+    ws.once('open', () => ok());
+    ws.once('unexpected-response', (_req, res) => fail(new Error(`handshake refused: ${res.statusCode}`)));
+    ws.once('error', fail);
+  });
+  return {
+    ws,
+    frames,
+    send: (frame) => ws.send(JSON.stringify(frame)),
+    next(timeoutMs = 5000) {
+      if (read < frames.length) return Promise.resolve(frames[read++] as Record<string, unknown>);
+      return new Promise((ok, fail) => {
+        const timer = setTimeout(() => fail(new Error('no frame')), timeoutMs);
+        waiting.push((f) => {
+          clearTimeout(timer);
+          read++;
+          ok(f);
+        });
+      });
+    },
+  };
+}
+
+function fanout() {
+  return makeFanout({
+    webhooks: [],
+    websocket: { subscriptions, pusher: new ManagementApiPusher(managementClient(endpoint)) },
+    deadLetters: new DeadLetterRepository(db.doc, { tableName: subscriptionsTableName(db.prefix) }),
+    retry: { maxAttemptsPerRun: 1, baseDelayMs: 1, maxDelayMs: 1, maxRetryAgeMs: 1000, requestTimeoutMs: 1000 },
+    concurrency: 4,
+    timeBudgetMs: 5000,
+    logger: captureLogger(),
+    metrics: recordMetrics(),
+  });
+}
+
+const record = (conversationId: string, i: number) =>
+  insertRecord(storedItem(utteranceInput(conversationId, i)) as never);
+
+async function eventually(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+describe('local WebSocket front', () => {
+  it('subscribe, receive each transcript, unsubscribe, then receive nothing more', async () => {
+    const client = await connect();
+    const c = `conv-${randomUUID()}`;
+    client.send({ action: 'subscribe', conversationId: c, id: '1' });
+    expect(await client.next()).toEqual({ type: 'subscribed', conversationId: c, id: '1' });
+
+    const handle = fanout();
+    await handle({ Records: [record(c, 0), record(`other-${randomUUID()}`, 0), record(c, 1)] });
+    const first = await client.next();
+    const second = await client.next();
+    expect([first.type, second.type]).toEqual(['transcript', 'transcript']);
+    expect(first).toMatchObject({
+      externalConversationId: c,
+      sender: { role: 'customer', externalId: 'cust-0001' },
+      autotranscribeResponse: {
+        message: 'transcript',
+        start: 0,
+        end: 800,
+        utterance: [{ text: 'utterance number 0' }],
+      },
+    });
+    expect((second.autotranscribeResponse as { start: number }).start).toBe(1000);
+    expect(typeof first.utteranceId).toBe('string');
+
+    client.send({ action: 'unsubscribe', conversationId: c });
+    expect(await client.next()).toEqual({ type: 'unsubscribed', conversationId: c });
+    await handle({ Records: [record(c, 2)] });
+    await expect(client.next(300)).rejects.toThrow('no frame');
+  });
+
+  it('refuses the handshake without valid credentials (401)', async () => {
+    await expect(connect({ secret: 'wrong-secret-value' })).rejects.toThrow('handshake refused: 401');
+    await expect(connect({ token: 'rt1.bad.token' })).rejects.toThrow('handshake refused: 401');
+  });
+
+  it('refuses an unauthorised subscribe: another conversation on a scoped token, all conversations without supervisor', async () => {
+    const { token } = issueRealtimeToken(TOKEN_KEY, 'app-1', { conversationId: 'c-mine' }, Date.now() / 1000, 60);
+    const scoped = await connect({ token });
+    scoped.send({ action: 'subscribe', conversationId: 'c-theirs' });
+    expect(await scoped.next()).toMatchObject({ type: 'error', code: 'FORBIDDEN' });
+    scoped.send({ action: 'subscribe', all: true });
+    expect(await scoped.next()).toMatchObject({ type: 'error', code: 'FORBIDDEN' });
+    scoped.send({ action: 'subscribe', conversationId: 'c-mine' });
+    expect(await scoped.next()).toEqual({ type: 'subscribed', conversationId: 'c-mine' });
+
+    const boss = await connect({ apiId: 'boss' });
+    boss.send({ action: 'subscribe', all: true });
+    expect(await boss.next()).toEqual({ type: 'subscribed', all: true });
+    const c = `conv-${randomUUID()}`;
+    await fanout()({ Records: [record(c, 0)] });
+    expect(await boss.next()).toMatchObject({ type: 'transcript', externalConversationId: c });
+  });
+
+  it('routes unknown actions to $default and keeps the connection', async () => {
+    const client = await connect();
+    client.send({ action: 'dance' });
+    expect(await client.next()).toMatchObject({ type: 'error', code: 'UNKNOWN_ACTION' });
+    client.ws.send('not json');
+    expect(await client.next()).toMatchObject({ type: 'error', code: 'BAD_REQUEST' });
+    expect(client.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it('cleans up on disconnect: the connection and its subscriptions are gone', async () => {
+    const client = await connect();
+    const c = `conv-${randomUUID()}`;
+    client.send({ action: 'subscribe', conversationId: c });
+    await client.next();
+    const [connectionId] = await subscriptions.subscribersOf(c);
+    expect(connectionId).toBeDefined();
+    client.ws.close();
+    await eventually(async () => (await subscriptions.subscribersOf(c)).length === 0);
+    expect(await subscriptions.getConnection(connectionId as string)).toBeUndefined();
+  });
+
+  it('the fan-out deletes a subscription whose connection is gone (410 from the management API)', async () => {
+    const c = `conv-${randomUUID()}`;
+    const ghost = 'R2hvc3RDb25uZWN0aW9u';
+    await subscriptions.putConnection({ connectionId: ghost, apiId: 'app-1', grant: { kind: 'any' } }, Date.now());
+    expect(await subscriptions.subscribe(ghost, c, Date.now())).toBe('subscribed');
+    await fanout()({ Records: [record(c, 0)] });
+    expect(await subscriptions.subscribersOf(c)).toEqual([]);
+    expect(await subscriptions.getConnection(ghost)).toBeUndefined();
+  });
+
+  it('serves getConnection and deleteConnection of the management API', async () => {
+    const client = await connect();
+    const c = `conv-${randomUUID()}`;
+    client.send({ action: 'subscribe', conversationId: c });
+    await client.next();
+    const [id] = await subscriptions.subscribersOf(c);
+    const info = await fetch(`${endpoint}/local/@connections/${encodeURIComponent(id as string)}`);
+    expect(info.status).toBe(200);
+    expect(await info.json()).toMatchObject({ Identity: { SourceIp: expect.any(String) } });
+    const closed = new Promise<number>((ok) => client.ws.once('close', (code) => ok(code)));
+    await new ManagementApiPusher(managementClient(endpoint)).disconnect(id as string);
+    expect(await closed).toBe(1000);
+    const after = await fetch(`${endpoint}/@connections/${encodeURIComponent(id as string)}`, {
+      method: 'POST',
+      body: '{}',
+    });
+    expect(after.status).toBe(410);
+    expect(after.headers.get('x-amzn-errortype')).toBe('GoneException');
+  });
+});
