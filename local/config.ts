@@ -11,6 +11,7 @@ export interface LocalConfig {
   apiPort: number;
   dynamoDbPort: number;
   transcribePort: number;
+  websocketPort: number;
   /** Prefix of the local DynamoDB tables. */
   tablePrefix: string;
   audiohookPath: string;
@@ -41,6 +42,7 @@ export function loadLocalConfig(env: NodeJS.ProcessEnv, root: string): LocalConf
     apiPort: port(env, 'LOCAL_API_PORT', 8082),
     dynamoDbPort: port(env, 'LOCAL_DYNAMODB_PORT', 8000),
     transcribePort: port(env, 'LOCAL_TRANSCRIBE_PORT', 8084),
+    websocketPort: port(env, 'LOCAL_WS_PORT', 8083),
     tablePrefix: 'local',
     audiohookPath: env.LOCAL_AUDIOHOOK_PATH || '/api/v1/audiohook/ws',
     dataDir,

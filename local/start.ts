@@ -15,6 +15,7 @@ import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { credentialEntry } from '../lambdas/authorizer/hash-secret';
 import { createTables } from '../store/create-tables';
+import { subscriptionsTableName } from '../store/tables';
 import { type LocalConfig, loadLocalConfig } from './config';
 import { createLocalDynamoDbClient, type DynamoDbLocal, startDynamoDbLocal } from './dynamodb';
 import { formatLogLine } from './log-format';
@@ -22,6 +23,12 @@ import { type LocalTranscribe, startLocalTranscribe } from './transcribe/server'
 
 const ROOT = join(import.meta.dirname, '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
+
+/**
+ * Credentials for SDK clients that only ever talk to loopback stand-ins (DynamoDB Local, the local
+ * WebSocket management API): they accept any, and the default chain would otherwise look for real ones.
+ */
+const LOOPBACK_AWS_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' } as const;
 
 interface Component {
   name: string;
@@ -41,6 +48,8 @@ interface LocalCredentials {
   clientSecret: string;
   apiId: string;
   apiSecret: string;
+  /** Signs the short-lived WebSocket connect tokens issued by the REST API. */
+  realtimeTokenSecret: string;
 }
 
 function localCredentials(dataDir: string): LocalCredentials {
@@ -51,6 +60,7 @@ function localCredentials(dataDir: string): LocalCredentials {
     clientSecret: have.clientSecret ?? randomBytes(32).toString('base64'),
     apiId: have.apiId ?? `local-${randomBytes(4).toString('hex')}`,
     apiSecret: have.apiSecret ?? randomBytes(24).toString('base64url'),
+    realtimeTokenSecret: have.realtimeTokenSecret ?? randomBytes(32).toString('base64url'),
   };
   writeFileSync(file, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
   return creds;
@@ -115,6 +125,7 @@ function banner(cfg: LocalConfig, creds: LocalCredentials, endpointsFile: string
     `  gateway health      http://${cfg.host}:${cfg.gatewayPort}/health`,
     `  gateway metrics     http://${cfg.host}:${cfg.adminPort}/metrics`,
     `  REST API            ${api}`,
+    `  WebSocket API       ws://${cfg.host}:${cfg.websocketPort}  (send {"action":"subscribe","conversationId":"<uuid>"})`,
     `  DynamoDB Local      http://${cfg.host}:${cfg.dynamoDbPort}  (tables ${cfg.tablePrefix}-*)`,
     `  local Transcribe    http://${cfg.host}:${cfg.transcribePort}  (pocketsphinx)`,
     `  endpoints file      ${endpointsFile}`,
@@ -176,6 +187,7 @@ async function main(): Promise<void> {
     client.destroy();
     process.stdout.write(`${formatLogLine('dynamodb', `ready at ${dynamo.endpoint}`)}\n`);
 
+    const wsUrl = `ws://${cfg.host}:${cfg.websocketPort}`;
     const credentialsJson = JSON.stringify(
       await credentialEntry({ apiId: creds.apiId, secret: creds.apiSecret, label: 'local' }),
     );
@@ -187,6 +199,49 @@ async function main(): Promise<void> {
         UTTERANCES_TABLE: tables.utterances,
         DYNAMODB_ENDPOINT: dynamo.endpoint,
         API_CREDENTIALS_JSON: credentialsJson,
+        REALTIME_TOKEN_SECRET: creds.realtimeTokenSecret,
+        REALTIME_SUPERVISOR_API_IDS: creds.apiId,
+        WEBSOCKET_URL: wsUrl,
+        AWS_REGION: 'us-east-1',
+        LOG_LEVEL: cfg.logLevel.toUpperCase(),
+        POWERTOOLS_TRACE_ENABLED: 'false',
+      }),
+    );
+
+    // Real-time delivery: the local WebSocket front (API Gateway WebSocket stand-in, with the management
+    // API for postToConnection) and the stream poller driving the fan-out handler from DynamoDB Local's
+    // stream the way a Lambda event source mapping would. WEBHOOK_* settings pass through from npm start.
+    const subscriptionsTable = subscriptionsTableName(cfg.tablePrefix);
+    const websocket = watch(
+      startComponent('websocket', ['local/websocket-front.ts'], {
+        LOCAL_WS_HOST: cfg.host,
+        LOCAL_WS_PORT: String(cfg.websocketPort),
+        SUBSCRIPTIONS_TABLE: subscriptionsTable,
+        DYNAMODB_ENDPOINT: dynamo.endpoint,
+        ...LOOPBACK_AWS_CREDENTIALS,
+        API_CREDENTIALS_JSON: credentialsJson,
+        REALTIME_TOKEN_SECRET: creds.realtimeTokenSecret,
+        REALTIME_SUPERVISOR_API_IDS: creds.apiId,
+        AWS_REGION: 'us-east-1',
+        LOG_LEVEL: cfg.logLevel.toUpperCase(),
+        POWERTOOLS_TRACE_ENABLED: 'false',
+      }),
+    );
+    const webhookEnv = Object.fromEntries(
+      Object.entries(process.env).filter(
+        (e): e is [string, string] => e[0].startsWith('WEBHOOK_') && e[1] !== undefined,
+      ),
+    );
+    watch(
+      startComponent('fanout', ['local/stream-poller.ts'], {
+        ...webhookEnv,
+        UTTERANCES_TABLE: tables.utterances,
+        SUBSCRIPTIONS_TABLE: subscriptionsTable,
+        DYNAMODB_ENDPOINT: dynamo.endpoint,
+        WEBSOCKET_MANAGEMENT_ENDPOINT: `http://${cfg.host}:${cfg.websocketPort}`,
+        ...LOOPBACK_AWS_CREDENTIALS,
+        STREAM_CHECKPOINT_FILE: join(cfg.dataDir, 'stream-checkpoints.json'),
+        STREAM_FAILURE_FILE: join(cfg.dataDir, 'stream-failures.jsonl'),
         AWS_REGION: 'us-east-1',
         LOG_LEVEL: cfg.logLevel.toUpperCase(),
         POWERTOOLS_TRACE_ENABLED: 'false',
@@ -220,6 +275,7 @@ async function main(): Promise<void> {
     await Promise.all([
       waitForHealth(`http://${cfg.host}:${cfg.gatewayPort}/health`, gateway, 30_000),
       waitForHealth(`http://${cfg.host}:${cfg.apiPort}/health`, api, 30_000),
+      waitForHealth(`http://${cfg.host}:${cfg.websocketPort}/health`, websocket, 30_000),
     ]);
   } catch (err) {
     process.stderr.write(`local stack failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -239,6 +295,7 @@ async function main(): Promise<void> {
     api: { url: `http://${cfg.host}:${cfg.apiPort}`, apiId: creds.apiId, apiSecret: creds.apiSecret },
     dynamodb: { endpoint: `http://${cfg.host}:${cfg.dynamoDbPort}`, tablePrefix: cfg.tablePrefix },
     transcribe: { endpoint: `http://${cfg.host}:${cfg.transcribePort}` },
+    websocket: { url: `ws://${cfg.host}:${cfg.websocketPort}` },
   };
   writeFileSync(endpointsFile, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
   process.stdout.write(`${banner(cfg, creds, endpointsFile)}\n`);

@@ -5,6 +5,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { loadLocalConfig } from '../../local/config';
 import { formatLogLine } from '../../local/log-format';
 import { loadWavFile } from '../../local/simulator/audio-source';
@@ -73,7 +74,8 @@ describe('local stack (npm start)', () => {
     beforeAll(async () => {
       dataDir = mkdtempSync(join(tmpdir(), 'ahx-local-'));
       gatewayPort = await freePort();
-      const [adminPort, apiPort, dynamoDbPort, transcribePort] = [
+      const [adminPort, apiPort, dynamoDbPort, transcribePort, websocketPort] = [
+        await freePort(),
         await freePort(),
         await freePort(),
         await freePort(),
@@ -89,6 +91,7 @@ describe('local stack (npm start)', () => {
           LOCAL_API_PORT: String(apiPort),
           LOCAL_DYNAMODB_PORT: String(dynamoDbPort),
           LOCAL_TRANSCRIBE_PORT: String(transcribePort),
+          LOCAL_WS_PORT: String(websocketPort),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -114,6 +117,7 @@ describe('local stack (npm start)', () => {
       const endpoints = JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')) as {
         gateway: { url: string; apiKey: string; clientSecret: string };
         api: { url: string; apiId: string; apiSecret: string };
+        websocket: { url: string };
       };
       expect(output).toContain('local stack is ready');
       const api = (path: string, body?: unknown) =>
@@ -137,6 +141,23 @@ describe('local stack (npm start)', () => {
       });
       expect(start.status).toBe(200);
       expect(await start.json()).toMatchObject({ isOk: true });
+
+      // A live subscriber on the WebSocket API (authenticated with the REST credentials).
+      const live: Array<{ type: string; conversationId?: string }> = [];
+      const ws = new WebSocket(endpoints.websocket.url, {
+        headers: { 'asapp-api-id': endpoints.api.apiId, 'asapp-api-secret': endpoints.api.apiSecret },
+      });
+      ws.on('message', (data) => live.push(JSON.parse(String(data)) as { type: string }));
+      await new Promise<void>((resolve, reject) => {
+        ws.once('open', () => resolve());
+        ws.once('error', reject);
+      });
+      ws.send(JSON.stringify({ action: 'subscribe', conversationId: guid, id: '1' }));
+      const deadline = Date.now() + 10_000;
+      while (!live.some((m) => m.type === 'subscribed') && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(live.some((m) => m.type === 'subscribed')).toBe(true);
 
       const fixture = JSON.parse(readFileSync(join(ROOT, 'test/fixtures/speech/greeting.json'), 'utf8')) as {
         text: string;
@@ -168,6 +189,16 @@ describe('local stack (npm start)', () => {
       const expected = fixture.text.toLowerCase().split(/\s+/);
       const found = expected.filter((w) => heard.includes(w)).length;
       expect(found / expected.length).toBeGreaterThanOrEqual(0.6);
+
+      // Every stored utterance was also pushed to the subscriber.
+      const pushDeadline = Date.now() + 10_000;
+      while (live.filter((m) => m.type === 'transcript').length < items.length && Date.now() < pushDeadline) {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      const pushed = live.filter((m) => m.type === 'transcript');
+      expect(pushed).toHaveLength(items.length);
+      expect(pushed.every((m) => m.conversationId === undefined || m.conversationId === guid)).toBe(true);
+      ws.close();
 
       const unauthorized = await fetch(`${endpoints.api.url}/conversation/v1/conversation/messages?externalId=${guid}`);
       expect(unauthorized.status).toBe(401);
