@@ -109,6 +109,8 @@ export interface ExportRequestPollerOptions {
   /** @default 2000 */
   intervalMs?: number;
   onError?: (err: unknown) => void;
+  /** After every poll that did not fail. */
+  onPolled?: () => void;
   timers?: SchedulerTimers;
 }
 
@@ -122,6 +124,7 @@ export function pollExportRequests(options: ExportRequestPollerOptions): () => v
     for await (const key of options.store.listKeys(EXPORT_REQUESTS_PREFIX)) keys.push(key);
     // The handler deletes each request once served; one at a time keeps a day's runs from overlapping.
     for (const key of keys) await options.handle({ Records: [{ s3: { object: { key } } }] });
+    options.onPolled?.();
   };
   const loop = () => {
     if (stopped) return;
@@ -163,13 +166,22 @@ async function main(): Promise<void> {
   };
   const scheduler = startDailyScheduler({ run: runScheduled, onError: fail });
   say(`daily export scheduled at 02:00 UTC; next run ${new Date(scheduler.nextRunAt()).toISOString()}`);
+  // The poller retries every 2 s: report a failure once, not on every attempt, until a poll succeeds.
+  let lastPollError: string | undefined;
   const stopPolling = pollExportRequests({
     store: deps.store as S3FeedStore,
     handle: async (event) => {
       const summary = await handler(event);
       if (summary.exports.length > 0) say(`requested export ${describeRun(summary)}`);
     },
-    onError: fail,
+    onError: (err) => {
+      const message = err instanceof Error ? err.message : String(err);
+      if (message !== lastPollError) say(`export request failed (retrying every 2 s): ${message}`);
+      lastPollError = message;
+    },
+    onPolled: () => {
+      lastPollError = undefined;
+    },
   });
   if (values.now) await runScheduled(new Date()).catch(fail);
   const stop = () => {

@@ -8,7 +8,6 @@
  * (`HH` or `hr=HH`), optional `feed`/`version`/`format` (default the utterances feed v1 jsonl).
  * Malformed → `400-01`; unknown feed/version/format → `404-01`; feeds not enabled → `403-01`.
  */
-import { randomUUID } from 'node:crypto';
 import { ApiError } from '../../../core/api/errors';
 import { FEED_CATALOG, type FeedTable, UTTERANCES_TABLE } from '../../../core/feeds/partitions';
 import { FeedSelectorError, intervalLabel, parseSelectors } from '../../../core/feeds/selectors';
