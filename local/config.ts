@@ -12,6 +12,12 @@ export interface LocalConfig {
   dynamoDbPort: number;
   transcribePort: number;
   websocketPort: number;
+  /** The live transcript page (local/ui-server.ts). */
+  uiPort: number;
+  /** Local S3 (s3rver): the feed bucket and the recordings bucket. */
+  s3Port: number;
+  feedsBucket: string;
+  recordingsBucket: string;
   /** Prefix of the local DynamoDB tables. */
   tablePrefix: string;
   audiohookPath: string;
@@ -43,6 +49,10 @@ export function loadLocalConfig(env: NodeJS.ProcessEnv, root: string): LocalConf
     dynamoDbPort: port(env, 'LOCAL_DYNAMODB_PORT', 8000),
     transcribePort: port(env, 'LOCAL_TRANSCRIBE_PORT', 8084),
     websocketPort: port(env, 'LOCAL_WS_PORT', 8083),
+    uiPort: port(env, 'LOCAL_UI_PORT', 8085),
+    s3Port: port(env, 'LOCAL_S3_PORT', 4568),
+    feedsBucket: 'local-feeds',
+    recordingsBucket: 'local-recordings',
     tablePrefix: 'local',
     audiohookPath: env.LOCAL_AUDIOHOOK_PATH || '/api/v1/audiohook/ws',
     dataDir,

@@ -25,6 +25,8 @@ export interface LocalS3Options {
   dataDir?: string;
   /** A bucket to create at start (idempotent). @default - none */
   bucket?: string;
+  /** More buckets to create at start (idempotent), e.g. the recordings bucket next to the feed bucket. */
+  extraBuckets?: readonly string[];
   /** Log every request to stdout. @default false */
   verbose?: boolean;
 }
@@ -83,7 +85,9 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
     silent: options.verbose !== true,
     // Path-style only: vhost parsing would read "127" as a bucket name.
     vhostBuckets: false,
-    configureBuckets: options.bucket === undefined ? [] : [{ name: options.bucket, configs: [] }],
+    configureBuckets: [...(options.bucket === undefined ? [] : [options.bucket]), ...(options.extraBuckets ?? [])].map(
+      (name) => ({ name, configs: [] }),
+    ),
   });
   let address: AddressInfo;
   try {

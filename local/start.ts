@@ -19,6 +19,7 @@ import { subscriptionsTableName } from '../store/tables';
 import { type LocalConfig, loadLocalConfig } from './config';
 import { createLocalDynamoDbClient, type DynamoDbLocal, startDynamoDbLocal } from './dynamodb';
 import { formatLogLine } from './log-format';
+import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from './s3';
 import { type LocalTranscribe, startLocalTranscribe } from './transcribe/server';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -128,6 +129,8 @@ function banner(cfg: LocalConfig, creds: LocalCredentials, endpointsFile: string
     `  WebSocket API       ws://${cfg.host}:${cfg.websocketPort}  (send {"action":"subscribe","conversationId":"<uuid>"})`,
     `  DynamoDB Local      http://${cfg.host}:${cfg.dynamoDbPort}  (tables ${cfg.tablePrefix}-*)`,
     `  local Transcribe    http://${cfg.host}:${cfg.transcribePort}  (pocketsphinx)`,
+    `  local S3            http://${cfg.host}:${cfg.s3Port}  (buckets ${cfg.feedsBucket}, ${cfg.recordingsBucket}; files under ${join(cfg.dataDir, 's3')})`,
+    '  nightly export      02:00 UTC for the previous day; now: npm run export -- --day YYYY-MM-DD',
     `  endpoints file      ${endpointsFile}`,
     '',
     '  Simulate a 10-second call (in another terminal):',
@@ -155,6 +158,7 @@ async function main(): Promise<void> {
   const components: Component[] = [];
   let dynamo: DynamoDbLocal | undefined;
   let transcribe: LocalTranscribe | undefined;
+  let s3: LocalS3 | undefined;
   let stopping = false;
   const shutdown = async (code: number) => {
     if (stopping) return;
@@ -162,6 +166,7 @@ async function main(): Promise<void> {
     process.stdout.write('\nstopping the local stack…\n');
     await stopAll(components);
     await transcribe?.close();
+    await s3?.stop();
     await dynamo?.stop();
     process.exit(code);
   };
@@ -187,6 +192,24 @@ async function main(): Promise<void> {
     client.destroy();
     process.stdout.write(`${formatLogLine('dynamodb', `ready at ${dynamo.endpoint}`)}\n`);
 
+    // Local S3 (s3rver) in this process: the feed bucket (nightly export, File Exporter) and the recordings
+    // bucket (segments with audioRecordingAllowed); objects survive restarts under the data directory.
+    s3 = await startLocalS3({
+      port: cfg.s3Port,
+      dataDir: join(cfg.dataDir, 's3'),
+      bucket: cfg.feedsBucket,
+      extraBuckets: [cfg.recordingsBucket],
+    });
+    const s3Env = {
+      S3_ENDPOINT: s3.endpoint,
+      // s3rver accepts only its own key pair; these credentials are meaningless anywhere else.
+      AWS_ACCESS_KEY_ID: LOCAL_S3_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: LOCAL_S3_CREDENTIALS.secretAccessKey,
+    };
+    process.stdout.write(
+      `${formatLogLine('s3', `local S3 at ${s3.endpoint} (${cfg.feedsBucket}, ${cfg.recordingsBucket})`)}\n`,
+    );
+
     const wsUrl = `ws://${cfg.host}:${cfg.websocketPort}`;
     const credentialsJson = JSON.stringify(
       await credentialEntry({ apiId: creds.apiId, secret: creds.apiSecret, label: 'local' }),
@@ -198,6 +221,8 @@ async function main(): Promise<void> {
         CONVERSATIONS_TABLE: tables.conversations,
         UTTERANCES_TABLE: tables.utterances,
         DYNAMODB_ENDPOINT: dynamo.endpoint,
+        ...s3Env,
+        FEEDS_BUCKET: cfg.feedsBucket,
         API_CREDENTIALS_JSON: credentialsJson,
         REALTIME_TOKEN_SECRET: creds.realtimeTokenSecret,
         REALTIME_SUPERVISOR_API_IDS: creds.apiId,
@@ -248,6 +273,20 @@ async function main(): Promise<void> {
       }),
     );
 
+    // The local stand-in for EventBridge Scheduler (02:00 UTC daily export of the previous day) and for the
+    // S3 notification on export requests (POST /fileexporter/v1/admin/exportfeed).
+    watch(
+      startComponent('scheduler', ['local/scheduler.ts'], {
+        ...s3Env,
+        FEEDS_BUCKET: cfg.feedsBucket,
+        UTTERANCES_TABLE: tables.utterances,
+        DYNAMODB_ENDPOINT: dynamo.endpoint,
+        AWS_REGION: 'us-east-1',
+        LOG_LEVEL: cfg.logLevel.toUpperCase(),
+        POWERTOOLS_TRACE_ENABLED: 'false',
+      }),
+    );
+
     // The local Transcribe-compatible endpoint (pocketsphinx) runs in this process; the gateway's real
     // Transcribe SDK client talks to it over HTTP/2 exactly as it would to AWS.
     transcribe = await startLocalTranscribe({ host: cfg.host, port: cfg.transcribePort });
@@ -265,6 +304,8 @@ async function main(): Promise<void> {
         UTTERANCES_TABLE: tables.utterances,
         DYNAMODB_ENDPOINT: dynamo.endpoint,
         TRANSCRIBE_ENDPOINT: transcribe.url,
+        ...s3Env,
+        RECORDINGS_BUCKET: cfg.recordingsBucket,
         AWS_REGION: 'us-east-1',
         TASK_ID: 'local-gateway',
         LOG_LEVEL: cfg.logLevel,
@@ -296,6 +337,7 @@ async function main(): Promise<void> {
     dynamodb: { endpoint: `http://${cfg.host}:${cfg.dynamoDbPort}`, tablePrefix: cfg.tablePrefix },
     transcribe: { endpoint: `http://${cfg.host}:${cfg.transcribePort}` },
     websocket: { url: `ws://${cfg.host}:${cfg.websocketPort}` },
+    s3: { endpoint: s3.endpoint, bucket: cfg.feedsBucket, recordingsBucket: cfg.recordingsBucket },
   };
   writeFileSync(endpointsFile, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
   process.stdout.write(`${banner(cfg, creds, endpointsFile)}\n`);

@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { loadLocalConfig } from '../../local/config';
@@ -74,7 +75,8 @@ describe('local stack (npm start)', () => {
     beforeAll(async () => {
       dataDir = mkdtempSync(join(tmpdir(), 'ahx-local-'));
       gatewayPort = await freePort();
-      const [adminPort, apiPort, dynamoDbPort, transcribePort, websocketPort] = [
+      const [adminPort, apiPort, dynamoDbPort, transcribePort, websocketPort, s3Port] = [
+        await freePort(),
         await freePort(),
         await freePort(),
         await freePort(),
@@ -92,6 +94,7 @@ describe('local stack (npm start)', () => {
           LOCAL_DYNAMODB_PORT: String(dynamoDbPort),
           LOCAL_TRANSCRIBE_PORT: String(transcribePort),
           LOCAL_WS_PORT: String(websocketPort),
+          LOCAL_S3_PORT: String(s3Port),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });
@@ -118,8 +121,10 @@ describe('local stack (npm start)', () => {
         gateway: { url: string; apiKey: string; clientSecret: string };
         api: { url: string; apiId: string; apiSecret: string };
         websocket: { url: string };
+        s3: { endpoint: string; bucket: string };
       };
       expect(output).toContain('local stack is ready');
+      expect(endpoints.s3.bucket).toBe('local-feeds');
       const api = (path: string, body?: unknown) =>
         fetch(`${endpoints.api.url}${path}`, {
           method: body === undefined ? 'GET' : 'POST',
@@ -199,6 +204,31 @@ describe('local stack (npm start)', () => {
       expect(pushed).toHaveLength(items.length);
       expect(pushed.every((m) => m.conversationId === undefined || m.conversationId === guid)).toBe(true);
       ws.close();
+
+      // The day's feed: an on-demand export through the REST route, served by the local scheduler, then
+      // listed and downloaded through the File Exporter routes from the local S3.
+      const day = new Date().toISOString().slice(0, 10);
+      const feed = { feed: 'utterances', version: '1', format: 'jsonl', date: day };
+      const requested = await api('/fileexporter/v1/admin/exportfeed', feed);
+      expect(requested.status).toBe(202);
+      let files: string[] = [];
+      const exportDeadline = Date.now() + 30_000;
+      while (files.length === 0 && Date.now() < exportDeadline) {
+        await new Promise((r) => setTimeout(r, 500));
+        const listed = await api('/fileexporter/v1/static/listfeedfiles', feed);
+        if (listed.status === 200) files = ((await listed.json()) as { files: string[] }).files;
+      }
+      expect(files.length).toBeGreaterThan(0);
+      const rows: Array<{ conversation_id?: string; conversationId?: string }> = [];
+      for (const file of files) {
+        const got = await api('/fileexporter/v1/static/getfeedfile', { ...feed, file });
+        expect(got.status).toBe(200);
+        const { url } = (await got.json()) as { url: string };
+        const body = gunzipSync(Buffer.from(await (await fetch(url)).arrayBuffer())).toString('utf8');
+        for (const line of body.split('\n').filter(Boolean)) rows.push(JSON.parse(line) as (typeof rows)[number]);
+      }
+      const ours = rows.filter((r) => JSON.stringify(r).includes(guid));
+      expect(ours).toHaveLength(items.length);
 
       const unauthorized = await fetch(`${endpoints.api.url}/conversation/v1/conversation/messages?externalId=${guid}`);
       expect(unauthorized.status).toBe(401);
