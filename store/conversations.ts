@@ -106,6 +106,13 @@ export interface SegmentRecord {
   openedAt?: string;
   stopRequestedAt?: string;
   endedAt?: string;
+  /**
+   * Last sign of life of the gateway task streaming it (counter flush or heartbeat, every few seconds
+   * while it streams): a stop uses it to tell a slow holder from a dead one.
+   */
+  heartbeatAt?: string;
+  /** Why a segment was closed by someone other than its holder: `holder-lost` (see `abandonSegment`). */
+  closeReason?: 'holder-lost';
   /** Gateway task and AudioHook session that stream it, once opened. */
   taskId?: string;
   sessionId?: string;
@@ -887,6 +894,79 @@ export class ConversationsRepository {
       }
       throw toStoreError(err, 'conversations.addSegmentCounters');
     }
+  }
+
+  /**
+   * Gateway: records that this task still streams the segment (`heartbeatAt`), so a stop can tell a slow
+   * holder from a dead one. Called on every counter flush period. `not-open` when the segment is no longer
+   * `active`/`closing` (someone closed it); throws {@link NotFoundError} when it does not exist.
+   */
+  async heartbeatSegment(conversationId: string, segment: number, now: number): Promise<'ok' | 'not-open'> {
+    requireId(conversationId, 'conversationId');
+    requireSegment(segment);
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: conversationPk(conversationId), sk: segmentSk(segment) },
+          UpdateExpression: 'SET heartbeatAt = :now',
+          ConditionExpression: '#state IN (:active, :closing)',
+          ExpressionAttributeNames: { '#state': 'state' },
+          ExpressionAttributeValues: { ':now': iso(now), ':active': 'active', ':closing': 'closing' },
+        }),
+      );
+      return 'ok';
+    } catch (err) {
+      if (!isConditionalCheckFailed(err)) throw toStoreError(err, 'conversations.heartbeatSegment');
+    }
+    if (!(await this.getSegment(conversationId, segment))) {
+      throw new NotFoundError(`segment ${segment} of conversation ${conversationId} does not exist`);
+    }
+    return 'not-open';
+  }
+
+  /**
+   * Stop Lambda: closes an `active`/`closing` segment whose holder has shown no sign of life
+   * (`heartbeatAt`, else `openedAt`) since `silentSince` — its gateway task died without closing it.
+   * The counters stay as last flushed; `closeReason` says `holder-lost`. Conditional, so a holder that
+   * is alive after all (a heartbeat after `silentSince`) keeps its segment: `alive`.
+   */
+  async abandonSegment(
+    conversationId: string,
+    segment: number,
+    now: number,
+    silentSince: number,
+  ): Promise<'closed' | 'already-closed' | 'alive'> {
+    requireId(conversationId, 'conversationId');
+    requireSegment(segment);
+    try {
+      await this.doc.send(
+        new UpdateCommand({
+          TableName: this.table,
+          Key: { pk: conversationPk(conversationId), sk: segmentSk(segment) },
+          UpdateExpression: 'SET #state = :closed, endedAt = :now, closeReason = :reason, #ttl = :ttl',
+          // ISO-8601 UTC timestamps of one format compare correctly as strings.
+          ConditionExpression:
+            '#state IN (:active, :closing) AND (heartbeatAt < :cut OR (attribute_not_exists(heartbeatAt) AND openedAt < :cut))',
+          ExpressionAttributeNames: { '#state': 'state', '#ttl': 'ttl' },
+          ExpressionAttributeValues: {
+            ':closed': 'closed',
+            ':active': 'active',
+            ':closing': 'closing',
+            ':now': iso(now),
+            ':reason': 'holder-lost',
+            ':cut': iso(silentSince),
+            ':ttl': ttlAfter(now, this.retentionSeconds),
+          },
+        }),
+      );
+      return 'closed';
+    } catch (err) {
+      if (!isConditionalCheckFailed(err)) throw toStoreError(err, 'conversations.abandonSegment');
+    }
+    const seen = await this.getSegment(conversationId, segment);
+    if (!seen) throw new NotFoundError(`segment ${segment} of conversation ${conversationId} does not exist`);
+    return seen.state === 'closed' ? 'already-closed' : 'alive';
   }
 
   /**

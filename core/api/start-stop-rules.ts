@@ -153,3 +153,11 @@ const STOP_REFUSALS: Readonly<Record<StopRefusal, () => ApiError>> = {
 export function stopRefusalError(outcome: StopRefusal): ApiError {
   return STOP_REFUSALS[outcome]();
 }
+
+/**
+ * How long a gateway task holding a segment may be silent (no counter flush, no heartbeat) before a stop
+ * that it did not confirm closes the segment for it as `holder-lost`. Gateways heartbeat every counter
+ * flush period (5 s by default), so 30 s is six missed beats: a task that is alive but slow keeps its
+ * segment, a task that died (killed, out of memory, lost its network) does not leave it active forever.
+ */
+export const SEGMENT_HOLDER_SILENT_MS = 30_000;

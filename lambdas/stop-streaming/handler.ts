@@ -9,9 +9,11 @@
  *   we poll the segment (strongly consistent) for up to `stopWaitMs`. If the gateway does not confirm in
  *   time (task lost, overload), the answer is still 200 with the counters recorded so far, and a warning
  *   is logged and counted (`StopUnconfirmed`): the stop itself is recorded and will be applied.
+ * - An unconfirmed segment whose holder has been silent (no heartbeat) for `SEGMENT_HOLDER_SILENT_MS` is
+ *   closed here as `holder-lost` (`StopHolderLost`): its task died, and nothing else would ever close it.
  */
 import { stopResponseBody } from '../../core/api/responses';
-import { assertServedNamespace, stopRefusalError } from '../../core/api/start-stop-rules';
+import { assertServedNamespace, SEGMENT_HOLDER_SILENT_MS, stopRefusalError } from '../../core/api/start-stop-rules';
 import { loadConfig } from '../shared/config';
 import { type ApiDeps, depsFromConfig } from '../shared/deps';
 import { parseJsonBody, type RouteHandler, runRoute } from '../shared/http';
@@ -52,12 +54,36 @@ export function makeHandler(deps: ApiDeps): RouteHandler {
           confirmed = waited.closed;
           record = waited.segment ?? record;
         }
+        let holderLost = false;
+        if (!confirmed && record && (record.state === 'active' || record.state === 'closing')) {
+          // No confirmation: a holder silent for long is dead (its task ended without closing the segment).
+          const at = now();
+          const outcome = await deps.conversations.abandonSegment(
+            conversationId,
+            segment,
+            at,
+            at - SEGMENT_HOLDER_SILENT_MS,
+          );
+          if (outcome !== 'alive') {
+            holderLost = outcome === 'closed';
+            record = (await deps.conversations.getSegment(conversationId, segment)) ?? record;
+          }
+        }
         if (!record) {
           // The stop transaction guarantees the segment exists; its absence is an inconsistency.
           throw new Error(`segment ${segment} of the stopped conversation is missing`);
         }
         if (confirmed) {
           metrics.addMetric('StopConfirmed', 'Count', 1);
+        } else if (holderLost) {
+          metrics.addMetric('StopHolderLost', 'Count', 1);
+          log.warn('the gateway task holding the segment stopped heartbeating; segment closed as holder-lost', {
+            conversationId,
+            segment,
+            taskId: record.taskId,
+            heartbeatAt: record.heartbeatAt,
+            code: 'SEGMENT_HOLDER_LOST',
+          });
         } else {
           metrics.addMetric('StopUnconfirmed', 'Count', 1);
           log.warn('gateway did not confirm the segment close in time; answering with the counters so far', {

@@ -176,6 +176,47 @@ describe('POST /mg-autotranscribe/v1/stop-streaming', () => {
     });
   });
 
+  describe('when the gateway task holding the segment died', () => {
+    it('closes the segment as holder-lost once its holder has been silent for 30 s, keeping the counters', async () => {
+      const later = () => Date.now() + 31_000;
+      const deps = { ...testDeps(db, { stopWaitMs: 200 }), now: later };
+      const guid = newGuid();
+      const gateway = new SimulatedGateway(deps, db, guid);
+      await gateway.open();
+      await start(deps, guid);
+      await gateway.openSegment(1);
+      await gateway.count(1, 'customer', {
+        totalAudioBytes: 16_000,
+        audioDurationMs: 1000,
+        streamingSeconds: 1,
+        transcripts: 0,
+      });
+      const res = await stop(deps, stopBody(guid));
+      expect(res.statusCode).toBe(200);
+      expect(bodyOf<StopBody>(res).autotranscribeResponse.customer.summary.audioDurationMs).toBe(1000);
+      expect(await deps.conversations.getSegment(guid, 1)).toMatchObject({
+        state: 'closed',
+        closeReason: 'holder-lost',
+      });
+      expect(metricTotal(deps.metrics, 'StopHolderLost')).toBe(1);
+      expect(metricTotal(deps.metrics, 'StopUnconfirmed')).toBe(0);
+    });
+
+    it('leaves the segment to a holder that heartbeated recently', async () => {
+      const deps = testDeps(db, { stopWaitMs: 200 });
+      const guid = newGuid();
+      const gateway = new SimulatedGateway(deps, db, guid);
+      await gateway.open();
+      await start(deps, guid);
+      await gateway.openSegment(1);
+      await deps.conversations.heartbeatSegment(guid, 1, Date.now());
+      const res = await stop(deps, stopBody(guid));
+      expect(res.statusCode).toBe(200);
+      expect((await deps.conversations.getSegment(guid, 1))?.state).toBe('closing');
+      expect(metricTotal(deps.metrics, 'StopUnconfirmed')).toBe(1);
+    });
+  });
+
   describe('on a start after a stop', () => {
     it('opens a new segment with new streamIds, and its stop reports that segment', async () => {
       const deps = testDeps(db);

@@ -316,6 +316,35 @@ describe('ConversationsRepository (DynamoDB Local)', () => {
       expect(r.segment?.state).toBe('closing');
     });
 
+    it('lets a stop close a segment whose holder went silent, and only that one', async () => {
+      const id = newId();
+      await started(id);
+      await repo.openSegment(id, 1, { taskId: 'task-a', sessionId: 's1' }, T0);
+      expect(await repo.heartbeatSegment(id, 1, T0 + 10_000)).toBe('ok');
+      expect((await repo.getSegment(id, 1))?.heartbeatAt).toBe(new Date(T0 + 10_000).toISOString());
+      await repo.requestStop(id, T0 + 20_000);
+      // Heard from after the cut-off: alive, the segment stays with its holder.
+      expect(await repo.abandonSegment(id, 1, T0 + 20_000, T0 + 5_000)).toBe('alive');
+      expect((await repo.getSegment(id, 1))?.state).toBe('closing');
+      // Silent since before the cut-off: closed as holder-lost, counters kept.
+      expect(await repo.abandonSegment(id, 1, T0 + 50_000, T0 + 20_000)).toBe('closed');
+      const seg = await repo.getSegment(id, 1);
+      expect(seg).toMatchObject({ state: 'closed', closeReason: 'holder-lost' });
+      expect(seg?.endedAt).toBe(new Date(T0 + 50_000).toISOString());
+      expect(await repo.abandonSegment(id, 1, T0 + 60_000, T0 + 60_000)).toBe('already-closed');
+      // A late heartbeat of the lost holder does not reopen it.
+      expect(await repo.heartbeatSegment(id, 1, T0 + 61_000)).toBe('not-open');
+      await expect(repo.heartbeatSegment(id, 9, T0)).rejects.toBeInstanceOf(NotFoundError);
+    });
+
+    it('judges a segment never heartbeated by when it was opened', async () => {
+      const id = newId();
+      await started(id);
+      await repo.openSegment(id, 1, { taskId: 'task-a', sessionId: 's1' }, T0);
+      expect(await repo.abandonSegment(id, 1, T0 + 1000, T0 - 1000)).toBe('alive');
+      expect(await repo.abandonSegment(id, 1, T0 + 40_000, T0 + 10_000)).toBe('closed');
+    });
+
     it('counts concurrent ADDs per role exactly', async () => {
       const id = newId();
       await started(id);

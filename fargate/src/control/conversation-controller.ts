@@ -98,6 +98,7 @@ export interface ConversationsPort {
     summary?: Partial<Record<Role, RoleSummary>>,
   ): Promise<CloseSegmentOutcome>;
   addSegmentCounters(conversationId: string, segment: number, role: Role, delta: Partial<RoleSummary>): Promise<void>;
+  heartbeatSegment(conversationId: string, segment: number, now: number): Promise<'ok' | 'not-open'>;
 }
 
 /** The slice of `ControlInbox` the controller uses (reader, plus notifying peers when a holder ends). */
@@ -811,7 +812,10 @@ export class ConversationController {
     }
   }
 
-  /** Adds what each role counted since the last flush (`ADD`, so it is safe next to other writers). */
+  /**
+   * Adds what each role counted since the last flush (`ADD`, so it is safe next to other writers), then
+   * heartbeats the segment so a stop can tell this live task from a dead one (SEGMENT_HOLDER_SILENT_MS).
+   */
   async #flush(ls: LocalSession): Promise<void> {
     const held = ls.segment;
     const stats = ls.sink.segmentStats();
@@ -835,6 +839,14 @@ export class ConversationController {
       flushed = true;
     }
     if (flushed) this.#stats.count('counterFlushes');
+    const beat = await this.#o.conversations.heartbeatSegment(conversationId, held.number, this.#o.clock.now());
+    if (beat === 'not-open') {
+      // A stop closed it as holder-lost while this task was unreachable; the inbox stops the stream.
+      ls.log.warn(
+        { conversationId, segment: held.number, code: 'PIPELINE_SEGMENT_CLOSED_ELSEWHERE' },
+        'segment was closed by another party while streaming',
+      );
+    }
   }
 
   // ── plumbing ────────────────────────────────────────────────────────────────────────────────────

@@ -484,5 +484,22 @@ describe('ConversationController', () => {
       expect(closed?.summary.agent.transcripts).toBe(1);
       expect(closed?.summary.agent.totalAudioBytes).toBe(5 * FRAME * 2);
     });
+
+    it('heartbeats the segment on every flush, even when nothing new was counted', async () => {
+      const conv = randomUUID();
+      await start(conv);
+      const s = connect(conv);
+      await s.open();
+      expect((await conversations.getSegment(conv, 1))?.heartbeatAt).toBeUndefined();
+      await controller.flushCountersNow();
+      const first = (await conversations.getSegment(conv, 1))?.heartbeatAt;
+      expect(first).toBeDefined();
+      await new Promise((r) => setTimeout(r, 5));
+      await controller.flushCountersNow();
+      const second = (await conversations.getSegment(conv, 1))?.heartbeatAt;
+      expect(Date.parse(second as string)).toBeGreaterThan(Date.parse(first as string));
+      await stop(conv);
+      await controller.pollNow();
+    });
   });
 });
