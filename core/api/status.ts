@@ -41,6 +41,9 @@ export interface StatusSegmentInput {
   openedAt?: string;
   stopRequestedAt?: string;
   endedAt?: string;
+  /** Last sign of life of the holder task (see store/conversations.ts `heartbeatSegment`). */
+  heartbeatAt?: string;
+  closeReason?: 'holder-lost';
   sessionId?: string;
   summary: Partial<Record<Role, Partial<Record<keyof RoleSummary, unknown>>>>;
 }
@@ -82,6 +85,8 @@ export interface ConversationStatusView {
     openedAt?: string;
     stopRequestedAt?: string;
     endedAt?: string;
+    heartbeatAt?: string;
+    closeReason?: 'holder-lost';
     sessionId?: string;
     customer: { streamId: string; summary: RoleSummary };
     agent: { streamId: string; summary: RoleSummary };
@@ -138,6 +143,8 @@ export function conversationStatusView(
           openedAt: s.openedAt,
           stopRequestedAt: s.stopRequestedAt,
           endedAt: s.endedAt,
+          heartbeatAt: s.heartbeatAt,
+          closeReason: s.closeReason,
           sessionId: s.sessionId,
           customer: { streamId: s.streamIds.customer, summary: toSummary(s.summary.customer) },
           agent: { streamId: s.streamIds.agent, summary: toSummary(s.summary.agent) },

@@ -89,6 +89,27 @@ describe('GET /mg-autotranscribe/v1/conversations/{guid}/status', () => {
     ]);
   });
 
+  it('shows the heartbeat of a streaming segment and a holder-lost close', async () => {
+    const deps = { ...testDeps(db, { stopWaitMs: 100 }), now: () => Date.now() + 60_000 };
+    const guid = newGuid();
+    const gateway = new SimulatedGateway(deps, db, guid);
+    await gateway.open();
+    await makeStart(deps)(apiEvent({ path: '/mg-autotranscribe/v1/start-streaming', body: startBody(guid) }));
+    await gateway.openSegment(1);
+    const beat = Date.now();
+    await deps.conversations.heartbeatSegment(guid, 1, beat);
+    const live = bodyOf<{ segments: unknown[] }>(await status(deps, guid));
+    expect(live.segments).toEqual([
+      expect.objectContaining({ state: 'active', heartbeatAt: new Date(beat).toISOString() }),
+    ]);
+    // The holder never confirms and its heartbeat is a minute old by the stop's clock.
+    await makeStop(deps)(
+      apiEvent({ path: '/mg-autotranscribe/v1/stop-streaming', body: { namespace: 'genesysaudiohook', guid } }),
+    );
+    const after = bodyOf<{ segments: unknown[] }>(await status(deps, guid));
+    expect(after.segments).toEqual([expect.objectContaining({ state: 'closed', closeReason: 'holder-lost' })]);
+  });
+
   it('answers 404-01 for an unknown conversation and 400-01 without a guid', async () => {
     const deps = testDeps(db);
     const unknown = await status(deps, newGuid());
