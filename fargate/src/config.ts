@@ -32,6 +32,23 @@ export interface TranscriptionConfig {
   transcribeEndpoint?: string;
   /** `CONTROL_POLL_MS`: control inbox poll period (architecture §4). @default 200 */
   controlPollMs: number;
+  /**
+   * Segment recordings (`audioRecordingAllowed`), set when `RECORDINGS_BUCKET` is.
+   * @default - no recordings: `audioRecordingAllowed` is ignored and no audio is kept
+   */
+  recordings?: RecordingsConfig;
+}
+
+/** Where segment recordings go (docs/architecture.md "Recordings"). */
+export interface RecordingsConfig {
+  /** `RECORDINGS_BUCKET` */
+  bucket: string;
+  /** `S3_ENDPOINT` (local S3). @default - the regional endpoint */
+  s3Endpoint?: string;
+  /** `RECORDINGS_SPOOL_DIR`: where audio is spooled until upload. @default - `<os tmpdir>/audiohook-recordings` */
+  spoolDir?: string;
+  /** `RECORDINGS_KMS_KEY_ID`: encrypt with `aws:kms` under this key. @default - the bucket's default encryption */
+  kmsKeyId?: string;
 }
 
 /** The validated gateway configuration. Units are in the names. */
@@ -83,6 +100,33 @@ export interface GatewayConfig {
   taskId?: string;
   /** Present when `CONVERSATIONS_TABLE` and `UTTERANCES_TABLE` are set. @default - protocol-only mode */
   transcription?: TranscriptionConfig;
+  /** CloudWatch EMF metrics, when `METRICS_NAMESPACE` is set. @default - no metrics published */
+  metrics?: MetricsConfig;
+  /**
+   * Task scale-in protection, when `TASK_PROTECTION_ENABLED=true` and ECS injected `ECS_AGENT_URI`.
+   * @default - off (outside ECS there is nothing to protect)
+   */
+  taskProtection?: TaskProtectionConfig;
+}
+
+/** Gateway metrics (fargate/src/observability/emf.ts). */
+export interface MetricsConfig {
+  /** `METRICS_NAMESPACE` */
+  namespace: string;
+  /** `METRICS_SERVICE`: the `service` dimension. @default 'audiohook-gateway' */
+  service: string;
+  /** `METRICS_INTERVAL_SEC` @default 60 */
+  intervalMs: number;
+}
+
+/** Task scale-in protection (fargate/src/observability/task-protection.ts). */
+export interface TaskProtectionConfig {
+  /** `ECS_AGENT_URI` (set by ECS). */
+  agentUri: string;
+  /** `TASK_PROTECTION_EXPIRES_MIN`: lifetime of each protection, renewed while busy. @default 60 */
+  expiresInMinutes: number;
+  /** `TASK_PROTECTION_RELEASE_DELAY_SEC`: idle time before protection is released. @default 30 */
+  releaseDelayMs: number;
 }
 
 /** Raised by {@link loadConfig}; `problems` holds one human-readable line per invalid variable. */
@@ -185,6 +229,39 @@ const schema = z.object({
     })
     .optional(),
   CONTROL_POLL_MS: integer('CONTROL_POLL_MS', 20, 10_000).default(200),
+  RECORDINGS_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
+      message: 'RECORDINGS_BUCKET must be an S3 bucket name (3-63 lowercase letters, digits, . -)',
+    })
+    .optional(),
+  S3_ENDPOINT: endpoint('S3_ENDPOINT').optional(),
+  RECORDINGS_SPOOL_DIR: z.string().optional(),
+  RECORDINGS_KMS_KEY_ID: z
+    .string()
+    .regex(/^\S+$/, { message: 'RECORDINGS_KMS_KEY_ID must be a KMS key id, alias or ARN (no spaces)' })
+    .optional(),
+  METRICS_NAMESPACE: z
+    .string()
+    .regex(/^[A-Za-z0-9._/#:-]{1,255}$/, {
+      message:
+        'METRICS_NAMESPACE must be a CloudWatch namespace (letters, digits, . _ / # : -), e.g. AudiohookTranscribe',
+    })
+    .optional(),
+  METRICS_SERVICE: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]{1,64}$/, { message: 'METRICS_SERVICE must be 1-64 letters, digits, . _ -' })
+    .default('audiohook-gateway'),
+  METRICS_INTERVAL_SEC: integer('METRICS_INTERVAL_SEC', 10, 3600).default(60),
+  TASK_PROTECTION_ENABLED: z
+    .enum(['true', 'false'], { message: 'TASK_PROTECTION_ENABLED must be true or false' })
+    .default('false'),
+  ECS_AGENT_URI: z
+    .string()
+    .regex(/^https?:\/\/\S+$/, { message: 'ECS_AGENT_URI must be an http(s) URL' })
+    .optional(),
+  TASK_PROTECTION_EXPIRES_MIN: integer('TASK_PROTECTION_EXPIRES_MIN', 1, 2880).default(60),
+  TASK_PROTECTION_RELEASE_DELAY_SEC: integer('TASK_PROTECTION_RELEASE_DELAY_SEC', 0, 3600).default(30),
 });
 
 /** Env variables this module reads; a blank value counts as unset (ECS and compose files often leave them ""). */
@@ -248,6 +325,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
           dynamodbEndpoint: e.DYNAMODB_ENDPOINT,
           transcribeEndpoint: e.TRANSCRIBE_ENDPOINT,
           controlPollMs: e.CONTROL_POLL_MS,
+          ...(e.RECORDINGS_BUCKET !== undefined && {
+            recordings: {
+              bucket: e.RECORDINGS_BUCKET,
+              s3Endpoint: e.S3_ENDPOINT,
+              spoolDir: e.RECORDINGS_SPOOL_DIR,
+              kmsKeyId: e.RECORDINGS_KMS_KEY_ID,
+            },
+          }),
         }
       : undefined;
 
@@ -275,6 +360,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     ecsMetadataUri: e.ECS_CONTAINER_METADATA_URI_V4,
     taskId: e.TASK_ID,
     transcription,
+    ...(e.METRICS_NAMESPACE !== undefined && {
+      metrics: {
+        namespace: e.METRICS_NAMESPACE,
+        service: e.METRICS_SERVICE,
+        intervalMs: e.METRICS_INTERVAL_SEC * 1000,
+      },
+    }),
+    ...(e.TASK_PROTECTION_ENABLED === 'true' &&
+      e.ECS_AGENT_URI !== undefined && {
+        taskProtection: {
+          agentUri: e.ECS_AGENT_URI,
+          expiresInMinutes: e.TASK_PROTECTION_EXPIRES_MIN,
+          releaseDelayMs: e.TASK_PROTECTION_RELEASE_DELAY_SEC * 1000,
+        },
+      }),
   };
 }
 

@@ -22,6 +22,8 @@ import { ConfigError, type GatewayConfig, loadConfig } from './config';
 import { createPipeline, type Pipeline } from './control/pipeline';
 import { createGateway } from './gateway';
 import { createLogger, type GatewayLogger } from './logger';
+import { countingSinkFactory, GatewayMetrics } from './observability/emf';
+import { TaskProtection } from './observability/task-protection';
 import { type ApiKeySource, createSecretsManagerClient, SecretsManagerKeySource, StaticKeySource } from './secrets';
 import { createNullSinkFactory } from './sinks/null-sink';
 import { createWavSinkFactory } from './sinks/wav-sink';
@@ -83,18 +85,54 @@ async function main(): Promise<void> {
     ...(config.expectedAuthority !== undefined && { expectedAuthority: config.expectedAuthority }),
   });
 
+  // The gateway is created below; the metrics and the protection read its session count through this.
+  let activeSessions = (): number => 0;
+  let streamingSessions = (): number => 0;
+  const metrics = config.metrics
+    ? new GatewayMetrics({
+        namespace: config.metrics.namespace,
+        service: config.metrics.service,
+        intervalMs: config.metrics.intervalMs,
+        gauges: { activeSessions: () => activeSessions(), streamingSessions: () => streamingSessions() },
+        clock: systemClock,
+        timers: systemTimers,
+        logger,
+      })
+    : undefined;
+  const protection = config.taskProtection
+    ? new TaskProtection({
+        agentUri: config.taskProtection.agentUri,
+        expiresInMinutes: config.taskProtection.expiresInMinutes,
+        releaseDelayMs: config.taskProtection.releaseDelayMs,
+        activeSessions: () => activeSessions(),
+        clock: systemClock,
+        timers: systemTimers,
+        logger,
+      })
+    : undefined;
+
   let pipeline: Pipeline | undefined;
   if (config.transcription) {
     pipeline = createPipeline(
       { ...config.transcription, taskId: taskId as string },
-      { clock: systemClock, timers: systemTimers, logger },
+      {
+        clock: systemClock,
+        timers: systemTimers,
+        logger,
+        ...(metrics && { metricsSink: metrics.pipeline, transcribeMetrics: metrics.transcribe }),
+      },
     );
   }
-  const sinkFactory = pipeline
+  const baseSinkFactory = pipeline
     ? pipeline.controller.sinkFactory
     : config.audioSink === 'wav'
       ? createWavSinkFactory({ dir: config.wavDir, logger })
       : createNullSinkFactory();
+  // A new session protects the task at once, not at the next periodic check.
+  const sinkFactory =
+    metrics || protection
+      ? countingSinkFactory(baseSinkFactory, metrics ?? { addAudioSamples() {} }, () => void protection?.refresh())
+      : baseSinkFactory;
 
   const gateway = createGateway({
     paths: config.audiohookPaths,
@@ -113,6 +151,11 @@ async function main(): Promise<void> {
     pipeline.controller.attach(gateway);
     pipeline.controller.start();
   }
+  activeSessions = () => gateway.activeSessions();
+  const controller = pipeline?.controller;
+  if (controller) streamingSessions = () => controller.stats().streaming;
+  metrics?.start();
+  protection?.start();
 
   await listen(gateway.server, config.port, config.host);
   let admin: AdminServer | undefined;
@@ -150,6 +193,8 @@ async function main(): Promise<void> {
       maxSessions: config.maxSessions,
       drainTimeoutSec: config.drainTimeoutSec,
       admin: config.admin ? `${config.admin.host}:${config.admin.port}` : 'disabled',
+      metrics: config.metrics ? `${config.metrics.namespace} every ${config.metrics.intervalMs / 1000}s` : 'off',
+      taskProtection: config.taskProtection ? 'on' : 'off (TASK_PROTECTION_ENABLED=true and ECS_AGENT_URI needed)',
     },
     'audiohook gateway listening',
   );
@@ -174,9 +219,12 @@ async function main(): Promise<void> {
       await gateway.closeAll('service shutting down');
     }
     keySource.close();
+    protection?.stop();
     // Ended sessions close their segments with their summaries before the store clients go away.
     await pipeline?.close();
     await Promise.all([closeServer(gateway.server), admin?.close()]);
+    // Last, so the final interval (the drained sessions' counts) is not lost.
+    metrics?.stop();
     logger.info({ result }, 'audiohook gateway stopped');
     process.exit(0);
   };

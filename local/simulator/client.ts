@@ -24,6 +24,7 @@ import {
   type Participant,
   PROTOCOL_VERSION,
   SAMPLE_RATE,
+  type TranscriptEntityData,
 } from '../../core/audiohook/messages';
 import { signAudioHookRequest } from '../../core/auth/signature';
 import { type AudioSource, createFrameReader } from './audio-source';
@@ -145,6 +146,12 @@ export interface SimulatedSessionResult {
   openLatencyMs?: number;
   disconnect?: { reason: string; info?: string };
   serverMessages: object[];
+  /**
+   * `data` of every `transcript` entity received in `event` messages before `closed`, in arrival order
+   * (Transcription Connector, §5.3). Shapes are as received, not validated. Always set by a session that
+   * ran; absent on results of sessions that never started (e.g. `runMany`'s failed entries).
+   */
+  transcripts?: TranscriptEntityData[];
   exchange: ExchangeEntry[];
   audioBytesSent: number;
   audioMsSent: number;
@@ -437,6 +444,7 @@ class SimulatedSession {
   #closeCode: number | undefined;
   #socketError: string | undefined;
   readonly #serverMessages: object[] = [];
+  readonly #transcripts: TranscriptEntityData[] = [];
   readonly #exchange: ExchangeEntry[] = [];
   readonly #protocolErrors: string[] = [];
   readonly #onAbort = () => this.#abort();
@@ -794,7 +802,16 @@ class SimulatedSession {
   }
 
   #onEvent(msg: ServerMessage): void {
-    if (!Array.isArray(msg.parameters.entities)) this.#complain(400, "'event' has no entities array");
+    const entities: unknown = msg.parameters.entities;
+    if (!Array.isArray(entities)) {
+      this.#complain(400, "'event' has no entities array");
+      return;
+    }
+    for (const entity of entities) {
+      if (isObject(entity) && entity.type === 'transcript' && isObject(entity.data)) {
+        this.#transcripts.push(entity.data as unknown as TranscriptEntityData);
+      }
+    }
   }
 
   // ---- errors --------------------------------------------------------------------------------------
@@ -1036,6 +1053,7 @@ class SimulatedSession {
       outcome,
       sessionId: this.#o.sessionId,
       serverMessages: this.#serverMessages,
+      transcripts: this.#transcripts,
       exchange: this.#exchange,
       audioBytesSent: this.#audioBytesSent,
       audioMsSent: (this.#samplesSent * 1000) / SAMPLE_RATE,

@@ -53,6 +53,8 @@ import type {
   StartParams,
 } from '../../../store/conversations';
 import { StoreError } from '../../../store/errors';
+import { TranscriptionConnector, withTranscriptionConnector } from '../connector/transcription-connector';
+import type { RecordingsPort } from '../recordings/recordings';
 import { describeError, fullJitterDelay } from '../transcribe/backoff';
 import type {
   RoleCounters,
@@ -138,6 +140,8 @@ export interface ConversationControllerOptions {
   storeAttempts?: number;
   /** Builds each segment's streamer (tests substitute one). @default - a real SegmentStreamer */
   createStreamer?: (opts: SegmentStreamerOptions) => SegmentStreamer;
+  /** Records segments started with `audioRecordingAllowed`. @default - none: the flag is ignored */
+  recordings?: RecordingsPort;
   /** @default Math.random */
   random?: () => number;
 }
@@ -147,6 +151,8 @@ interface LocalSession {
   readonly sessionId: string;
   readonly connection: ConnectionInfo;
   readonly sink: TranscriptionSink;
+  /** Sends this session's final utterances back to Genesys as `event`s when enabled at open. */
+  readonly connector: TranscriptionConnector;
   readonly log: Logger;
   conversationId?: string;
   roles: Role[];
@@ -262,7 +268,7 @@ export class ConversationController {
       gap: (gap: TimelineGap) => sink.gap(gap),
       languageChanged: (language: string) => sink.languageChanged(language),
       end: (reason) => {
-        // See #stopStreaming: the sink must finish the previous flush before it can end the current one.
+        // The previous segment's close (not only its flush, which the sink awaits itself) comes first.
         session.sinkEnd = (async () => {
           await session.flushing;
           await sink.end(reason);
@@ -356,10 +362,11 @@ export class ConversationController {
       logger: log,
       random: this.#random,
     });
+    const connector = new TranscriptionConnector({ sessionId, session: () => this.#lookup(sessionId), logger: log });
     const sink = new TranscriptionSink({
       client: this.#o.transcribe,
       logger: log,
-      utterances: writer,
+      utterances: withTranscriptionConnector(writer, connector),
       onSegmentEnded: (summary) => {
         if (ls) ls.endSummary = summary;
       },
@@ -370,11 +377,13 @@ export class ConversationController {
       ...(this.#o.streamerConfig !== undefined && { config: this.#o.streamerConfig }),
       ...(this.#o.transcribeMetrics !== undefined && { metrics: this.#o.transcribeMetrics }),
       ...(this.#o.createStreamer !== undefined && { createStreamer: this.#o.createStreamer }),
+      ...(this.#o.recordings !== undefined && { recordings: this.#o.recordings }),
     });
     ls = {
       sessionId,
       connection,
       sink,
+      connector,
       log,
       roles: [],
       phase: 'connected',
@@ -395,6 +404,7 @@ export class ConversationController {
     ls.channels = [...info.media.channels];
     ls.mediaFormat = info.media.format;
     ls.phase = 'opening';
+    ls.connector.open(info, ls.connection.features);
     ls.openedAt = this.#o.clock.monotonic();
     this.#entry(conversationId).sessions.add(ls);
     const decided = this.#enqueue(conversationId, async (): Promise<OpenDecision> => {
@@ -484,6 +494,7 @@ export class ConversationController {
       // The session waits for the sink only within its flush budget; the segment's summary needs all of it.
       await ls.sinkEnd;
       await ls.flushing;
+      ls.connector.finish();
       const held = ls.segment;
       if (held !== undefined) {
         ls.segment = undefined;
@@ -620,7 +631,8 @@ export class ConversationController {
     current: number,
     live: LocalSession[],
   ): Promise<{ done: true } | { done: false; meta: ConversationMeta | undefined }> {
-    const candidate = live[0] as LocalSession;
+    // A session that sends transcripts back to Genesys (Transcription Connector) streams in preference.
+    const candidate = (live.find((s) => s.connector.enabled) ?? live[0]) as LocalSession;
     const holder = { taskId: this.#o.taskId, sessionId: candidate.sessionId };
     const now = this.#o.clock.now();
     const opened = await this.#retry(() => this.#o.conversations.openSegment(conversationId, current, holder, now));
@@ -671,6 +683,7 @@ export class ConversationController {
           redactionOutput: seg.params.redactionOutput,
           detailedToken: seg.params.detailedToken,
         },
+        audioRecordingAllowed: seg.params.audioRecordingAllowed === true,
       });
     } catch (err) {
       if (err instanceof TranscriptionSinkError && err.code === 'TRANSCRIPTION_SINK_ENDED') {
@@ -706,12 +719,15 @@ export class ConversationController {
     if (held === undefined) return;
     // Pause first: the client stops sending, and the session drops stragglers.
     this.#control(ls, true);
-    // The sink flushes one segment at a time: a second stop while the previous flush runs would get that
-    // flush's summary back and leave this segment running.
+    // Segment closes of one session stay in order (the previous flush and closeSegment first), so a later
+    // close never lands before an earlier one; the sink itself no longer needs this (each stop is its own).
     await ls.flushing;
     ls.segment = undefined;
     const conversationId = ls.conversationId as string;
-    const flushed = ls.sink.stopSegment().then((summary) => this.#closeSegment(ls, held.number, summary, why));
+    // By number: when the session's end is already flushing this segment, the stop gets that flush's summary.
+    const flushed = ls.sink
+      .stopSegment(held.number)
+      .then((summary) => this.#closeSegment(ls, held.number, summary, why));
     const settled = flushed.then(
       () => undefined,
       (err: unknown) => {
@@ -762,6 +778,7 @@ export class ConversationController {
         droppedAudioMs: summary?.stats.droppedAudioMs || undefined,
         resentAudioMs: summary?.stats.resentAudioMs || undefined,
         putFailures: summary?.stats.putFailures || undefined,
+        recording: summary?.recording,
       },
       'transcription segment closed',
     );

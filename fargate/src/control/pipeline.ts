@@ -5,11 +5,14 @@
  * composition root (`main.ts`) and by benchmarks; it reads no environment itself.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { Clock, Logger, Timers } from '../../../core/ports';
 import { ControlInbox } from '../../../store/control-inbox';
 import { ConversationsRepository } from '../../../store/conversations';
 import { createDocumentClient } from '../../../store/dynamo';
 import { UtterancesRepository } from '../../../store/utterances';
+import { SegmentRecordings } from '../recordings/recordings';
+import { createRecordingsS3Client, S3RecordingStore } from '../recordings/s3-recording-store';
 import { createTranscribeClient } from '../transcribe/client';
 import type { StreamerConfig, TranscribeCustomization, TranscribeMetrics } from '../transcribe/streamer';
 import { ConversationController } from './conversation-controller';
@@ -34,6 +37,23 @@ export interface PipelineConfig {
   streamerConfig?: Partial<StreamerConfig>;
   /** Utterance retention (TTL after createdAt). @default 7 days */
   retentionSeconds?: number;
+  /** Segment recordings (`audioRecordingAllowed`). @default - none: the flag is ignored, no audio is kept */
+  recordings?: PipelineRecordingsConfig;
+}
+
+/** Where segment recordings go. */
+export interface PipelineRecordingsConfig {
+  bucket: string;
+  /**
+   * S3 endpoint override (local S3). Credentials come from the SDK chain even on loopback: s3rver checks
+   * signatures against its own key pair, which `npm start` passes as `AWS_ACCESS_KEY_ID`/`AWS_SECRET_ACCESS_KEY`.
+   * @default - the regional endpoint
+   */
+  s3Endpoint?: string;
+  /** @default - `<os tmpdir>/audiohook-recordings` */
+  spoolDir?: string;
+  /** @default - the bucket's default encryption */
+  kmsKeyId?: string;
 }
 
 /** Collaborators of {@link createPipeline}. */
@@ -49,7 +69,9 @@ export interface PipelineDeps {
 export interface Pipeline {
   readonly controller: ConversationController;
   readonly taskId: string;
-  /** Stops the controller (after the gateway drained) and releases the SDK clients. */
+  /** Segment recordings, when a recordings bucket is configured. */
+  readonly recordings: SegmentRecordings | undefined;
+  /** Stops the controller (after the gateway drained), waits for pending recording uploads, releases the SDK clients. */
   close(): Promise<void>;
 }
 
@@ -81,6 +103,14 @@ export function createPipeline(cfg: PipelineConfig, deps: PipelineDeps): Pipelin
     ...(isLoopbackEndpoint(cfg.transcribeEndpoint) && { credentials: LOCAL_CREDENTIALS }),
     logger: deps.logger,
   });
+  const rec = cfg.recordings === undefined ? undefined : createRecordings(cfg.region, cfg.recordings, deps);
+  const recordings = rec?.recordings;
+  if (recordings === undefined) {
+    deps.logger.info(
+      { recordings: 'off' },
+      'no recordings bucket (RECORDINGS_BUCKET): audioRecordingAllowed is ignored and no call audio is kept',
+    );
+  }
   const retention = cfg.retentionSeconds !== undefined ? { retentionSeconds: cfg.retentionSeconds } : {};
   const controller = new ConversationController({
     taskId: cfg.taskId,
@@ -97,18 +127,57 @@ export function createPipeline(cfg: PipelineConfig, deps: PipelineDeps): Pipelin
     ...(cfg.customization !== undefined && { customization: cfg.customization }),
     ...(cfg.streamerConfig !== undefined && { streamerConfig: cfg.streamerConfig }),
     ...(deps.transcribeMetrics !== undefined && { transcribeMetrics: deps.transcribeMetrics }),
+    ...(recordings !== undefined && { recordings }),
   });
   let closing: Promise<void> | undefined;
   return {
     controller,
     taskId: cfg.taskId,
+    recordings,
     close() {
       closing ??= (async () => {
         await controller.stop();
+        // Segments closed by the drain are still uploading: the S3 client must outlive them.
+        await recordings?.close();
+        rec?.s3.destroy();
         transcribe.destroy();
         dynamo.destroy();
       })();
       return closing;
     },
   };
+}
+
+/** The recordings S3 client and recorder; logs where recordings go. */
+function createRecordings(
+  region: string,
+  cfg: PipelineRecordingsConfig,
+  deps: PipelineDeps,
+): { s3: S3Client; recordings: SegmentRecordings } {
+  const s3 = createRecordingsS3Client({
+    region,
+    ...(cfg.s3Endpoint !== undefined && { endpoint: cfg.s3Endpoint }),
+  });
+  const recordings = new SegmentRecordings({
+    store: new S3RecordingStore({
+      client: s3,
+      bucket: cfg.bucket,
+      ...(cfg.kmsKeyId !== undefined && { kmsKeyId: cfg.kmsKeyId }),
+    }),
+    ...(cfg.spoolDir !== undefined && { spoolDir: cfg.spoolDir }),
+    logger: deps.logger,
+    timers: deps.timers,
+  });
+  deps.logger.info(
+    {
+      recordings: {
+        bucket: cfg.bucket,
+        spoolDir: recordings.spoolDir,
+        s3Endpoint: cfg.s3Endpoint,
+        encryption: cfg.kmsKeyId !== undefined ? 'aws:kms (configured key)' : 'bucket default',
+      },
+    },
+    'segment recordings on: segments started with audioRecordingAllowed are stored as WAV',
+  );
+  return { s3, recordings };
 }

@@ -3,11 +3,20 @@
  * {@link SegmentStreamer} only while a segment is active (between the control layer's `startSegment` and
  * `stopSegment`) and drops it otherwise, so audio is never sent to Transcribe while transcription is
  * stopped (architecture.md §1.2). Utterances go to the injected {@link UtteranceSink}.
+ *
+ * A segment whose start allows it (`audioRecordingAllowed`) is also recorded: the same frames go to a
+ * {@link SegmentRecording}, finished (and uploaded in the background) the moment the segment stops.
+ *
+ * Each stop concerns the segment active when it is called, or the one it names: a stop still flushing
+ * segment N never answers for segment N + 1, while `stopSegment(N)` during the session end's flush of N
+ * gets that flush's summary. `end()` waits for every stop in flight.
  */
 import type { Role } from '../../../core/audio/roles';
 import type { AudioFrame, AudioSink, SinkStartInfo, TimelineGap } from '../../../core/audiohook/ports';
 import type { Logger } from '../../../core/ports';
 import type { PartialSink, TranscriptionParams, UtteranceSink } from '../../../core/transcript/utterance';
+import type { RecordingTarget } from '../recordings/recording-store';
+import type { RecordingsPort, SegmentRecording } from '../recordings/recordings';
 import {
   type RoleCounters,
   type SegmentContext,
@@ -23,6 +32,11 @@ export interface SegmentInfo {
   /** The per-role stream ids returned by start-streaming. */
   readonly streamIds: Readonly<Partial<Record<Role, string>>>;
   readonly params: TranscriptionParams;
+  /**
+   * The start allows keeping the segment's audio: it is recorded when the sink has
+   * {@link TranscriptionSinkOptions.recordings}. @default false
+   */
+  readonly audioRecordingAllowed?: boolean;
 }
 
 /** The per-participant summary of a closed segment (api-contract.md §1.2). */
@@ -34,6 +48,8 @@ export interface SegmentSummary {
   failed: boolean;
   /** Full streamer counters for logs and metrics. */
   stats: StreamerStats;
+  /** Where the segment's recording is being stored (uploaded in the background), when it is recorded. */
+  recording?: RecordingTarget;
 }
 
 /** Stable codes of {@link TranscriptionSinkError}. */
@@ -58,6 +74,14 @@ export interface TranscriptionSinkOptions extends Omit<SegmentStreamerOptions, '
   readonly onSegmentEnded?: (summary: SegmentSummary) => void;
   /** Builds a streamer (tests substitute one). @default - a {@link SegmentStreamer} */
   readonly createStreamer?: (opts: SegmentStreamerOptions) => SegmentStreamer;
+  /** Records segments that allow it. @default - no recordings (`audioRecordingAllowed` is ignored) */
+  readonly recordings?: RecordingsPort;
+}
+
+interface ActiveSegment {
+  readonly info: SegmentInfo;
+  readonly streamer: SegmentStreamer;
+  readonly recording: SegmentRecording | undefined;
 }
 
 /** Counters of the sink itself. */
@@ -75,8 +99,9 @@ export class TranscriptionSink implements AudioSink {
   #info: SinkStartInfo | undefined;
   /** A segment started before the session's audio began (start-streaming before `open`). */
   #pending: SegmentInfo | undefined;
-  #active: { info: SegmentInfo; streamer: SegmentStreamer } | undefined;
-  #stopping: Promise<SegmentSummary> | undefined;
+  #active: ActiveSegment | undefined;
+  /** Stops still flushing, by segment number. */
+  readonly #stopping = new Map<number, Promise<SegmentSummary>>();
   #ended = false;
   #droppedWhileStopped = 0;
   #segmentsStarted = 0;
@@ -109,6 +134,11 @@ export class TranscriptionSink implements AudioSink {
     } catch (err) {
       this.#log.error({ err }, 'transcription streamer threw on write; frame dropped');
     }
+    try {
+      active.recording?.write(frame);
+    } catch (err) {
+      this.#log.error({ err }, 'segment recording threw on write; frame left out of the recording');
+    }
   }
 
   gap(gap: TimelineGap): void {
@@ -123,16 +153,15 @@ export class TranscriptionSink implements AudioSink {
   async end(reason: 'close' | 'disconnect' | 'transport-closed'): Promise<void> {
     this.#ended = true;
     this.#pending = undefined;
-    if (this.#active === undefined) {
-      // A stop already in flight reports to its own caller; just let it finish.
-      await this.#stopping;
-      return;
-    }
-    const summary = await this.stopSegment();
-    if (summary !== undefined) {
+    // Stops already in flight report to their own callers; the session's end still waits for them.
+    const inFlight = [...this.#stopping.values()];
+    const active = this.#active;
+    if (active !== undefined) {
+      const summary = await this.#stop(active);
       this.#log.info({ reason, segment: summary.segment }, 'transcription segment closed by the end of the session');
       this.#opts.onSegmentEnded?.(summary);
     }
+    await Promise.allSettled(inFlight);
   }
 
   /**
@@ -157,25 +186,22 @@ export class TranscriptionSink implements AudioSink {
   }
 
   /**
-   * Stops the active segment: no more audio is forwarded from now on, the stream is flushed and the
-   * segment's summary returned. `undefined` when no segment was active.
+   * Stops the segment active now: no more audio is forwarded from now on, its recording (if any) is
+   * finished, the stream is flushed and the segment's summary returned. `undefined` when no segment was
+   * active. A stop still flushing an earlier segment is never returned for the active one.
+   * @param segment - stop only this segment: the active one, or the stop already in flight for it
+   *   (`undefined` when it is neither).
    */
-  async stopSegment(): Promise<SegmentSummary | undefined> {
-    if (this.#stopping !== undefined) return this.#stopping;
+  async stopSegment(segment?: number): Promise<SegmentSummary | undefined> {
+    const wanted = (n: number) => segment === undefined || segment === n;
     const pending = this.#pending;
-    if (pending !== undefined) {
+    if (pending !== undefined && wanted(pending.segment)) {
       this.#pending = undefined;
       return undefined;
     }
     const active = this.#active;
-    if (active === undefined) return undefined;
-    this.#active = undefined;
-    this.#stopping = active.streamer.end().then(() => summarize(active.info, active.streamer.stats()));
-    try {
-      return await this.#stopping;
-    } finally {
-      this.#stopping = undefined;
-    }
+    if (active !== undefined && wanted(active.info.segment)) return this.#stop(active);
+    return segment === undefined ? undefined : this.#stopping.get(segment);
   }
 
   /** A snapshot of the sink's own counters. */
@@ -192,6 +218,21 @@ export class TranscriptionSink implements AudioSink {
     return this.#active?.streamer.stats();
   }
 
+  /** Detaches `active` at once; its flush runs on (tracked in `#stopping` until it settles). */
+  #stop(active: ActiveSegment): Promise<SegmentSummary> {
+    this.#active = undefined;
+    const { info, streamer, recording } = active;
+    // The recording holds exactly the audio forwarded so far: seal and upload it without waiting for the flush.
+    void recording?.finish();
+    const stop = streamer.end().then(() => summarize(info, streamer.stats(), recording?.target));
+    this.#stopping.set(info.segment, stop);
+    const forget = () => {
+      if (this.#stopping.get(info.segment) === stop) this.#stopping.delete(info.segment);
+    };
+    void stop.then(forget, forget);
+    return stop;
+  }
+
   #open(info: SegmentInfo): void {
     const session = this.#info as SinkStartInfo;
     const segment: SegmentContext = {
@@ -201,24 +242,55 @@ export class TranscriptionSink implements AudioSink {
       streamIds: info.streamIds,
       params: info.params,
     };
-    const { onSegmentEnded: _ended, createStreamer, ...deps } = this.#opts;
+    const { onSegmentEnded: _ended, createStreamer, recordings, ...deps } = this.#opts;
     const streamerOpts: SegmentStreamerOptions = { ...deps, segment };
     this.#active = {
       info,
       streamer: createStreamer ? createStreamer(streamerOpts) : new SegmentStreamer(streamerOpts),
+      recording: info.audioRecordingAllowed === true ? this.#beginRecording(session, info, recordings) : undefined,
     };
     this.#segmentsStarted++;
     this.#log.info(
-      { segment: info.segment, roles: session.roles, redactionOutput: info.params.redactionOutput },
+      {
+        segment: info.segment,
+        roles: session.roles,
+        redactionOutput: info.params.redactionOutput,
+        recording: this.#active.recording?.target,
+      },
       'transcription segment started',
     );
   }
+
+  #beginRecording(
+    session: SinkStartInfo,
+    info: SegmentInfo,
+    recordings: RecordingsPort | undefined,
+  ): SegmentRecording | undefined {
+    if (recordings === undefined) return undefined;
+    try {
+      return recordings.begin({
+        conversationId: session.conversationId,
+        segment: info.segment,
+        roles: session.roles,
+        channels: session.channels,
+      });
+    } catch (err) {
+      this.#log.error({ err, segment: info.segment }, 'segment recording could not start: transcribing without it');
+      return undefined;
+    }
+  }
 }
 
-function summarize(info: SegmentInfo, stats: StreamerStats): SegmentSummary {
+function summarize(info: SegmentInfo, stats: StreamerStats, recording: RecordingTarget | undefined): SegmentSummary {
   const roles: SegmentSummary['roles'] = {};
   for (const [role, counters] of Object.entries(stats.roles) as [Role, RoleCounters][]) {
     roles[role] = { ...counters, streamId: info.streamIds[role] };
   }
-  return { segment: info.segment, roles, failed: stats.state === 'failed', stats };
+  return {
+    segment: info.segment,
+    roles,
+    failed: stats.state === 'failed',
+    stats,
+    ...(recording !== undefined && { recording }),
+  };
 }

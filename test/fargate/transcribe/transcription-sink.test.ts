@@ -163,4 +163,92 @@ describe('TranscriptionSink', () => {
     const summary = await sink.stopSegment();
     expect(Object.keys(summary?.roles ?? {})).toEqual(['customer']);
   });
+
+  describe('stopping while an earlier segment still flushes', () => {
+    /** Segment 1 streams, then its stop hangs: stream 0 does not complete until the test says so. */
+    async function firstStopHanging() {
+      const ctx = setup();
+      const { client, sink, feed } = ctx;
+      sink.start(startInfo());
+      sink.startSegment(segmentInfo(1));
+      feed(0, 1);
+      await until(() => client.streams[0]?.bytes === BYTES_PER_SEC_STEREO);
+      client.stream(0).completeOnInputEnd = false;
+      let firstDone = false;
+      const first = sink.stopSegment().then((s) => {
+        firstDone = true;
+        return s;
+      });
+      await until(() => client.stream(0).inputEnded);
+      await settle();
+      expect(firstDone).toBe(false);
+      return { ...ctx, first, isFirstDone: () => firstDone };
+    }
+
+    it('stops the segment active at the call, never answering with the earlier segment’s flush', async () => {
+      const { client, sink, feed, first } = await firstStopHanging();
+      sink.startSegment(segmentInfo(2));
+      feed(1, 2);
+      await until(() => client.streams[1]?.bytes === BYTES_PER_SEC_STEREO);
+
+      const second = await sink.stopSegment();
+
+      expect(second?.segment).toBe(2);
+      expect(second?.roles.customer?.streamId).toBe('cust-2');
+      expect(client.stream(1).inputEnded).toBe(true);
+      // Segment 2 no longer receives audio.
+      feed(2, 3);
+      await settle();
+      expect(client.stream(1).bytes).toBe(BYTES_PER_SEC_STEREO);
+      expect(sink.active).toBe(false);
+      client.stream(0).complete();
+      expect((await first)?.segment).toBe(1);
+    });
+
+    it('answers stopSegment(n) with the stop already in flight for segment n', async () => {
+      const { client, sink, first } = await firstStopHanging();
+      const again = sink.stopSegment(1);
+      expect(await sink.stopSegment(5)).toBeUndefined();
+      client.stream(0).complete();
+      const [a, b] = await Promise.all([first, again]);
+      expect(a?.segment).toBe(1);
+      expect(b).toBe(a);
+    });
+
+    it('answers a stop of segment n that arrives while the session’s end flushes it with that flush’s summary', async () => {
+      const { client, sink, feed } = setup();
+      sink.start(startInfo());
+      sink.startSegment(segmentInfo(1));
+      feed(0, 1);
+      await until(() => client.streams[0]?.bytes === BYTES_PER_SEC_STEREO);
+      client.stream(0).completeOnInputEnd = false;
+      const ending = sink.end('close');
+      await until(() => client.stream(0).inputEnded);
+      const stop = sink.stopSegment(1);
+      expect(await sink.stopSegment()).toBeUndefined(); // no segment is active any more
+      client.stream(0).complete();
+      const summary = await stop;
+      expect(summary?.segment).toBe(1);
+      expect(summary?.roles.customer?.totalAudioBytes).toBe(16_000);
+      await ending;
+    });
+
+    it('ends the session only after the earlier stop finished, closing the active segment too', async () => {
+      const { client, sink, feed, ended, isFirstDone } = await firstStopHanging();
+      sink.startSegment(segmentInfo(2));
+      feed(1, 2);
+      await until(() => client.streams[1]?.bytes === BYTES_PER_SEC_STEREO);
+      let endDone = false;
+      const ending = sink.end('close').then(() => {
+        endDone = true;
+      });
+      await until(() => ended.length === 1);
+      expect(ended[0]?.segment).toBe(2);
+      await settle();
+      expect(endDone).toBe(false);
+      client.stream(0).complete();
+      await ending;
+      expect(isFirstDone()).toBe(true);
+    });
+  });
 });
