@@ -167,6 +167,8 @@ const schema = z
         transcriptDays: z.number().int().min(1).max(3650).default(7),
         feedDays: z.number().int().min(1).max(3650).default(90),
         logDays: z.number().int().min(1).max(3653).default(30),
+        // Call audio is the most sensitive data we hold: kept briefly, then S3 deletes it.
+        recordingsDays: z.number().int().min(1).max(3650).default(30),
       })
       .prefault({}),
     webhook: z
@@ -176,9 +178,26 @@ const schema = z
         timeoutMs: z.number().int().min(100).max(30_000).default(5000),
       })
       .optional(),
+    realtime: z
+      .object({
+        /** Api ids allowed the "all conversations" subscription (supervisor dashboards). */
+        supervisorApiIds: z
+          .array(z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, { message: 'must be an asapp-api-id' }))
+          .default([]),
+        /**
+         * Browser connect tokens (`POST /realtime/v1/token`). Off by default: the handlers take the token key
+         * as an environment value, so turning this on places a generated key in the functions' configuration.
+         */
+        browserTokens: z.boolean().default(false),
+        tokenTtlSec: z.number().int().min(10).max(900).default(300),
+        throttleRatePerSec: z.number().positive().default(50),
+        throttleBurst: z.number().int().positive().default(100),
+      })
+      .prefault({}),
     features: z
       .object({
         feedExport: z.boolean().default(true),
+        realtimeDelivery: z.boolean().default(true),
       })
       .prefault({}),
     alarmEmail: z.email({ message: 'must be an e-mail address' }).optional(),

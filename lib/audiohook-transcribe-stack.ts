@@ -2,18 +2,21 @@
  * The one stack (architecture §2): composes the constructs, one concern each, from the validated
  * {@link AppConfig}. It holds no business logic and reads no context: `bin/app.ts` does that once.
  */
-import { CfnOutput, Stack, type StackProps } from 'aws-cdk-lib';
+import { CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
+import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
 import type { AppConfig } from '../bin/config';
 import { ControlApi } from './control-api';
 import { FeedExport } from './feed-export';
 import { GatewayService } from './gateway-service';
 import { Observability } from './observability';
+import { RealtimeDelivery } from './realtime-delivery';
 import { Store } from './store';
 
 /** Props of {@link AudiohookTranscribeStack}. */
@@ -34,6 +37,7 @@ export class AudiohookTranscribeStack extends Stack {
   public readonly store: Store;
   public readonly gateway: GatewayService;
   public readonly controlApi: ControlApi;
+  public readonly realtime?: RealtimeDelivery;
   public readonly feedExport?: FeedExport;
   public readonly observability: Observability;
 
@@ -64,8 +68,9 @@ export class AudiohookTranscribeStack extends Stack {
       retainData: c.retainData,
       feedRetentionDays: c.retention.feedDays,
       accessLogRetentionDays: Math.max(c.retention.logDays, 1),
+      recordingsRetentionDays: c.retention.recordingsDays,
       initialAudiohookApiKey: c.gateway.initialApiKey,
-      webhookAuth: c.webhook && c.webhook.auth !== 'none' ? c.webhook.auth : undefined,
+      webhook: c.webhook,
     });
 
     this.gateway = new GatewayService(this, 'Gateway', {
@@ -89,12 +94,43 @@ export class AudiohookTranscribeStack extends Stack {
       conversationsTable: this.store.conversationsTable,
       utterancesTable: this.store.utterancesTable,
       apiKeysSecret: this.store.audiohookApiKeysSecret,
+      recordingsBucket: this.store.recordingsBucket,
       accessLogsBucket: this.store.accessLogsBucket,
       logRetentionDays: logRetention,
       metricsNamespace: c.metricsNamespace,
       supportedLanguages: c.transcription.languages,
       logLevel: c.gateway.logLevel,
     });
+
+    // Before the control API: the token route echoes the WebSocket URL.
+    let tokenSecret: secretsmanager.Secret | undefined;
+    if (c.features.realtimeDelivery) {
+      if (c.realtime.browserTokens) {
+        tokenSecret = new secretsmanager.Secret(this, 'RealtimeTokenKey', {
+          description: 'HMAC key of the real-time connect tokens (POST /realtime/v1/token, WebSocket $connect)',
+          generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+        });
+        Validations.of(tokenSecret).acknowledge({
+          id: 'AwsSolutions-SMG4',
+          reason:
+            'The key is resolved into the token route and $connect configuration at deploy time; rotating it is a ' +
+            'redeploy after put-secret-value (docs/deploy.md), and tokens live at most realtime.tokenTtlSec',
+        });
+      }
+      this.realtime = new RealtimeDelivery(this, 'Realtime', {
+        utterancesTable: this.store.utterancesTable,
+        subscriptionsTable: this.store.subscriptionsTable,
+        apiCredentialsSecret: this.store.apiCredentialsSecret,
+        webhookTargetsSecret: this.store.webhookTargetsSecret,
+        webhookTimeoutMs: c.webhook?.timeoutMs,
+        tokenSecret,
+        supervisorApiIds: c.realtime.supervisorApiIds,
+        throttleRatePerSec: c.realtime.throttleRatePerSec,
+        throttleBurst: c.realtime.throttleBurst,
+        metricsNamespace: c.metricsNamespace,
+        logRetentionDays: logRetention,
+      });
+    }
 
     this.controlApi = new ControlApi(this, 'ControlApi', {
       domainName: c.domain.apiDomainName,
@@ -115,13 +151,30 @@ export class AudiohookTranscribeStack extends Stack {
       stopWaitMs: c.api.stopWaitMs,
       metricsNamespace: c.metricsNamespace,
       logRetentionDays: logRetention,
+      ...(this.realtime && {
+        realtime: {
+          webSocketUrl: this.realtime.webSocketUrl,
+          supervisorApiIds: c.realtime.supervisorApiIds,
+          tokenTtlSec: c.realtime.tokenTtlSec,
+          tokenSecret,
+        },
+      }),
+      ...(c.features.feedExport && { feedBucket: this.store.feedBucket }),
     });
+    if (this.realtime) {
+      // The WebSocket stage writes access logs through the account-level role the REST API sets up.
+      const account = this.controlApi.api.node.tryFindChild('Account');
+      if (account) this.realtime.stage.node.addDependency(account);
+    }
 
     if (c.features.feedExport) {
       this.feedExport = new FeedExport(this, 'FeedExport', {
         feedBucket: this.store.feedBucket,
+        utterancesTable: this.store.utterancesTable,
         databaseName: `${c.stackName.toLowerCase().replace(/[^a-z0-9]+/g, '_')}_feeds`,
-        firstDay: '2025-01-01',
+        projectionStartDay: '2025-01-01',
+        metricsNamespace: c.metricsNamespace,
+        logRetentionDays: logRetention,
       });
     }
 
@@ -129,6 +182,18 @@ export class AudiohookTranscribeStack extends Stack {
       Authorizer: this.controlApi.authorizerFunction,
     };
     for (const [routeId, fn] of this.controlApi.routeFunctions) functions[routeId] = fn;
+    if (this.realtime) {
+      functions.Fanout = this.realtime.fanoutFunction;
+      // subscribe and unsubscribe share a handler: one alarm per function.
+      const seen = new Set<lambda.IFunction>();
+      for (const [routeId, fn] of this.realtime.routeFunctions) {
+        if (!seen.has(fn)) functions[`WebSocket${routeId}`] = fn;
+        seen.add(fn);
+      }
+    }
+    const deadLetterQueues: Record<string, sqs.IQueue> = {};
+    if (this.realtime) deadLetterQueues.Fanout = this.realtime.deadLetterQueue;
+    if (this.feedExport) deadLetterQueues.Export = this.feedExport.deadLetterQueue;
 
     this.observability = new Observability(this, 'Observability', {
       metricsNamespace: c.metricsNamespace,
@@ -139,6 +204,9 @@ export class AudiohookTranscribeStack extends Stack {
       functions,
       tables: [...this.store.tables.values()],
       sessionsPerTaskAlarmThreshold: Math.floor(c.gateway.maxSessionsPerTask * 0.9),
+      deadLetterQueues,
+      ...(this.realtime && { fanoutFunction: this.realtime.fanoutFunction }),
+      ...(this.feedExport && { exportFunction: this.feedExport.exportFunction }),
       alarmEmail: c.alarmEmail,
     });
 
@@ -159,6 +227,25 @@ export class AudiohookTranscribeStack extends Stack {
       value: this.store.apiCredentialsSecret.secretArn,
     });
     new CfnOutput(this, 'FeedBucketName', { value: this.store.feedBucket.bucketName });
+    new CfnOutput(this, 'RecordingsBucketName', { value: this.store.recordingsBucket.bucketName });
+    if (this.realtime) {
+      new CfnOutput(this, 'WebSocketUrl', {
+        description: 'Real-time transcripts: WebSocket URL (docs/realtime.md)',
+        value: this.realtime.webSocketUrl,
+      });
+    }
+    if (this.store.webhookTargetsSecret) {
+      new CfnOutput(this, 'WebhookTargetsSecretArn', {
+        description: 'Webhook targets and their credentials (JSON array; docs/deploy.md)',
+        value: this.store.webhookTargetsSecret.secretArn,
+      });
+    }
+    if (this.feedExport) {
+      new CfnOutput(this, 'FeedGlueTable', {
+        description: 'Athena: the utterances feed table (database.table)',
+        value: `${this.feedExport.database.ref}.${this.feedExport.tableSpec.name}`,
+      });
+    }
     new CfnOutput(this, 'DashboardName', { value: this.observability.dashboard.dashboardName });
     if (!zone) {
       new CfnOutput(this, 'GatewayDnsTarget', {

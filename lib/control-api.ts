@@ -13,11 +13,15 @@ import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as route53Targets from 'aws-cdk-lib/aws-route53-targets';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
 import { AUTHORIZER_ENTRY, ROUTES, type RouteSpec } from '../lambdas/shared/routes';
+import { EXPORT_REQUESTS_PREFIX, FEED_ROOT_PREFIX } from './feed-export';
 import { HouseFunction } from './house-function';
+import { tokenKeyReference } from './realtime-delivery';
+import { logicalIdOf } from './store';
 
 /** Stage name (never visible to callers: the custom domain maps the stage at the root). */
 export const API_STAGE_NAME = 'live';
@@ -61,7 +65,26 @@ export interface ControlApiProps {
   readonly stopWaitMs: number;
   readonly metricsNamespace: string;
   readonly logRetentionDays: logs.RetentionDays;
+  /** The WebSocket API, for `POST /realtime/v1/token`. @default - the token route answers 404-01 */
+  readonly realtime?: RealtimeTokenRouteProps;
+  /** The feed bucket, for the File Exporter routes. @default - those routes answer 403-01 */
+  readonly feedBucket?: s3.IBucket;
 }
+
+/** What the realtime-token route needs. */
+export interface RealtimeTokenRouteProps {
+  /** `wss://…`: echoed to the caller with the token. */
+  readonly webSocketUrl: string;
+  readonly supervisorApiIds: readonly string[];
+  readonly tokenTtlSec: number;
+  /** Key of the connect tokens (shared with `$connect`). @default - no tokens: the route answers 404-01 */
+  readonly tokenSecret?: secretsmanager.ISecret;
+}
+
+/** File Exporter routes that only read the feed (the seven static operations). */
+const FILE_EXPORTER_READ_ROUTES: ReadonlySet<RouteSpec['id']> = new Set(
+  ROUTES.filter((r) => r.id.startsWith('file-exporter-')).map((r) => r.id),
+);
 
 /** Error envelope of api-contract.md §1.3, rendered by API Gateway itself. */
 function envelope(message: string, code: string): string {
@@ -196,7 +219,7 @@ export class ControlApi extends Construct {
         // The stop route waits for the gateway (STOP_WAIT_MS); leave room, well inside API Gateway's 29 s.
         timeoutSec: route.id === 'stop-streaming' ? Math.ceil(props.stopWaitMs / 1000) + 5 : 10,
         logRetentionDays: props.logRetentionDays,
-        environment: routeEnv,
+        environment: { ...routeEnv, ...routeExtraEnv(route.id, props) },
       });
       functions.set(route.id, fn);
     }
@@ -383,6 +406,48 @@ export class ControlApi extends Construct {
       }),
     );
     props.conversationsTable.grantReadData(get('conversation-status'));
+
+    const tokenSecret = props.realtime?.tokenSecret;
+    if (tokenSecret) tokenSecret.grantRead(get('realtime-token'));
+
+    const bucket = props.feedBucket;
+    if (bucket) {
+      const feedObjects = bucket.arnForObjects(`${FEED_ROOT_PREFIX}*`);
+      for (const id of FILE_EXPORTER_READ_ROUTES) {
+        // Manifests are read directly; a download URL is signed with this role, so GetObject covers it too.
+        get(id).addToRolePolicy(
+          new iam.PolicyStatement({ sid: 'ReadFeeds', actions: ['s3:GetObject'], resources: [feedObjects] }),
+        );
+        get(id).addToRolePolicy(
+          new iam.PolicyStatement({
+            sid: 'ListFeeds',
+            actions: ['s3:ListBucket'],
+            resources: [bucket.bucketArn],
+            conditions: { StringLike: { 's3:prefix': [`${FEED_ROOT_PREFIX}*`] } },
+          }),
+        );
+        Validations.of(get(id).role as iam.Role).acknowledge({
+          id: `AwsSolutions-IAM5[Resource::<${logicalIdOf(bucket)}.Arn>/${FEED_ROOT_PREFIX}*]`,
+          reason:
+            'Feed files are named per day and hour at run time; read-only, and only under the feeds/ prefix ' +
+            'of the feed bucket',
+        });
+      }
+      // The on-demand route only drops a request object; the export function does the work.
+      get('request-export').addToRolePolicy(
+        new iam.PolicyStatement({
+          sid: 'WriteExportRequests',
+          actions: ['s3:PutObject'],
+          resources: [bucket.arnForObjects(`${EXPORT_REQUESTS_PREFIX}*`)],
+        }),
+      );
+      Validations.of(get('request-export').role as iam.Role).acknowledge({
+        id: `AwsSolutions-IAM5[Resource::<${logicalIdOf(bucket)}.Arn>/${EXPORT_REQUESTS_PREFIX}*]`,
+        reason:
+          'Each export request is a new object named by day, hour and request id; write-only, and only under ' +
+          'feeds/_requests/',
+      });
+    }
   }
 
   private createWebAcl(props: ControlApiProps): wafv2.CfnWebACL {
@@ -413,6 +478,23 @@ export class ControlApi extends Construct {
       ],
     });
   }
+}
+
+/** Environment only some routes need (the realtime token settings, the feed bucket). */
+function routeExtraEnv(id: RouteSpec['id'], props: ControlApiProps): Record<string, string> {
+  if (id === 'realtime-token' && props.realtime) {
+    const r = props.realtime;
+    return {
+      WEBSOCKET_URL: r.webSocketUrl,
+      REALTIME_SUPERVISOR_API_IDS: r.supervisorApiIds.join(','),
+      REALTIME_TOKEN_TTL_SEC: String(r.tokenTtlSec),
+      ...(r.tokenSecret && { REALTIME_TOKEN_SECRET: tokenKeyReference(r.tokenSecret) }),
+    };
+  }
+  if ((FILE_EXPORTER_READ_ROUTES.has(id) || id === 'request-export') && props.feedBucket) {
+    return { FEEDS_BUCKET: props.feedBucket.bucketName };
+  }
+  return {};
 }
 
 function pascal(id: string): string {

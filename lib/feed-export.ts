@@ -1,100 +1,218 @@
 /**
- * Feed export, the part that needs no runtime code yet: the Glue database and the `utterances` table over
- * the feed bucket, so Athena can query the nightly files at any scale (architecture §1.7). Partition
- * projection computes partitions from the `dt=`/`hr=` layout, so no crawler and no `MSCK REPAIR` run.
- * Feed v1 schema: api-contract.md §4.1 [REC]. The 02:00 UTC schedule and the export function arrive with
- * issue 6.
+ * Feed export (docs/feeds.md, architecture §1.7): the export function, what runs it, and the Glue table
+ * Athena reads the result with.
+ *
+ * - **Nightly**: EventBridge Scheduler, `cron(0 2 * * ? *)` in time zone `UTC` (stated, not implied), invokes
+ *   the function with `{"source":"schedule","scheduledTime":…}`; it exports the UTC day before.
+ * - **On demand and continuations**: an object written under `feeds/_requests/` (by the REST route
+ *   `POST /fileexporter/v1/admin/exportfeed`, or by the export itself when it nears its deadline) invokes the
+ *   function through the bucket's event notification.
+ * - One export at a time (reserved concurrency 1): two invocations never write the same day's parts.
+ * - The Glue table is built from `core/feeds/glue-schema.ts`, the same description the exporter's rows
+ *   follow: location `feeds/utterances/version=1/format=jsonl/`, partition projection on `dt`/`hr`.
  */
-import { Stack } from 'aws-cdk-lib';
+import { Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as glue from 'aws-cdk-lib/aws-glue';
-import type * as s3 from 'aws-cdk-lib/aws-s3';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as lambdaDestinations from 'aws-cdk-lib/aws-lambda-destinations';
+import type * as logs from 'aws-cdk-lib/aws-logs';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import * as s3n from 'aws-cdk-lib/aws-s3-notifications';
+import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
+import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { type GlueTableSpec, utterancesGlueTable } from '../core/feeds/glue-schema';
+import { EXPORT_INDEX_NAME } from '../store/tables';
+import { HouseFunction } from './house-function';
+import { logicalIdOf } from './store';
 
-/** Feed name, version and format as they appear in S3 keys (`utterances/version=1/format=jsonl/…`). */
-export const FEED = { name: 'utterances', version: '1', format: 'jsonl' } as const;
+/** Everything the feed lives under in the bucket (data, manifests, checkpoints, requests). */
+export const FEED_ROOT_PREFIX = 'feeds/';
+/** Export requests: an object created here invokes the export. */
+export const EXPORT_REQUESTS_PREFIX = 'feeds/_requests/';
+/** The nightly schedule: 02:00 every day, read in {@link EXPORT_SCHEDULE_TIME_ZONE}. */
+export const EXPORT_SCHEDULE_EXPRESSION = 'cron(0 2 * * ? *)';
+export const EXPORT_SCHEDULE_TIME_ZONE = 'UTC';
+/** Export function limits: the full Lambda timeout, memory for gzip and two pages per shard. */
+export const EXPORT_FUNCTION = { timeoutSec: 900, memorySizeMiB: 1024, reservedConcurrency: 1 } as const;
 
-/** Feed v1 columns (all strings: timestamps are ISO-8601 text, so no SerDe timestamp parsing can drift). */
-export const FEED_COLUMNS: readonly string[] = [
-  'instance_ts',
-  'conversation_id',
-  'external_conversation_id',
-  'stream_id',
-  'sender_role',
-  'sender_id',
-  'agent_id',
-  'utterance',
-  'utterance_start_ts',
-  'utterance_end_ts',
-  'created_ts',
-  'event_uuid',
-  'language',
-  'redaction_output',
-  'company_marker',
-];
+/** Construct id of CDK's stack-wide bucket-notifications custom resource function. */
+const BUCKET_NOTIFICATIONS_HANDLER_ID = 'BucketNotificationsHandler050a0587b7544547bf325f094a3db834';
 
 /** Props of {@link FeedExport}. */
 export interface FeedExportProps {
   readonly feedBucket: s3.IBucket;
+  readonly utterancesTable: dynamodb.ITable;
   /** Glue database name (lower case, underscores). */
   readonly databaseName: string;
   /** First day partition projection considers (`YYYY-MM-DD`). */
-  readonly firstDay: string;
+  readonly projectionStartDay: string;
+  readonly metricsNamespace: string;
+  readonly logRetentionDays: logs.RetentionDays;
 }
 
-/** Glue catalog entries over the feed bucket. */
+/** The export function, its schedule and triggers, and the Glue catalog entries over the feed bucket. */
 export class FeedExport extends Construct {
+  public readonly exportFunction: HouseFunction;
+  public readonly schedule: scheduler.Schedule;
+  /** Invocations that failed after Lambda's own retries (schedule, S3 notification). */
+  public readonly deadLetterQueue: sqs.Queue;
   public readonly database: glue.CfnDatabase;
   public readonly table: glue.CfnTable;
-  /** `s3://<bucket>/utterances/version=1/format=jsonl/` */
-  public readonly location: string;
+  /** The table as `core/feeds/glue-schema.ts` describes it (bucket name may be a token). */
+  public readonly tableSpec: GlueTableSpec;
 
   constructor(scope: Construct, id: string, props: FeedExportProps) {
     super(scope, id);
     const account = Stack.of(this).account;
-    this.location = `s3://${props.feedBucket.bucketName}/${FEED.name}/version=${FEED.version}/format=${FEED.format}/`;
 
+    this.deadLetterQueue = new sqs.Queue(this, 'ExportDeadLetters', {
+      encryption: sqs.QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is the on-failure destination of the export function (and of its schedule); a dead-letter ' +
+        'queue of a dead-letter queue would only move the same events again',
+    });
+
+    this.exportFunction = new HouseFunction(this, 'Export', {
+      entry: 'lambdas/export/handler.ts',
+      description: 'Exports a UTC day (or hour) of utterances to the feed bucket (nightly, on request, continuations)',
+      memorySizeMiB: EXPORT_FUNCTION.memorySizeMiB,
+      timeoutSec: EXPORT_FUNCTION.timeoutSec,
+      reservedConcurrentExecutions: EXPORT_FUNCTION.reservedConcurrency,
+      logRetentionDays: props.logRetentionDays,
+      environment: {
+        POWERTOOLS_SERVICE_NAME: 'audiohook-transcribe-export',
+        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
+        LOG_LEVEL: 'INFO',
+        UTTERANCES_TABLE: props.utterancesTable.tableName,
+        FEEDS_BUCKET: props.feedBucket.bucketName,
+      },
+    });
+    // A failed run leaves its checkpoint; the retries resume from it, and what still fails lands in the queue.
+    this.exportFunction.configureAsyncInvoke({
+      retryAttempts: 2,
+      maxEventAge: Duration.hours(6),
+      onFailure: new lambdaDestinations.SqsDestination(this.deadLetterQueue),
+    });
+    this.grantExport(props);
+
+    // Our own role (instead of the shared one the target would create) so its findings are answered here.
+    const scheduleRole = new iam.Role(this, 'ScheduleRole', {
+      assumedBy: new iam.ServicePrincipal('scheduler.amazonaws.com', {
+        conditions: { StringEquals: { 'aws:SourceAccount': Stack.of(this).account } },
+      }),
+      description: 'EventBridge Scheduler: invokes the nightly feed export',
+    });
+    Validations.of(scheduleRole).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${Stack.of(this).getLogicalId(this.exportFunction.node.defaultChild as lambda.CfnFunction)}.Arn>:*]`,
+      reason:
+        'The scheduler target grant covers the export function and its versions/aliases (function ARN + ":*"); ' +
+        'it allows lambda:InvokeFunction of this one function only',
+    });
+
+    this.schedule = new scheduler.Schedule(this, 'Nightly', {
+      description: 'Nightly feed export of the previous UTC day',
+      schedule: scheduler.ScheduleExpression.expression(
+        EXPORT_SCHEDULE_EXPRESSION,
+        TimeZone.of(EXPORT_SCHEDULE_TIME_ZONE),
+      ),
+      target: new schedulerTargets.LambdaInvoke(this.exportFunction, {
+        input: scheduler.ScheduleTargetInput.fromObject({
+          source: 'schedule',
+          scheduledTime: scheduler.ContextAttribute.scheduledTime,
+        }),
+        role: scheduleRole,
+        retryAttempts: 3,
+        maxEventAge: Duration.hours(2),
+        deadLetterQueue: this.deadLetterQueue,
+      }),
+    });
+
+    props.feedBucket.addEventNotification(s3.EventType.OBJECT_CREATED, new s3n.LambdaDestination(this.exportFunction), {
+      prefix: EXPORT_REQUESTS_PREFIX,
+    });
+    // CDK configures bucket notifications through one stack-wide custom resource function.
+    const notificationsHandler = Stack.of(this).node.tryFindChild(BUCKET_NOTIFICATIONS_HANDLER_ID);
+    if (notificationsHandler) {
+      Validations.of(notificationsHandler).acknowledge({
+        id: 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]',
+        reason:
+          "CDK's built-in bucket-notifications custom resource (it sets the feeds/_requests/ notification at deploy " +
+          'time); its role and AWS-managed logging policy are not configurable',
+      });
+    }
+
+    this.tableSpec = utterancesGlueTable({
+      bucketName: props.feedBucket.bucketName,
+      projectionStartDay: props.projectionStartDay,
+    });
+    const spec = this.tableSpec;
     this.database = new glue.CfnDatabase(this, 'Database', {
       catalogId: account,
       databaseInput: { name: props.databaseName, description: 'audiohook-transcribe feeds (Athena)' },
     });
-
+    const column = (c: GlueTableSpec['columns'][number]) => ({ name: c.name, type: c.type, comment: c.comment });
     this.table = new glue.CfnTable(this, 'UtterancesTable', {
       catalogId: account,
       databaseName: props.databaseName,
       tableInput: {
-        name: FEED.name,
-        description: 'Final utterances, one JSON object per line, gzip; exported daily at 02:00 UTC',
-        tableType: 'EXTERNAL_TABLE',
-        parameters: {
-          classification: 'json',
-          'projection.enabled': 'true',
-          'projection.dt.type': 'date',
-          'projection.dt.format': 'yyyy-MM-dd',
-          'projection.dt.range': `${props.firstDay},NOW`,
-          'projection.dt.interval': '1',
-          'projection.dt.interval.unit': 'DAYS',
-          'projection.hr.type': 'integer',
-          'projection.hr.range': '0,23',
-          'projection.hr.digits': '2',
-          'storage.location.template': `${this.location}dt=\${dt}/hr=\${hr}/`,
-        },
-        partitionKeys: [
-          { name: 'dt', type: 'string' },
-          { name: 'hr', type: 'string' },
-        ],
+        name: spec.name,
+        description: spec.description,
+        tableType: spec.tableType,
+        parameters: { ...spec.parameters },
+        partitionKeys: spec.partitionKeys.map(column),
         storageDescriptor: {
-          location: this.location,
-          inputFormat: 'org.apache.hadoop.mapred.TextInputFormat',
-          outputFormat: 'org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat',
+          location: spec.location,
+          inputFormat: spec.inputFormat,
+          outputFormat: spec.outputFormat,
           compressed: true,
-          serdeInfo: {
-            serializationLibrary: 'org.openx.data.jsonserde.JsonSerDe',
-            parameters: { 'ignore.malformed.json': 'false' },
-          },
-          columns: FEED_COLUMNS.map((name) => ({ name, type: 'string' })),
+          serdeInfo: { serializationLibrary: spec.serializationLibrary, parameters: { ...spec.serdeParameters } },
+          columns: spec.columns.map(column),
         },
       },
     });
     this.table.addResourceDependency(this.database);
+  }
+
+  private grantExport(props: FeedExportProps): void {
+    const fn = this.exportFunction;
+    // The export reads the day through the export index only (store/utterances.ts), never the base table.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ExportIndex',
+        actions: ['dynamodb:Query'],
+        resources: [`${props.utterancesTable.tableArn}/index/${EXPORT_INDEX_NAME}`],
+      }),
+    );
+    // Data, manifests, checkpoints and requests are all under feeds/; nothing else in the bucket is touched.
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'FeedObjects',
+        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
+        resources: [props.feedBucket.arnForObjects(`${FEED_ROOT_PREFIX}*`)],
+      }),
+    );
+    fn.addToRolePolicy(
+      new iam.PolicyStatement({
+        sid: 'ListFeeds',
+        actions: ['s3:ListBucket'],
+        resources: [props.feedBucket.bucketArn],
+        conditions: { StringLike: { 's3:prefix': [`${FEED_ROOT_PREFIX}*`] } },
+      }),
+    );
+    Validations.of(fn.role as iam.Role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${logicalIdOf(props.feedBucket)}.Arn>/${FEED_ROOT_PREFIX}*]`,
+      reason:
+        'Feed part, manifest, checkpoint and request keys are computed per day and hour at run time; the ' +
+        'permission stops at the feeds/ prefix of the feed bucket',
+    });
   }
 }

@@ -28,6 +28,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { PROJECT_ROOT } from './house-function';
+import { logicalIdOf } from './store';
 
 /** Port the gateway listens on inside the task (`PORT`). */
 export const GATEWAY_PORT = 8080;
@@ -37,6 +38,14 @@ export const HEALTH_CHECK_PATH = '/health';
 export const GATEWAY_METRICS_SERVICE = 'audiohook-gateway';
 /** Custom metric: sessions currently held by one task (published by each task; Average = per task). */
 export const ACTIVE_SESSIONS_METRIC = 'ActiveSessions';
+/** Key prefix of the recordings the gateway writes; its permissions stop there. */
+export const RECORDINGS_PREFIX = 'recordings/';
+/**
+ * Writable task storage for the recordings spool (the root file system is read-only). Mounted where the
+ * image already has a directory owned by the gateway's user (fargate/Dockerfile: `/app/.local`), so the
+ * empty volume takes that ownership.
+ */
+export const SPOOL_MOUNT = { volume: 'spool', containerPath: '/app/.local', spoolDir: '/app/.local/recordings-spool' };
 /** Open-file limit: each call holds its client socket plus two HTTP/2 sockets to Transcribe. */
 export const GATEWAY_NOFILE_LIMIT = 65_536;
 
@@ -71,6 +80,8 @@ export interface GatewayServiceProps {
   readonly conversationsTable: dynamodb.ITable;
   readonly utterancesTable: dynamodb.ITable;
   readonly apiKeysSecret: secretsmanager.ISecret;
+  /** Where the gateway writes call recordings (under {@link RECORDINGS_PREFIX}). */
+  readonly recordingsBucket: s3.IBucket;
   /** Bucket for the load balancer's access logs (SSE-S3). */
   readonly accessLogsBucket: s3.IBucket;
   readonly logRetentionDays: logs.RetentionDays;
@@ -175,11 +186,21 @@ export class GatewayService extends Construct {
         AWS_REGION: Stack.of(this).region,
         CONVERSATIONS_TABLE: props.conversationsTable.tableName,
         UTTERANCES_TABLE: props.utterancesTable.tableName,
+        RECORDINGS_BUCKET: props.recordingsBucket.bucketName,
+        RECORDINGS_SPOOL_DIR: SPOOL_MOUNT.spoolDir,
         // Contract with the gateway for scaling and scale-in protection (docs/deploy.md "Gateway contract").
         METRICS_NAMESPACE: props.metricsNamespace,
         METRICS_SERVICE: GATEWAY_METRICS_SERVICE,
         TASK_PROTECTION_ENABLED: 'true',
       },
+    });
+
+    // Fargate task storage (ephemeral, 20 GiB by default), the only writable path of the container.
+    this.taskDefinition.addVolume({ name: SPOOL_MOUNT.volume });
+    this.container.addMountPoints({
+      sourceVolume: SPOOL_MOUNT.volume,
+      containerPath: SPOOL_MOUNT.containerPath,
+      readOnly: false,
     });
 
     this.grantTaskPermissions(props);
@@ -355,6 +376,15 @@ export class GatewayService extends Construct {
       }),
     );
     props.apiKeysSecret.grantRead(role);
+    // Write-only: the gateway uploads recordings (multipart for long calls) and never reads, lists or deletes.
+    const recordings = props.recordingsBucket.arnForObjects(`${RECORDINGS_PREFIX}*`);
+    role.addToPrincipalPolicy(
+      new iam.PolicyStatement({
+        sid: 'WriteRecordings',
+        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
+        resources: [recordings],
+      }),
+    );
     const stack = Stack.of(this);
     const taskArns = stack.formatArn({
       service: 'ecs',
@@ -372,6 +402,12 @@ export class GatewayService extends Construct {
     Validations.of(role).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason: 'transcribe:StartStreamTranscription supports no resource-level permissions',
+    });
+    Validations.of(role).acknowledge({
+      id: `AwsSolutions-IAM5[Resource::<${logicalIdOf(props.recordingsBucket)}.Arn>/${RECORDINGS_PREFIX}*]`,
+      reason:
+        'Recording object keys are created per call at run time; writes are limited to the recordings/ prefix ' +
+        'of the one recordings bucket, with no read, list or delete',
     });
     Validations.of(role).acknowledge({
       // cdk-nag names the finding after the rendered ARN; the partition is a token unless the region pins it.

@@ -18,6 +18,7 @@ import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { GATEWAY_METRICS_SERVICE } from './gateway-service';
+import { FANOUT_ROUTE, FANOUT_SERVICE } from './realtime-delivery';
 
 /**
  * Metric names the gateway publishes (see docs/deploy.md "Gateway metric contract"). `ActiveSessions` is a
@@ -35,10 +36,15 @@ export const GATEWAY_METRICS = {
   utteranceLatencyMs: 'UtteranceLatencyMs',
 } as const;
 
-/** Metric the fan-out publishes per failed webhook delivery (issue 5). */
-export const WEBHOOK_FAILURES_METRIC = 'WebhookFailures';
-/** Powertools `service` dimension of the fan-out. */
-export const FANOUT_METRICS_SERVICE = 'audiohook-transcribe-fanout';
+/**
+ * Metrics the fan-out publishes with Powertools (lambdas/fanout/handler.ts), dimensions `service` and
+ * `route` ({@link FANOUT_DIMENSIONS}): a delivery given up on (dead-lettered), and a delivery retried.
+ */
+export const WEBHOOK_METRICS = { deadLettered: 'WebhookDeadLettered', retried: 'WebhookRetried' } as const;
+/** The fan-out's Powertools dimensions (its service name, and the function name `createObservability` adds). */
+export const FANOUT_DIMENSIONS = { service: FANOUT_SERVICE, route: FANOUT_ROUTE } as const;
+/** Iterator age at which the fan-out is "behind": utterances reach subscribers a minute late. */
+export const FANOUT_ITERATOR_AGE_ALARM_MS = 60_000;
 
 /** Operations our code performs (an alarm's math expression may hold at most 10 metrics). */
 const TABLE_OPERATIONS = [
@@ -62,8 +68,12 @@ export interface ObservabilityProps {
   readonly tables: readonly dynamodb.ITable[];
   /** Alarm when the average sessions per task reaches this (tasks refuse calls at `MAX_SESSIONS`). */
   readonly sessionsPerTaskAlarmThreshold: number;
-  /** Dead-letter queues whose depth is graphed and alarmed. @default - none */
-  readonly deadLetterQueues?: readonly sqs.IQueue[];
+  /** Dead-letter queues whose depth is graphed and alarmed, by display name. @default - none */
+  readonly deadLetterQueues?: Readonly<Record<string, sqs.IQueue>>;
+  /** The stream fan-out: iterator age graphed and alarmed. @default - no real-time delivery */
+  readonly fanoutFunction?: lambda.IFunction;
+  /** The feed export: any failed run alarms. @default - no feed export */
+  readonly exportFunction?: lambda.IFunction;
   /** Subscribes an e-mail address to the alarm topic. @default - no subscription */
   readonly alarmEmail?: string;
 }
@@ -107,13 +117,27 @@ export class Observability extends Construct {
     const putFailures = gw(GATEWAY_METRICS.utterancePutFailures, 'Sum');
     const latencyP50 = gw(GATEWAY_METRICS.utteranceLatencyMs, 'p50');
     const latencyP99 = gw(GATEWAY_METRICS.utteranceLatencyMs, 'p99');
-    const webhookFailures = new cloudwatch.Metric({
-      namespace: props.metricsNamespace,
-      metricName: WEBHOOK_FAILURES_METRIC,
-      dimensionsMap: { service: FANOUT_METRICS_SERVICE },
-      statistic: 'Sum',
-      period: Duration.minutes(1),
-    });
+    const fanoutMetric = (metricName: string) =>
+      new cloudwatch.Metric({
+        namespace: props.metricsNamespace,
+        metricName,
+        dimensionsMap: { ...FANOUT_DIMENSIONS },
+        statistic: 'Sum',
+        period: Duration.minutes(1),
+      });
+    const webhookFailures = fanoutMetric(WEBHOOK_METRICS.deadLettered);
+    const webhookRetries = fanoutMetric(WEBHOOK_METRICS.retried);
+    const fanout = props.fanoutFunction;
+    const iteratorAge = fanout
+      ? new cloudwatch.Metric({
+          namespace: 'AWS/Lambda',
+          metricName: 'IteratorAge',
+          dimensionsMap: { FunctionName: fanout.functionName },
+          statistic: 'Maximum',
+          period: Duration.minutes(1),
+        })
+      : undefined;
+    const exportErrors = props.exportFunction?.metricErrors({ period: Duration.minutes(5), statistic: 'Sum' });
 
     const api5xx = props.api.metricServerError({ period: Duration.minutes(1), statistic: 'Sum' });
     const api4xx = props.api.metricClientError({ period: Duration.minutes(1), statistic: 'Sum' });
@@ -128,8 +152,9 @@ export class Observability extends Construct {
       statistic: 'Sum',
     });
 
-    const dlqDepth = (props.deadLetterQueues ?? []).map((q) =>
-      q.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
+    const dlqs = Object.entries(props.deadLetterQueues ?? {});
+    const dlqDepth = dlqs.map(([name, q]) =>
+      q.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum', label: name }),
     );
 
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
@@ -174,14 +199,14 @@ export class Observability extends Construct {
         [
           new cloudwatch.GraphWidget({
             title: 'Webhook failures',
-            left: [label(webhookFailures, 'Webhook failures')],
+            left: [label(webhookFailures, 'Webhook deliveries dead-lettered'), label(webhookRetries, 'Retried')],
             width: 8,
           }),
           dlqDepth.length > 0
             ? new cloudwatch.GraphWidget({ title: 'Dead-letter queue depth', left: dlqDepth, width: 8 })
             : new cloudwatch.TextWidget({
                 markdown:
-                  '### Dead-letter queue depth\nNo dead-letter queue in this deployment yet (real-time fan-out).',
+                  '### Dead-letter queue depth\nNo dead-letter queue in this deployment (fan-out and export off).',
                 width: 8,
                 height: 6,
               }),
@@ -191,6 +216,36 @@ export class Observability extends Construct {
             right: [apiLatency],
             width: 8,
           }),
+        ],
+        [
+          ...(fanout && iteratorAge
+            ? [
+                new cloudwatch.GraphWidget({
+                  title: 'Real-time fan-out',
+                  left: [
+                    fanout.metricErrors({ period: Duration.minutes(1), statistic: 'Sum', label: 'Fan-out errors' }),
+                  ],
+                  right: [label(iteratorAge, 'Iterator age (ms, max)')],
+                  width: 8,
+                }),
+              ]
+            : []),
+          ...(props.exportFunction && exportErrors
+            ? [
+                new cloudwatch.GraphWidget({
+                  title: 'Feed export',
+                  left: [
+                    label(exportErrors, 'Export failures'),
+                    props.exportFunction.metricInvocations({
+                      period: Duration.minutes(5),
+                      statistic: 'Sum',
+                      label: 'Export runs',
+                    }),
+                  ],
+                  width: 8,
+                }),
+              ]
+            : []),
         ],
         [
           new cloudwatch.GraphWidget({
@@ -265,7 +320,12 @@ export class Observability extends Construct {
     alarm('LoadBalancer5xx', lb5xx, 5, 'The AudioHook load balancer answered 5xx: calls could not connect', 2);
     alarm('Api5xx', api5xx, 5, 'The control API answered 5xx (start/stop/messages failing)', 2);
     alarm('ApiLatencyP99', apiLatency, 8000, 'Control API p99 latency above 8 s', 5);
-    alarm('WebhookFailures', webhookFailures, 1, 'Webhook deliveries failed (see the fan-out DLQ)', 3);
+    alarm(
+      'WebhookDeadLettered',
+      webhookFailures,
+      1,
+      'Webhook deliveries were given up after their retries: they wait as dead letters in the Subscriptions table (redrive per docs/realtime.md)',
+    );
     for (const [name, fn] of Object.entries(props.functions)) {
       alarm(
         `${name}Errors`,
@@ -284,13 +344,26 @@ export class Observability extends Construct {
         2,
       );
     }
-    (props.deadLetterQueues ?? []).forEach((q, i) => {
+    dlqs.forEach(([name, q]) => {
       alarm(
-        `DeadLetterQueue${i}`,
-        dlqDepth[i] as cloudwatch.IMetric,
+        `${name}DeadLetters`,
+        q.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1), statistic: 'Maximum' }),
         1,
-        `Messages in dead-letter queue ${q.node.id}: redrive after fixing the cause`,
+        `Messages in the ${name} dead-letter queue: fix the cause, then redrive (docs/deploy.md)`,
       );
     });
+    if (iteratorAge) {
+      alarm(
+        'FanoutIteratorAge',
+        iteratorAge,
+        FANOUT_ITERATOR_AGE_ALARM_MS,
+        'The fan-out is more than a minute behind the Utterances stream for 5 minutes: real-time delivery is late',
+        5,
+      );
+    }
+    if (exportErrors) {
+      // A single failed run matters (the export runs once a night): one 5-minute period is enough.
+      alarm('ExportFailures', exportErrors, 1, 'A feed export run failed (it is retried; see the export DLQ)');
+    }
   }
 }

@@ -1,10 +1,10 @@
 /**
  * Store: everything that holds data. Both DynamoDB tables are built from the plain-data specs in
  * `store/tables.ts` (the same specs create the local tables), so keys, indexes, stream and TTL cannot drift.
- * Also the feed bucket (nightly export), the access-log bucket (load balancer and S3 server access logs),
- * and the secrets the runtime reads by id.
+ * Also the feed bucket (nightly export), the recordings bucket (call audio the gateway keeps), the access-log
+ * bucket (load balancer and S3 server access logs), and the secrets the runtime reads by id.
  */
-import { Duration, RemovalPolicy, SecretValue, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, SecretValue, Stack, Validations } from 'aws-cdk-lib';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
@@ -21,8 +21,33 @@ export interface StoreProps {
   readonly accessLogRetentionDays: number;
   /** The AudioHook API key created with a generated client secret (Genesys integration credentials). */
   readonly initialAudiohookApiKey: string;
-  /** Creates the webhook credentials secret when the webhook authenticates. @default - no webhook secret */
-  readonly webhookAuth?: 'secret' | 'oauth2' | 'mtls';
+  /** Recordings expire after this many days. */
+  readonly recordingsRetentionDays: number;
+  /** Creates the webhook targets secret the fan-out reads. @default - no webhook */
+  readonly webhook?: WebhookProps;
+}
+
+/** The webhook receiver of the deployment (AppConfig `webhook`). */
+export interface WebhookProps {
+  readonly url: string;
+  readonly auth: 'none' | 'secret' | 'oauth2' | 'mtls';
+  readonly timeoutMs: number;
+}
+
+/** Id of the single webhook target (its dead letters and metrics are keyed by it). */
+export const WEBHOOK_TARGET_ID = 'primary';
+
+/**
+ * The first value of the webhook targets secret (the JSON array `lambdas/shared/webhook-targets.ts` reads).
+ * Without receiver authentication it is the complete target; with it, the credentials are issued by the
+ * receiver and entered by an operator (docs/deploy.md), so the list starts empty: nothing is delivered
+ * unauthenticated, and the fan-out starts cleanly instead of failing on half a target.
+ */
+export function initialWebhookTargets(webhook: WebhookProps): string {
+  if (webhook.auth !== 'none') return '[]';
+  return JSON.stringify([
+    { id: WEBHOOK_TARGET_ID, url: webhook.url, auth: { type: 'none' }, timeoutMs: webhook.timeoutMs },
+  ]);
 }
 
 const KEY_TYPES: Record<KeyAttributeSpec['type'], dynamodb.AttributeType> = {
@@ -58,16 +83,18 @@ export class Store extends Construct {
   public readonly utterancesTable: dynamodb.Table;
   /** Subscriptions: real-time delivery state (WebSocket connections), used by the fan-out. */
   public readonly subscriptionsTable: dynamodb.Table;
-  /** Nightly feed files (`utterances/version=1/format=…/dt=…/hr=…/part-NNNNN.…`). */
+  /** Nightly feed files (`feeds/utterances/version=1/format=…/dt=…/hr=…/part-NNNNN.…`). */
   public readonly feedBucket: s3.Bucket;
+  /** Call recordings written by the gateway under `recordings/`; expire after the recordings retention. */
+  public readonly recordingsBucket: s3.Bucket;
   /** Load balancer and S3 server access logs (SSE-S3: ELB log delivery cannot use KMS keys). */
   public readonly accessLogsBucket: s3.Bucket;
   /** AudioHook API keys and client secrets (`{"<apiKey>": "<base64 secret>"}`) read by the gateway. */
   public readonly audiohookApiKeysSecret: secretsmanager.Secret;
   /** Hashed REST API credentials (`lambdas/authorizer/hash-secret.ts` entries) read by the authorizer. */
   public readonly apiCredentialsSecret: secretsmanager.Secret;
-  /** Webhook receiver credentials, when the webhook authenticates. */
-  public readonly webhookSecret?: secretsmanager.Secret;
+  /** Webhook targets with their credentials (JSON array), read by the fan-out; when a webhook is configured. */
+  public readonly webhookTargetsSecret?: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: StoreProps) {
     super(scope, id);
@@ -111,6 +138,25 @@ export class Store extends Construct {
       removalPolicy,
     });
 
+    this.recordingsBucket = new s3.Bucket(this, 'Recordings', {
+      // KMS (the account's aws/s3 key): call audio is the most sensitive data here, and every use of the key
+      // is in CloudTrail; the bucket key keeps KMS requests (and their cost) per object, not per part.
+      encryption: s3.BucketEncryption.KMS_MANAGED,
+      bucketKeyEnabled: true,
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: false,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: 'recordings-bucket/',
+      lifecycleRules: [
+        { id: 'expire-recordings', expiration: Duration.days(props.recordingsRetentionDays) },
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      removalPolicy,
+    });
+
     // The gateway refuses to start with no key at all, so the first key is generated at deploy time:
     // the secret is 44 alphanumeric characters, i.e. canonical base64 of 33 random bytes, as the gateway
     // requires for a signing client secret.
@@ -148,13 +194,16 @@ export class Store extends Construct {
         'so rotation is an operator procedure per caller (docs/deploy.md), not a Lambda rotation',
     });
 
-    if (props.webhookAuth !== undefined) {
-      this.webhookSecret = new secretsmanager.Secret(this, 'WebhookCredentials', {
-        description: `Webhook receiver credentials (${props.webhookAuth}); fill in per docs/deploy.md`,
-        secretStringValue: SecretValue.unsafePlainText('{}'),
+    if (props.webhook !== undefined) {
+      this.webhookTargetsSecret = new secretsmanager.Secret(this, 'WebhookTargets', {
+        description:
+          `Webhook targets of the fan-out (JSON array, lambdas/shared/webhook-targets.ts); receiver auth ` +
+          `${props.webhook.auth}: complete the credentials per docs/deploy.md`,
+        // Holds no credential yet: with auth none it is only the URL; otherwise it starts empty.
+        secretStringValue: SecretValue.unsafePlainText(initialWebhookTargets(props.webhook)),
         removalPolicy,
       });
-      Validations.of(this.webhookSecret).acknowledge({
+      Validations.of(this.webhookTargetsSecret).acknowledge({
         id: 'AwsSolutions-SMG4',
         reason: 'Webhook credentials are issued by the receiving system; they change when its owner rotates them',
       });
@@ -184,4 +233,10 @@ export class Store extends Construct {
     }
     return table;
   }
+}
+
+/** The logical id of a bucket's CloudFormation resource: cdk-nag names IAM findings after it (`<Id.Arn>`). */
+export function logicalIdOf(bucket: s3.IBucket): string {
+  const cfn = bucket.node.defaultChild as s3.CfnBucket | undefined;
+  return cfn ? Stack.of(bucket).getLogicalId(cfn) : bucket.node.id;
 }

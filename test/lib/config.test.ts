@@ -35,7 +35,15 @@ describe('AppConfig', () => {
         idleTimeoutSec: 120,
         audiohookPaths: ['/mg-genesysaudiohook-autotranscribe/', '/mg-genesysaudiohook-autotranscribe'],
       });
-      expect(c.retention).toEqual({ transcriptDays: 7, feedDays: 90, logDays: 30 });
+      expect(c.retention).toEqual({ transcriptDays: 7, feedDays: 90, logDays: 30, recordingsDays: 30 });
+      expect(c.realtime).toEqual({
+        supervisorApiIds: [],
+        browserTokens: false,
+        tokenTtlSec: 300,
+        throttleRatePerSec: 50,
+        throttleBurst: 100,
+      });
+      expect(c.features).toEqual({ feedExport: true, realtimeDelivery: true });
       expect(c.transcription).toEqual({ languages: ['en-US', 'es-US'], defaultLanguage: 'en-US', redaction: true });
       expect(c.api).toMatchObject({ throttleRatePerSec: 100, throttleBurst: 200, waf: false, clients: [] });
       expect(c.retainData).toBe(true);

@@ -50,6 +50,26 @@ describe('gateway service', () => {
     });
   });
 
+  describe('gateway contract (environment)', () => {
+    it('names the recordings bucket', () => {
+      expect(envValue('RECORDINGS_BUCKET')).toEqual({
+        Ref: s.stack.getLogicalId(s.stack.store.recordingsBucket.node.defaultChild as never),
+      });
+    });
+
+    it('spools recordings on task storage, the one writable mount of a read-only root file system', () => {
+      expect(container.ReadonlyRootFilesystem).toBe(true);
+      expect(container.MountPoints).toEqual([{ ContainerPath: '/app/.local', ReadOnly: false, SourceVolume: 'spool' }]);
+      expect(String(envValue('RECORDINGS_SPOOL_DIR'))).toMatch(/^\/app\/\.local\//);
+    });
+
+    it('turns on task scale-in protection and the metrics the scaling policy reads', () => {
+      expect(envValue('TASK_PROTECTION_ENABLED')).toBe('true');
+      expect(envValue('METRICS_NAMESPACE')).toBe('AudiohookTranscribe');
+      expect(envValue('METRICS_SERVICE')).toBe('audiohook-gateway');
+    });
+  });
+
   describe('health', () => {
     it('checks /health on the traffic port and wants 200 (the gateway answers 503 while draining)', () => {
       s.template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
@@ -209,6 +229,22 @@ describe('gateway service', () => {
       expect(JSON.stringify(st?.Resource)).toContain(
         s.stack.getLogicalId(s.stack.gateway.cluster.node.defaultChild as never),
       );
+    });
+
+    it('only writes recordings, under recordings/ of the recordings bucket (no read, list or delete)', () => {
+      expect(actionsOf('WriteRecordings')).toEqual(['s3:AbortMultipartUpload', 's3:PutObject']);
+      expect(bySid('WriteRecordings')?.Resource).toEqual({
+        'Fn::Join': ['', [arnOf(s.stack.store.recordingsBucket), '/recordings/*']],
+      });
+      const s3Actions = statements
+        .flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]))
+        .filter((a) => a.startsWith('s3:'));
+      expect(s3Actions.sort()).toEqual(['s3:AbortMultipartUpload', 's3:PutObject']);
+    });
+
+    it('grants no wildcard action', () => {
+      const actions = statements.flatMap((st) => (Array.isArray(st.Action) ? st.Action : [st.Action]));
+      expect(actions.filter((a) => a.includes('*'))).toEqual([]);
     });
 
     it('never scans and never administers tables', () => {

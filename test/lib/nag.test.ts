@@ -19,8 +19,11 @@ function unacknowledged(config: Parameters<typeof synthesize>[0]) {
   };
 }
 
+// Each case synthesizes the whole stack and walks it with every rule: allow for a slow, shared machine.
+const SYNTH_TIMEOUT = { timeout: 180_000 };
+
 describe('cdk-nag AwsSolutionsChecks', () => {
-  it('reports nothing unacknowledged for the default deployment', () => {
+  it('reports nothing unacknowledged for the default deployment', SYNTH_TIMEOUT, () => {
     const { report, findings, stack } = unacknowledged({});
     expect(findings).toEqual([]);
     expect(report.success).toBe(true);
@@ -29,17 +32,27 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     expect(Annotations.fromStack(stack).findError('*', Match.anyValue())).toEqual([]);
   });
 
-  it('reports nothing unacknowledged with WAF, usage plans, a webhook secret and narrowed ingress', () => {
-    const { findings } = unacknowledged({
-      gateway: { ingressCidrs: ['52.0.0.0/16'] },
-      api: { waf: true, clients: [{ name: 'crm', usageKey: 'uk-abcdefabcdefabcdefabcdefab' }] },
-      webhook: { url: 'https://hooks.example.com/t', auth: 'oauth2' },
-      alarmEmail: 'oncall@example.com',
-    });
+  it(
+    'reports nothing unacknowledged with WAF, usage plans, a webhook secret and narrowed ingress',
+    SYNTH_TIMEOUT,
+    () => {
+      const { findings } = unacknowledged({
+        gateway: { ingressCidrs: ['52.0.0.0/16'] },
+        api: { waf: true, clients: [{ name: 'crm', usageKey: 'uk-abcdefabcdefabcdefabcdefab' }] },
+        webhook: { url: 'https://hooks.example.com/t', auth: 'oauth2' },
+        realtime: { browserTokens: true, supervisorApiIds: ['supervisor-1'] },
+        alarmEmail: 'oncall@example.com',
+      });
+      expect(findings).toEqual([]);
+    },
+  );
+
+  it('reports nothing unacknowledged with real-time delivery and the feed export turned off', SYNTH_TIMEOUT, () => {
+    const { findings } = unacknowledged({ features: { feedExport: false, realtimeDelivery: false } });
     expect(findings).toEqual([]);
   });
 
-  it('would report a finding that nobody acknowledged (the check is live)', () => {
+  it('would report a finding that nobody acknowledged (the check is live)', SYNTH_TIMEOUT, () => {
     const { stack } = synthesize({});
     // A bucket added without TLS enforcement or access logs must surface.
     new s3.Bucket(stack, 'Unchecked');
@@ -49,7 +62,7 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     );
   });
 
-  it('carries a written reason with every acknowledgement', () => {
+  it('carries a written reason with every acknowledgement', SYNTH_TIMEOUT, () => {
     const { stack } = synthesize({ api: { waf: false } });
     const acknowledged: Array<[string, unknown]> = [];
     for (const c of stack.node.findAll()) {

@@ -1,7 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FEED, FEED_COLUMNS } from '../../lib/feed-export';
-import { GATEWAY_METRICS } from '../../lib/observability';
+import { GATEWAY_METRIC_NAMES } from '../../fargate/src/observability/emf';
+import { FANOUT_ITERATOR_AGE_ALARM_MS, GATEWAY_METRICS, WEBHOOK_METRICS } from '../../lib/observability';
 import { onlyResource, type Synthesized, synthesize } from './fixtures';
 
 describe('observability', () => {
@@ -21,6 +21,8 @@ describe('observability', () => {
     'Webhook failures',
     'Dead-letter queue depth',
     'API requests and errors',
+    'Real-time fan-out',
+    'Feed export',
   ])('has a "%s" widget', (title) => {
     expect(dashboardBody).toContain(title);
   });
@@ -28,6 +30,72 @@ describe('observability', () => {
   it('graphs the gateway metrics of the contract', () => {
     for (const name of Object.values(GATEWAY_METRICS).filter((n) => n !== 'Utterances'))
       expect(dashboardBody).toContain(name);
+  });
+
+  it('reads metric names the gateway actually publishes (fargate/src/observability/emf.ts)', () => {
+    const published = new Set<string>(Object.values(GATEWAY_METRIC_NAMES));
+    // UtteranceLatencyMs needs an end-of-speech → stored measurement the pipeline does not take yet.
+    const missing = Object.values(GATEWAY_METRICS).filter((n) => !published.has(n));
+    expect(missing).toEqual(['UtteranceLatencyMs']);
+  });
+
+  it("alarms on dead-lettered webhook deliveries, with the fan-out's Powertools dimensions", () => {
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: WEBHOOK_METRICS.deadLettered,
+      Dimensions: Match.arrayWith([{ Name: 'route', Value: 'fanout' }]),
+      Threshold: 1,
+      EvaluationPeriods: 1,
+    });
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      MetricName: WEBHOOK_METRICS.deadLettered,
+      Dimensions: Match.arrayWith([{ Name: 'service', Value: 'audiohook-transcribe-fanout' }]),
+    });
+  });
+
+  it('alarms when the fan-out falls a minute behind the Utterances stream', () => {
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'IteratorAge',
+      Statistic: 'Maximum',
+      Threshold: FANOUT_ITERATOR_AGE_ALARM_MS,
+      Dimensions: [
+        {
+          Name: 'FunctionName',
+          Value: { Ref: s.stack.getLogicalId(s.stack.realtime?.fanoutFunction.node.defaultChild as never) },
+        },
+      ],
+    });
+  });
+
+  it('alarms on the first message in either dead-letter queue', () => {
+    for (const q of [s.stack.realtime?.deadLetterQueue, s.stack.feedExport?.deadLetterQueue]) {
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AWS/SQS',
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Threshold: 1,
+        Dimensions: [
+          {
+            Name: 'QueueName',
+            Value: { 'Fn::GetAtt': [s.stack.getLogicalId(q?.node.defaultChild as never), 'QueueName'] },
+          },
+        ],
+      });
+    }
+  });
+
+  it('alarms on a single failed export run', () => {
+    s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Namespace: 'AWS/Lambda',
+      MetricName: 'Errors',
+      EvaluationPeriods: 1,
+      Period: 300,
+      Dimensions: [
+        {
+          Name: 'FunctionName',
+          Value: { Ref: s.stack.getLogicalId(s.stack.feedExport?.exportFunction.node.defaultChild as never) },
+        },
+      ],
+    });
   });
 
   it.each([
@@ -58,7 +126,11 @@ describe('observability', () => {
     const lambdaAlarms = Object.values(
       s.template.findResources('AWS::CloudWatch::Alarm', { Properties: { Namespace: 'AWS/Lambda' } }),
     );
-    expect(lambdaAlarms).toHaveLength(s.stack.controlApi.routeFunctions.size + 1);
+    // REST routes + authorizer + fan-out + one per WebSocket handler (subscribe/unsubscribe share one)
+    // + the fan-out's iterator age + the export's failures.
+    const webSocketFunctions = new Set(s.stack.realtime?.routeFunctions.values()).size;
+    expect(webSocketFunctions).toBe(4);
+    expect(lambdaAlarms).toHaveLength(s.stack.controlApi.routeFunctions.size + 1 + 1 + webSocketFunctions + 1 + 1);
   });
 
   it('sends alarms to an SSL-only topic with the configured e-mail subscribed', () => {
@@ -70,39 +142,5 @@ describe('observability', () => {
         ]),
       },
     });
-  });
-});
-
-describe('feed export (Glue catalog)', () => {
-  let s: Synthesized;
-  beforeAll(() => {
-    s = synthesize();
-  });
-
-  it('defines the utterances table over the feed bucket with partition projection on dt and hr', () => {
-    const [, table] = onlyResource(s.template, 'AWS::Glue::Table');
-    const input = table.TableInput as {
-      Name: string;
-      Parameters: Record<string, unknown>;
-      PartitionKeys: Array<{ Name: string }>;
-      StorageDescriptor: { Columns: Array<{ Name: string }>; SerdeInfo: { SerializationLibrary: string } };
-    };
-    expect(input.Name).toBe(FEED.name);
-    expect(input.PartitionKeys.map((k) => k.Name)).toEqual(['dt', 'hr']);
-    expect(input.StorageDescriptor.Columns.map((c) => c.Name)).toEqual(FEED_COLUMNS);
-    expect(input.StorageDescriptor.SerdeInfo.SerializationLibrary).toBe('org.openx.data.jsonserde.JsonSerDe');
-    expect(input.Parameters).toMatchObject({
-      'projection.enabled': 'true',
-      'projection.dt.type': 'date',
-      'projection.hr.type': 'integer',
-      'projection.hr.digits': '2',
-    });
-    expect(JSON.stringify(input.Parameters['storage.location.template'])).toContain(
-      `/utterances/version=1/format=jsonl/dt=\${dt}/hr=\${hr}/`,
-    );
-  });
-
-  it('can be turned off', () => {
-    synthesize({ features: { feedExport: false } }).template.resourceCountIs('AWS::Glue::Table', 0);
   });
 });

@@ -1,5 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseWebhookTargets } from '../../lambdas/shared/webhook-targets';
+import { initialWebhookTargets, WEBHOOK_TARGET_ID } from '../../lib/store';
 import { TABLE_SPECS, type TableSpec } from '../../store/tables';
 import { type Synthesized, synthesize } from './fixtures';
 
@@ -142,9 +144,93 @@ describe('store', () => {
       });
     });
 
-    it('creates the webhook credentials secret when the webhook authenticates', () => {
+    it('creates the webhook targets secret, empty until an operator adds the receiver credentials', () => {
       s.template.hasResourceProperties('AWS::SecretsManager::Secret', {
-        Description: Match.stringLikeRegexp('^Webhook receiver credentials \\(secret\\)'),
+        Description: Match.stringLikeRegexp('^Webhook targets of the fan-out .* receiver auth secret'),
+        SecretString: '[]',
+      });
+    });
+  });
+
+  describe('webhook targets without receiver authentication', () => {
+    it('holds the complete target (no credential involved): id, URL and timeout from the config', () => {
+      expect(
+        JSON.parse(initialWebhookTargets({ url: 'https://hooks.example.com/t', auth: 'none', timeoutMs: 3000 })),
+      ).toEqual([
+        { id: WEBHOOK_TARGET_ID, url: 'https://hooks.example.com/t', auth: { type: 'none' }, timeoutMs: 3000 },
+      ]);
+    });
+
+    it('parses as the targets the fan-out reads', () => {
+      const json = initialWebhookTargets({ url: 'https://hooks.example.com/t', auth: 'none', timeoutMs: 3000 });
+      expect(parseWebhookTargets(json).map((t) => t.url)).toEqual(['https://hooks.example.com/t']);
+    });
+
+    it('creates no webhook secret when no webhook is configured', () => {
+      const plain = synthesize();
+      plain.template.resourcePropertiesCountIs(
+        'AWS::SecretsManager::Secret',
+        { Description: Match.stringLikeRegexp('^Webhook targets') },
+        0,
+      );
+    });
+  });
+
+  describe('recordings bucket', () => {
+    let props: Record<string, unknown>;
+    let bucketId: string;
+    beforeAll(() => {
+      bucketId = s.stack.getLogicalId(s.stack.store.recordingsBucket.node.defaultChild as never);
+      props = (s.template.toJSON().Resources[bucketId] as { Properties: Record<string, unknown> }).Properties;
+    });
+
+    it('blocks every kind of public access and owns its objects', () => {
+      expect(props.PublicAccessBlockConfiguration).toEqual({
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      });
+      expect(props.OwnershipControls).toEqual({ Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] });
+    });
+
+    it('encrypts with KMS (bucket key on) and logs access', () => {
+      expect(props.BucketEncryption).toEqual({
+        ServerSideEncryptionConfiguration: [
+          { ServerSideEncryptionByDefault: { SSEAlgorithm: 'aws:kms' }, BucketKeyEnabled: true },
+        ],
+      });
+      expect(props.LoggingConfiguration).toMatchObject({ LogFilePrefix: 'recordings-bucket/' });
+    });
+
+    it('expires recordings after the configured retention (30 days by default)', () => {
+      expect(props.LifecycleConfiguration).toEqual({
+        Rules: [
+          { Id: 'expire-recordings', ExpirationInDays: 30, Status: 'Enabled' },
+          {
+            Id: 'abort-incomplete-uploads',
+            AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 },
+            Status: 'Enabled',
+          },
+        ],
+      });
+      const custom = synthesize({ retention: { recordingsDays: 3 } });
+      const id = custom.stack.getLogicalId(custom.stack.store.recordingsBucket.node.defaultChild as never);
+      expect(
+        (custom.template.toJSON().Resources[id] as { Properties: { LifecycleConfiguration: unknown } }).Properties
+          .LifecycleConfiguration,
+      ).toMatchObject({ Rules: [{ Id: 'expire-recordings', ExpirationInDays: 3 }, {}] });
+    });
+
+    it('refuses any request without TLS (and TLS below 1.2)', () => {
+      s.template.hasResourceProperties('AWS::S3::BucketPolicy', {
+        Bucket: { Ref: bucketId },
+        PolicyDocument: {
+          Statement: Match.arrayWith([
+            Match.objectLike({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }),
+            Match.objectLike({ Effect: 'Deny', Condition: { NumericLessThan: { 's3:TlsVersion': 1.2 } } }),
+          ]),
+        },
       });
     });
   });
