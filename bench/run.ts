@@ -16,6 +16,10 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ main: (a
       describe: 'stored → webhook / WebSocket latency at 50 calls × 10 utterances/min, and the fan-out ceiling',
       load: () => import('./realtime'),
     },
+    api: {
+      describe: 'start / stop / GET messages (1,200 utterances) / status through the local API adapter: p50–p99, req/s',
+      load: () => import('./api'),
+    },
     pipeline: {
       describe: 'N concurrent sessions with transcription on (local Transcribe + DynamoDB Local)',
       load: () => import('./pipeline'),

@@ -36,7 +36,10 @@ export interface DynamoDbLocal {
   /** `http://127.0.0.1:<port>` */
   readonly endpoint: string;
   readonly port: number;
-  /** Stops the JVM and waits until it has exited. Idempotent. */
+  /**
+   * Stops the JVM and waits until it has exited (SIGKILL to its process group after 5 s). Holds the event
+   * loop open meanwhile, so a script may end with `await dynamo.stop()`. Idempotent.
+   */
   stop(): Promise<void>;
 }
 
@@ -168,19 +171,34 @@ async function waitReady(endpoint: string, launched: Launched, timeoutMs: number
   }
 }
 
+/** How long stop waits for the JVM to exit on SIGTERM before killing its process group. */
+const STOP_GRACE_MS = 5000;
+
 async function terminate(launched: Launched): Promise<void> {
   // Always close the pipe: it also releases the watcher left behind when java exited on its own.
   launched.child.stdin?.end();
   if (launched.child.exitCode !== null || launched.child.signalCode !== null) return;
-  const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), 5000).unref());
-  if ((await Promise.race([launched.exited, timer])) === 'timeout' && launched.child.pid) {
-    // The JVM ignored SIGTERM: kill the whole process group (guard, cat and java).
-    try {
-      process.kill(-launched.child.pid, 'SIGKILL');
-    } catch {
-      // Already gone.
+  // The child and its pipes are unref'd, so while we wait for the exit event nothing would keep the
+  // event loop alive: a caller awaiting stop() would see Node exit (code 0, or 13 under top-level await)
+  // before stop resolved. These ref'd timers hold the process until the exit, or the kill below.
+  const keepAlive = setInterval(() => undefined, 1000);
+  let grace: NodeJS.Timeout | undefined;
+  try {
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      grace = setTimeout(() => resolve('timeout'), STOP_GRACE_MS);
+    });
+    if ((await Promise.race([launched.exited, timedOut])) === 'timeout' && launched.child.pid) {
+      // The JVM ignored SIGTERM: kill the whole process group (guard, cat and java).
+      try {
+        process.kill(-launched.child.pid, 'SIGKILL');
+      } catch {
+        // Already gone.
+      }
+      await launched.exited;
     }
-    await launched.exited;
+  } finally {
+    clearTimeout(grace);
+    clearInterval(keepAlive);
   }
 }
 

@@ -6,6 +6,10 @@
  * never echoed.
  */
 import { z } from 'zod';
+import { boolean, commaList, type Env, integer, nonEmpty, present, problemsOf } from './env';
+
+// The shared variable parsers live in ./env; re-exported so existing loaders importing them from here keep working.
+export { boolean, type Env, integer, nonEmpty, present, problemsOf };
 
 /** Powertools log levels. */
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
@@ -100,30 +104,6 @@ export class ConfigError extends Error {
   }
 }
 
-/** A whole-number variable within bounds (shared by every loader). */
-export const integer = (name: string, min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, { message: `${name} must be a whole number between ${min} and ${max}` })
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .int()
-        .min(min, { message: `${name} must be at least ${min}` })
-        .max(max, { message: `${name} must be at most ${max}` }),
-    );
-
-/** A `true`/`false`/`1`/`0` variable. */
-export const boolean = (name: string) =>
-  z
-    .enum(['true', 'false', '1', '0'], { message: `${name} must be true or false` })
-    .transform((v) => v === 'true' || v === '1');
-
-/** A required, non-empty variable. */
-export const nonEmpty = (name: string) =>
-  z.string({ message: `${name} is required` }).min(1, { message: `${name} is required` });
-
 const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
 
 /** The Powertools variables every Lambda reads. */
@@ -150,12 +130,6 @@ export const observabilitySchema = z.object({
   AWS_LAMBDA_FUNCTION_NAME: z.string().optional(),
   AWS_REGION: z.string().min(1).optional(),
 });
-
-const commaList = (s: string) =>
-  s
-    .split(',')
-    .map((x) => x.trim())
-    .filter((x) => x.length > 0);
 
 const apiSchema = observabilitySchema.extend({
   CONVERSATIONS_TABLE: nonEmpty('CONVERSATIONS_TABLE'),
@@ -202,22 +176,6 @@ const authorizerSchema = observabilitySchema.extend({
   CREDENTIALS_CACHE_TTL_SEC: integer('CREDENTIALS_CACHE_TTL_SEC', 0, 3600).default(300),
   NEGATIVE_CACHE_TTL_SEC: integer('NEGATIVE_CACHE_TTL_SEC', 0, 300).default(10),
 });
-
-/** An environment, as `process.env`. */
-export type Env = Record<string, string | undefined>;
-
-/** One line per invalid variable. */
-export function problemsOf(error: z.ZodError): string[] {
-  return error.issues.map((i) => {
-    const name = String(i.path[0] ?? '');
-    return i.message.includes(name) ? i.message : `${name}: ${i.message}`;
-  });
-}
-
-/** Blank variables count as unset (CDK and shells often pass `""`). */
-export function present(env: Env): Env {
-  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
-}
 
 /** The observability settings from parsed variables. */
 export function observability(v: z.infer<typeof observabilitySchema>): ObservabilityConfig {

@@ -8,15 +8,11 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../core/delivery/retr
 import {
   ConfigError,
   type CredentialSourceConfig,
-  type Env,
-  integer,
-  nonEmpty,
   type ObservabilityConfig,
   observability,
   observabilitySchema,
-  present,
-  problemsOf,
 } from './config';
+import { commaList, type Env, integer, nonEmpty, present, problemsOf } from './env';
 import { parseWebhookTargets, targetFromEnv, WebhookConfigError, type WebhookTarget } from './webhook-targets';
 
 /** Where the fan-out finds its webhook targets. */
@@ -75,12 +71,6 @@ export interface WebSocketConfig extends ObservabilityConfig {
   /** `CONNECTION_TTL_SEC` @default 7800 (API Gateway's 2 h connection cap + 10 min) */
   connectionTtlSec: number;
 }
-
-const commaList = (s: string) =>
-  s
-    .split(',')
-    .map((x) => x.trim())
-    .filter((x) => x.length > 0);
 
 const fanoutSchema = observabilitySchema.extend({
   SUBSCRIPTIONS_TABLE: nonEmpty('SUBSCRIPTIONS_TABLE'),

@@ -1,0 +1,56 @@
+/**
+ * The building blocks of every Lambda configuration loader (config.ts, realtime-config.ts,
+ * export-config.ts): zod schemas for one environment variable each, and the helpers that turn a parse
+ * into the loaders' one-line-per-problem messages. Each schema names its variable in its messages, so a
+ * problem line reads on its own. Loaders own their variables, defaults and error class; this module owns
+ * only the parsing rules they share.
+ */
+import { z } from 'zod';
+
+/** An environment, as `process.env`. */
+export type Env = Record<string, string | undefined>;
+
+/** A whole-number variable within bounds. */
+export const integer = (name: string, min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, { message: `${name} must be a whole number between ${min} and ${max}` })
+    .transform(Number)
+    .pipe(
+      z
+        .number()
+        .int()
+        .min(min, { message: `${name} must be at least ${min}` })
+        .max(max, { message: `${name} must be at most ${max}` }),
+    );
+
+/** A `true`/`false`/`1`/`0` variable. */
+export const boolean = (name: string) =>
+  z
+    .enum(['true', 'false', '1', '0'], { message: `${name} must be true or false` })
+    .transform((v) => v === 'true' || v === '1');
+
+/** A required, non-empty variable. */
+export const nonEmpty = (name: string) =>
+  z.string({ message: `${name} is required` }).min(1, { message: `${name} is required` });
+
+/** Splits a comma-separated variable, trimming entries and dropping empty ones (`"a, b,"` → `['a', 'b']`). */
+export function commaList(s: string): string[] {
+  return s
+    .split(',')
+    .map((x) => x.trim())
+    .filter((x) => x.length > 0);
+}
+
+/** One line per invalid variable: the issue's message, prefixed with the variable unless it names it. */
+export function problemsOf(error: z.ZodError): string[] {
+  return error.issues.map((i) => {
+    const name = String(i.path[0] ?? '');
+    return i.message.includes(name) ? i.message : `${name}: ${i.message}`;
+  });
+}
+
+/** Blank variables count as unset (CDK and shells often pass `""`). */
+export function present(env: Env): Env {
+  return Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+}
