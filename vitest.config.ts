@@ -2,7 +2,6 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['test/**/*.test.ts'],
     environment: 'node',
     // One DynamoDB Local for the whole run (each test file uses its own table prefix).
     globalSetup: ['test/global-setup.ts'],
@@ -18,5 +17,23 @@ export default defineConfig({
       include: ['core/**/*.ts'],
       reporter: ['text-summary'],
     },
+    projects: [
+      {
+        extends: true,
+        test: { name: 'unit+integration', include: ['test/**/*.test.ts'], exclude: ['test/e2e/**'] },
+      },
+      {
+        // The end-to-end suite runs whole local stacks (DynamoDB Local, pocketsphinx, the gateway, Chromium):
+        // after everything else, one file at a time, so real-time recognition is not starved of CPU.
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.test.ts'],
+          sequence: { groupOrder: 1 },
+          maxWorkers: 1,
+          fileParallelism: false,
+        },
+      },
+    ],
   },
 });

@@ -127,12 +127,15 @@ function banner(cfg: LocalConfig, creds: LocalCredentials, endpointsFile: string
     `  gateway metrics     http://${cfg.host}:${cfg.adminPort}/metrics`,
     `  REST API            ${api}`,
     `  WebSocket API       ws://${cfg.host}:${cfg.websocketPort}  (send {"action":"subscribe","conversationId":"<uuid>"})`,
+    `  Live transcript page http://${cfg.host}:${cfg.uiPort}/?conversationId=<uuid>`,
     `  DynamoDB Local      http://${cfg.host}:${cfg.dynamoDbPort}  (tables ${cfg.tablePrefix}-*)`,
     `  local Transcribe    http://${cfg.host}:${cfg.transcribePort}  (pocketsphinx)`,
     `  local S3            http://${cfg.host}:${cfg.s3Port}  (buckets ${cfg.feedsBucket}, ${cfg.recordingsBucket}; files under ${join(cfg.dataDir, 's3')})`,
     '  nightly export      02:00 UTC for the previous day; now: npm run export -- --day YYYY-MM-DD',
     `  endpoints file      ${endpointsFile}`,
     '',
+    '  Play a two-party demo call, printed live (in another terminal):',
+    '    npm run demo',
     '  Simulate a 10-second call (in another terminal):',
     `    npm run simulate -- --uri ${gw} --api-key ${creds.apiKey} --client-secret ${creds.clientSecret} --wav test/fixtures/speech/greeting.wav --conversation <uuid>`,
     '  Start / stop transcription of that conversation, then fetch its messages:',
@@ -252,6 +255,18 @@ async function main(): Promise<void> {
         POWERTOOLS_TRACE_ENABLED: 'false',
       }),
     );
+    // The live transcript page (web/transcript/): its config.json hands the browser a connect token from the
+    // REST API's token route, so the page never sees the API secret.
+    const ui = watch(
+      startComponent('ui', ['local/ui-server.ts'], {
+        LOCAL_UI_HOST: cfg.host,
+        LOCAL_UI_PORT: String(cfg.uiPort),
+        API_URL: `http://${cfg.host}:${cfg.apiPort}`,
+        API_ID: creds.apiId,
+        API_SECRET: creds.apiSecret,
+        WEBSOCKET_URL: wsUrl,
+      }),
+    );
     const webhookEnv = Object.fromEntries(
       Object.entries(process.env).filter(
         (e): e is [string, string] => e[0].startsWith('WEBHOOK_') && e[1] !== undefined,
@@ -289,7 +304,8 @@ async function main(): Promise<void> {
 
     // The local Transcribe-compatible endpoint (pocketsphinx) runs in this process; the gateway's real
     // Transcribe SDK client talks to it over HTTP/2 exactly as it would to AWS.
-    transcribe = await startLocalTranscribe({ host: cfg.host, port: cfg.transcribePort });
+    // Fault control (loopback only) lets the end-to-end suite arm Transcribe faults in this process.
+    transcribe = await startLocalTranscribe({ host: cfg.host, port: cfg.transcribePort, faultControl: true });
     process.stdout.write(`${formatLogLine('transcribe', `local Transcribe endpoint at ${transcribe.url}`)}\n`);
 
     const gateway = watch(
@@ -304,6 +320,8 @@ async function main(): Promise<void> {
         UTTERANCES_TABLE: tables.utterances,
         DYNAMODB_ENDPOINT: dynamo.endpoint,
         TRANSCRIBE_ENDPOINT: transcribe.url,
+        // pocketsphinx can lag real time on a busy machine: give a closing segment time for its last finals.
+        TRANSCRIBE_END_TIMEOUT_MS: '30000',
         ...s3Env,
         RECORDINGS_BUCKET: cfg.recordingsBucket,
         AWS_REGION: 'us-east-1',
@@ -317,6 +335,7 @@ async function main(): Promise<void> {
       waitForHealth(`http://${cfg.host}:${cfg.gatewayPort}/health`, gateway, 30_000),
       waitForHealth(`http://${cfg.host}:${cfg.apiPort}/health`, api, 30_000),
       waitForHealth(`http://${cfg.host}:${cfg.websocketPort}/health`, websocket, 30_000),
+      waitForHealth(`http://${cfg.host}:${cfg.uiPort}/health`, ui, 30_000),
     ]);
   } catch (err) {
     process.stderr.write(`local stack failed to start: ${err instanceof Error ? err.message : String(err)}\n`);
@@ -337,6 +356,9 @@ async function main(): Promise<void> {
     dynamodb: { endpoint: `http://${cfg.host}:${cfg.dynamoDbPort}`, tablePrefix: cfg.tablePrefix },
     transcribe: { endpoint: `http://${cfg.host}:${cfg.transcribePort}` },
     websocket: { url: `ws://${cfg.host}:${cfg.websocketPort}` },
+    // Child pids by component, so tests can signal one (e.g. SIGTERM the gateway to see it drain).
+    processes: Object.fromEntries(components.map((c) => [c.name, c.child.pid])),
+    ui: { url: `http://${cfg.host}:${cfg.uiPort}` },
     s3: { endpoint: s3.endpoint, bucket: cfg.feedsBucket, recordingsBucket: cfg.recordingsBucket },
   };
   writeFileSync(endpointsFile, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });

@@ -28,6 +28,11 @@ const DEBIAN = [
   },
   { pkg: 'flite', probe: ['flite', '/usr/bin/flite'], why: 'speech synthesis for test fixtures and the demo' },
   { pkg: 'sox', probe: ['sox', '/usr/bin/sox'], why: 'audio resampling for the recognizer' },
+  {
+    pkg: 'chromium',
+    probe: ['file', '/usr/bin/chromium'],
+    why: 'headless browser for the transcript page check of the e2e suite (driven by playwright-core)',
+  },
 ];
 
 function npmDeps() {

@@ -33,6 +33,12 @@ export interface TranscriptionConfig {
   /** `CONTROL_POLL_MS`: control inbox poll period (architecture §4). @default 200 */
   controlPollMs: number;
   /**
+   * `TRANSCRIBE_END_TIMEOUT_MS`: how long a closing segment waits for Transcribe's last results before
+   * the stream is aborted (a slower recognizer, like the local one on a busy machine, needs more).
+   * @default - the streamer's (10 s)
+   */
+  streamerConfig?: { endTimeoutMs: number };
+  /**
    * Segment recordings (`audioRecordingAllowed`), set when `RECORDINGS_BUCKET` is.
    * @default - no recordings: `audioRecordingAllowed` is ignored and no audio is kept
    */
@@ -229,6 +235,7 @@ const schema = z.object({
     })
     .optional(),
   CONTROL_POLL_MS: integer('CONTROL_POLL_MS', 20, 10_000).default(200),
+  TRANSCRIBE_END_TIMEOUT_MS: integer('TRANSCRIBE_END_TIMEOUT_MS', 1000, 120_000).optional(),
   RECORDINGS_BUCKET: z
     .string()
     .regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, {
@@ -325,6 +332,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
           dynamodbEndpoint: e.DYNAMODB_ENDPOINT,
           transcribeEndpoint: e.TRANSCRIBE_ENDPOINT,
           controlPollMs: e.CONTROL_POLL_MS,
+          ...(e.TRANSCRIBE_END_TIMEOUT_MS !== undefined && {
+            streamerConfig: { endTimeoutMs: e.TRANSCRIBE_END_TIMEOUT_MS },
+          }),
           ...(e.RECORDINGS_BUCKET !== undefined && {
             recordings: {
               bucket: e.RECORDINGS_BUCKET,

@@ -90,6 +90,22 @@ describe('loadConfig', () => {
       expect(c.apiKeys.source).toBe('env');
     });
 
+    it('passes TRANSCRIBE_END_TIMEOUT_MS to the streamer, and bounds it', () => {
+      const tables = {
+        AUDIOHOOK_API_KEYS: KEYS,
+        CONVERSATIONS_TABLE: 'conv',
+        UTTERANCES_TABLE: 'utt',
+        AWS_REGION: 'us-east-1',
+      };
+      expect(loadConfig(tables).transcription?.streamerConfig).toBeUndefined();
+      expect(loadConfig({ ...tables, TRANSCRIBE_END_TIMEOUT_MS: '30000' }).transcription?.streamerConfig).toEqual({
+        endTimeoutMs: 30_000,
+      });
+      expect(problemsOf({ ...tables, TRANSCRIBE_END_TIMEOUT_MS: '10' }).join('\n')).toMatch(
+        /TRANSCRIBE_END_TIMEOUT_MS/,
+      );
+    });
+
     it('lets ADMIN_HOST move the admin server off loopback', () => {
       const c = loadConfig({ AUDIOHOOK_API_KEYS: KEYS, ADMIN_PORT: '9100', ADMIN_HOST: '0.0.0.0' });
       expect(c.admin).toEqual({ port: 9100, host: '0.0.0.0' });

@@ -75,7 +75,8 @@ describe('local stack (npm start)', () => {
     beforeAll(async () => {
       dataDir = mkdtempSync(join(tmpdir(), 'ahx-local-'));
       gatewayPort = await freePort();
-      const [adminPort, apiPort, dynamoDbPort, transcribePort, websocketPort, s3Port] = [
+      const [adminPort, apiPort, dynamoDbPort, transcribePort, websocketPort, s3Port, uiPort] = [
+        await freePort(),
         await freePort(),
         await freePort(),
         await freePort(),
@@ -95,6 +96,7 @@ describe('local stack (npm start)', () => {
           LOCAL_TRANSCRIBE_PORT: String(transcribePort),
           LOCAL_WS_PORT: String(websocketPort),
           LOCAL_S3_PORT: String(s3Port),
+          LOCAL_UI_PORT: String(uiPort),
         },
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -1,0 +1,164 @@
+/**
+ * The live transcript page, served by the local stack (`npm start`'s `ui` component), in a real headless
+ * Chromium: it gets a connect token from the page server's `/config.json`, subscribes over the WebSocket
+ * API, and shows a simulated two-party call's utterances under the right role with exactly the stored
+ * text (compared with the messages API). A stored utterance whose text is markup then travels the whole
+ * path (table stream → fan-out → WebSocket → page) and must come out as text.
+ */
+import { randomUUID } from 'node:crypto';
+import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { utteranceIdOf } from '../../core/transcript/utterance';
+import { createLocalDynamoDbClient } from '../../local/dynamodb';
+import { tableNames } from '../../store/tables';
+import { UtterancesRepository } from '../../store/utterances';
+import { launchChromium } from '../helpers/chromium';
+import { type ApiMessage, buildCall, loadFixture, messagesOf, startStreaming, stopStreaming } from './flow-support';
+import { eventually, type LocalStack, startLocalStack } from './harness';
+
+const greeting = loadFixture('greeting');
+const orderStatus = loadFixture('order-status');
+
+let stack: LocalStack;
+let browser: Browser;
+let page: Page;
+let pageUrl: string;
+const pageErrors: string[] = [];
+const conversationId = randomUUID();
+
+/** What the page shows, row by row. */
+interface Row {
+  role: string | undefined;
+  label: string | null | undefined;
+  text: string | null | undefined;
+  offset: string | null | undefined;
+  elementsInText: number;
+}
+
+async function rows(): Promise<Row[]> {
+  return page.locator('#utterances > li').evaluateAll((lis) =>
+    lis.map((li) => ({
+      role: li.getAttribute('data-role') ?? undefined,
+      label: li.querySelector('.role')?.textContent,
+      text: li.querySelector('.text')?.textContent,
+      offset: li.querySelector('.offset')?.textContent,
+      elementsInText: li.querySelector('.text')?.children.length ?? -1,
+    })),
+  );
+}
+
+/**
+ * stop-streaming answers with the counters so far when the gateway takes long to confirm (a recognizer
+ * still finishing on a busy machine): the transcript is complete once the segment is closed.
+ */
+async function segmentClosed(): Promise<void> {
+  await eventually(
+    async () => {
+      const res = await stack.api(`/mg-autotranscribe/v1/conversations/${conversationId}/status`);
+      const body = (await res.json()) as { segments?: Array<{ state?: string }> };
+      return body.segments?.at(-1)?.state === 'closed';
+    },
+    30_000,
+    'the segment to close',
+  );
+}
+
+beforeAll(async () => {
+  stack = await startLocalStack({ name: 'page' });
+  browser = await launchChromium();
+}, 180_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await stack?.stop();
+}, 60_000);
+
+describe('transcript page (local stack, headless Chromium)', () => {
+  it('is served by the stack, with the page server listed in endpoints.json', async () => {
+    expect(stack.endpoints.ui?.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const ui = stack.endpoints.ui?.url as string;
+    pageUrl = `${ui}/?conversationId=${conversationId}`;
+    const res = await fetch(`${ui}/`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    const config = (await (await fetch(`${ui}/config.json`)).json()) as { websocketUrl: string };
+    expect(config.websocketUrl).toBe(stack.endpoints.websocket.url);
+  });
+
+  it('subscribes with a token from the page server', async () => {
+    page = await browser.newPage();
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    await page.goto(pageUrl);
+    await expect.poll(() => page.locator('#status').getAttribute('data-state'), { timeout: 15_000 }).toBe('live');
+    expect(await page.locator('#status').textContent()).toBe(`Live: conversation ${conversationId}`);
+    expect(stack.log()).toContain('realtime token issued');
+  });
+
+  it('shows the call as it is transcribed: each utterance under its role, with the stored text', async () => {
+    await startStreaming(stack, conversationId);
+    const result = await stack.simulate({
+      conversationId,
+      audio: buildCall(
+        [
+          { role: 'agent', fixture: greeting, atMs: 500 },
+          { role: 'customer', fixture: orderStatus, atMs: 4500 },
+        ],
+        9000,
+      ),
+      speed: 1,
+      record: 'none',
+    });
+    expect(result.outcome).toBe('closed');
+    await stopStreaming(stack, conversationId);
+    await segmentClosed();
+    const messages: ApiMessage[] = await messagesOf(stack, conversationId);
+    expect(messages.map((m) => m.sender.role)).toEqual(expect.arrayContaining(['agent', 'customer']));
+
+    await eventually(async () => (await rows()).length >= messages.length, 15_000, 'the page to show every message');
+    const shown = await rows();
+    // The page orders by offset, the messages API chronologically: the same order.
+    expect(shown.map((r) => [r.role, r.text])).toEqual(messages.map((m) => [m.sender.role, m.text]));
+    expect(shown.map((r) => r.label)).toEqual(messages.map((m) => (m.sender.role === 'agent' ? 'Agent' : 'Customer')));
+    expect(shown.every((r) => /^\d+:\d\d\.\d$/.test(r.offset ?? ''))).toBe(true);
+    expect(shown[0]?.role).toBe('agent');
+    expect(await page.locator('#utterance-count').textContent()).toBe(String(messages.length));
+  });
+
+  it('writes a stored utterance that is markup as text, end to end', async () => {
+    const before = (await rows()).length;
+    expect(before).toBeGreaterThan(0);
+    const evil = '<img src=x onerror="window.__pwned=1"><script>window.__pwned=2</script> & <b>bold</b>';
+    const client = createLocalDynamoDbClient(stack.endpoints.dynamodb.endpoint);
+    const doc = DynamoDBDocumentClient.from(client);
+    try {
+      const streamId = 'e2e-markup-stream';
+      await new UtterancesRepository(doc, {
+        tableName: tableNames(stack.endpoints.dynamodb.tablePrefix).utterances,
+      }).putFinal({
+        conversationId,
+        segment: 1,
+        streamId,
+        role: 'customer',
+        resultId: 'markup-1',
+        utteranceId: utteranceIdOf(conversationId, streamId, 'markup-1'),
+        startMs: 60_000,
+        endMs: 61_000,
+        text: evil,
+        language: 'en-US',
+        senderExternalId: '<i>cust</i>',
+      });
+    } finally {
+      client.destroy();
+    }
+
+    await eventually(async () => (await rows()).length === before + 1, 15_000, 'the markup utterance on the page');
+    const last = (await rows()).at(-1);
+    expect(last).toMatchObject({ role: 'customer', text: evil, elementsInText: 0, offset: '1:00.0' });
+    expect(await page.locator('#utterances img, #utterances script, #utterances b, #utterances i').count()).toBe(0);
+    expect(await page.evaluate(() => (globalThis as { __pwned?: number }).__pwned)).toBeUndefined();
+    const stored = await messagesOf(stack, conversationId);
+    expect(stored.at(-1)?.text).toBe(evil);
+    expect(pageErrors).toEqual([]);
+  });
+});
