@@ -7,14 +7,21 @@
  *   once its parent is fully processed (DynamoDB Streams' per-key order survives shard splits);
  * - one shard is processed by one invocation at a time (parallelization factor 1), batches of up to
  *   `batchSize` records, polled every `pollIntervalMs` while the shard is idle;
- * - `ReportBatchItemFailures`: the handler's `batchItemFailures` make the poller retry from the lowest
- *   failed sequence number (everything after it is handed back too, as Lambda does); an identifier that
- *   is not in the batch counts as a failure of the whole batch;
+ * - `ReportBatchItemFailures`: the handler's `batchItemFailures` checkpoint the shard before the lowest
+ *   failed sequence number, and the retry is a fresh read from that record (as Lambda "retries all
+ *   records starting from that checkpoint"): the retried batch carries the failed record, everything
+ *   after it, and records written since, up to `batchSize`. So one conversation's failing record holds
+ *   back only its own conversation (the handler reports its later records failed too), as long as the
+ *   backlog behind it fits one batch. An identifier that is not in the batch counts as a failure of the
+ *   whole batch;
+ * - retries of the same head record wait `retryDelayMs`, doubling per attempt up to `maxRetryDelayMs`,
+ *   so a dead receiver costs a few invocations per second at most, not hundreds;
  * - `BisectBatchOnFunctionError`: a handler that throws gets each half of the batch separately;
  * - `MaximumRetryAttempts`: a record (or a single-record batch) that keeps failing is sent to the
  *   on-failure destination (`onFailure`, shaped like Lambda's: shard, sequence range, reason) and skipped;
- * - checkpointing: the last fully processed sequence number per shard, in memory or in a JSON file, so
- *   a restarted `npm start` resumes where it stopped.
+ * - checkpointing: the last fully processed sequence number per shard (plus, while a record is being
+ *   retried, that record's sequence number), in memory or in a JSON file, so a restarted `npm start`
+ *   resumes where it stopped, at the failing record if there was one (at least once).
  *
  * There is no DynamoDB Streams client among our dependencies, so the three calls used (DescribeStream,
  * GetShardIterator, GetRecords) go over `fetch` with the JSON protocol; DynamoDB Local wants an
@@ -63,8 +70,12 @@ export interface StreamPollerOptions {
   bisectBatchOnError?: boolean;
   /** Retries of a failing batch/record before the on-failure destination. -1 = forever. @default 1000 */
   maxRetryAttempts?: number;
-  /** Pause before a retry. @default 50 */
+  /** Pause before the first retry of a record; doubles per further attempt. @default 50 */
   retryDelayMs?: number;
+  /** Cap of the pause between retries. @default 2000 */
+  maxRetryDelayMs?: number;
+  /** A record being retried is logged at most once per this interval (with the count since). @default 10000 */
+  retryLogIntervalMs?: number;
   /** Where a shard without a checkpoint starts. @default 'TRIM_HORIZON' */
   startingPosition?: 'TRIM_HORIZON' | 'LATEST';
   /** JSON file keeping checkpoints across restarts. @default - in memory */
@@ -95,9 +106,31 @@ interface Shard {
 }
 
 interface ShardState {
+  /** The last record processed (a read resumes after it). */
   checkpoint?: string;
+  /** A record being retried: a read resumes at it (wins over `checkpoint`). */
+  resumeAt?: string;
   finished?: boolean;
 }
+
+/** Retries of the record at the head of a shard's partial batch failures. */
+interface HeadRetry {
+  sequenceNumber?: string;
+  attempts: number;
+  loggedAt: number;
+  unlogged: number;
+}
+
+/** How a batch ended. */
+type BatchOutcome =
+  /** Every record succeeded or went to the on-failure destination. */
+  | { kind: 'done' }
+  /** The poller was stopped first. */
+  | { kind: 'stopped' }
+  /** Records before `from` are processed; read again from `from` after a pause. */
+  | { kind: 'retry'; from: string; attempts: number }
+  /** Records up to `through` are processed (it went to the on-failure destination); read on after it. */
+  | { kind: 'skipped'; through: string };
 
 interface Checkpoints {
   streamArn: string;
@@ -144,7 +177,14 @@ export class StreamsApi {
   }
 }
 
-const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+/**
+ * The pause before retry `attempt` (1-based) of the same record: `baseMs` doubling per attempt, at most
+ * `maxMs`.
+ */
+export function backoffDelay(attempt: number, baseMs: number, maxMs: number): number {
+  const exponent = Math.min(Math.max(0, attempt - 1), 30);
+  return Math.min(maxMs, baseMs * 2 ** exponent);
+}
 
 /** The poller. `start()` begins reading; `stop()` finishes the batch in flight and stops. */
 export class StreamPoller {
@@ -155,6 +195,8 @@ export class StreamPoller {
   private readonly bisect: boolean;
   private readonly maxRetryAttempts: number;
   private readonly retryDelayMs: number;
+  private readonly maxRetryDelayMs: number;
+  private readonly retryLogIntervalMs: number;
   private readonly functionTimeoutMs: number;
   private readonly shardRefreshMs: number;
   private checkpoints: Checkpoints = { streamArn: '', shards: {} };
@@ -163,6 +205,8 @@ export class StreamPoller {
   private loop: Promise<void> | undefined;
   private streamArn = '';
   private wake: (() => void) | undefined;
+  /** Pauses in progress; `stop()` ends them early. */
+  private readonly sleepers = new Set<() => void>();
 
   constructor(private readonly options: StreamPollerOptions) {
     this.api = new StreamsApi(options.endpoint);
@@ -171,6 +215,8 @@ export class StreamPoller {
     this.bisect = options.bisectBatchOnError ?? true;
     this.maxRetryAttempts = options.maxRetryAttempts ?? 1000;
     this.retryDelayMs = options.retryDelayMs ?? 50;
+    this.maxRetryDelayMs = Math.max(this.retryDelayMs, options.maxRetryDelayMs ?? 2000);
+    this.retryLogIntervalMs = options.retryLogIntervalMs ?? 10_000;
     this.functionTimeoutMs = options.functionTimeoutMs ?? 60_000;
     this.shardRefreshMs = options.shardRefreshMs ?? 5000;
   }
@@ -192,12 +238,27 @@ export class StreamPoller {
   async stop(): Promise<void> {
     this.running = false;
     this.wake?.();
+    for (const wake of [...this.sleepers]) wake();
     await this.loop;
     await Promise.all(this.workers.values());
   }
 
   private log(message: string, attributes?: Record<string, unknown>): void {
     this.options.log?.(message, attributes);
+  }
+
+  /** Waits `ms`, or less when the poller stops (a stopping poller must not sit out a long backoff). */
+  private pause(ms: number): Promise<void> {
+    if (!this.running) return Promise.resolve();
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.sleepers.delete(done);
+        resolve();
+      };
+      const timer = setTimeout(done, ms);
+      this.sleepers.add(done);
+    });
   }
 
   private loadCheckpoints(streamArn: string): Checkpoints {
@@ -277,23 +338,24 @@ export class StreamPoller {
   }
 
   private async iterator(shard: Shard, isChild: boolean): Promise<string | undefined> {
-    const checkpoint = this.checkpoints.shards[shard.ShardId]?.checkpoint;
-    const type = checkpoint
-      ? 'AFTER_SEQUENCE_NUMBER'
-      : isChild
-        ? 'TRIM_HORIZON'
-        : (this.options.startingPosition ?? 'TRIM_HORIZON');
+    const state = this.checkpoints.shards[shard.ShardId];
+    const [type, sequenceNumber] = state?.resumeAt
+      ? ['AT_SEQUENCE_NUMBER', state.resumeAt]
+      : state?.checkpoint
+        ? ['AFTER_SEQUENCE_NUMBER', state.checkpoint]
+        : [isChild ? 'TRIM_HORIZON' : (this.options.startingPosition ?? 'TRIM_HORIZON'), undefined];
     const out = await this.api.call<{ ShardIterator?: string }>('GetShardIterator', {
       StreamArn: this.streamArn,
       ShardId: shard.ShardId,
       ShardIteratorType: type,
-      ...(checkpoint && { SequenceNumber: checkpoint }),
+      ...(sequenceNumber && { SequenceNumber: sequenceNumber }),
     });
     return out.ShardIterator;
   }
 
   private async shardWorker(shard: Shard, isChild: boolean, ready: () => void): Promise<void> {
     let iterator: string | undefined;
+    const retry: HeadRetry = { attempts: 0, loggedAt: 0, unlogged: 0 };
     while (this.running) {
       try {
         iterator ??= await this.iterator(shard, isChild);
@@ -305,8 +367,24 @@ export class StreamPoller {
         });
         const records = (out.Records ?? []).map((r) => ({ ...r, eventSourceARN: this.streamArn }));
         if (records.length > 0) {
+          const outcome = await this.processBatch(shard.ShardId, records, retry);
           // Stopped mid-batch: no checkpoint, so the batch is read again on restart (at least once).
-          if (!(await this.processBatch(shard.ShardId, records))) break;
+          if (outcome.kind === 'stopped') break;
+          if (outcome.kind === 'retry') {
+            this.holdAt(shard.ShardId, records, outcome.from);
+            const delayMs = backoffDelay(outcome.attempts, this.retryDelayMs, this.maxRetryDelayMs);
+            this.logRetry(shard.ShardId, outcome.from, retry, delayMs);
+            await this.pause(delayMs);
+            // A fresh read from the failed record: it brings the records written since (Lambda's retry).
+            iterator = undefined;
+            continue;
+          }
+          if (retry.sequenceNumber !== undefined) this.endRetry(shard.ShardId, retry);
+          if (outcome.kind === 'skipped') {
+            this.checkpoint(shard.ShardId, outcome.through);
+            iterator = undefined;
+            continue;
+          }
           const last = records[records.length - 1]?.dynamodb?.SequenceNumber;
           if (last) this.checkpoint(shard.ShardId, last);
         }
@@ -319,7 +397,7 @@ export class StreamPoller {
           break;
         }
         iterator = out.NextShardIterator;
-        if (records.length === 0) await sleep(this.pollIntervalMs);
+        if (records.length === 0) await this.pause(this.pollIntervalMs);
       } catch (err) {
         // Never leave start() waiting on a shard that cannot be read yet.
         ready();
@@ -330,14 +408,57 @@ export class StreamPoller {
           shardId: shard.ShardId,
           error: err instanceof Error ? err.message : String(err),
         });
-        await sleep(Math.max(this.pollIntervalMs, 500));
+        await this.pause(Math.max(this.pollIntervalMs, 500));
       }
     }
   }
 
   private checkpoint(shardId: string, sequenceNumber: string): void {
-    this.checkpoints.shards[shardId] = { ...this.checkpoints.shards[shardId], checkpoint: sequenceNumber };
+    const { resumeAt: _done, ...state } = this.checkpoints.shards[shardId] ?? {};
+    this.checkpoints.shards[shardId] = { ...state, checkpoint: sequenceNumber };
     this.saveCheckpoints();
+  }
+
+  /**
+   * Checkpoints the records of `batch` before `from` and marks `from` as where reading resumes, so a
+   * restart during the retries starts at the failing record.
+   */
+  private holdAt(shardId: string, batch: DynamoDBRecord[], from: string): void {
+    const index = batch.findIndex((r) => r.dynamodb?.SequenceNumber === from);
+    const before = index > 0 ? batch[index - 1]?.dynamodb?.SequenceNumber : undefined;
+    const state = this.checkpoints.shards[shardId] ?? {};
+    if (state.resumeAt === from && (before === undefined || state.checkpoint === before)) return;
+    this.checkpoints.shards[shardId] = { ...state, ...(before && { checkpoint: before }), resumeAt: from };
+    this.saveCheckpoints();
+  }
+
+  /** One line when a record starts being retried, then at most one per `retryLogIntervalMs`. */
+  private logRetry(shardId: string, sequenceNumber: string, retry: HeadRetry, delayMs: number): void {
+    retry.unlogged++;
+    const now = Date.now();
+    if (retry.attempts > 1 && now - retry.loggedAt < this.retryLogIntervalMs) return;
+    this.log('stream record failed; retrying from it', {
+      shardId,
+      sequenceNumber,
+      attempts: retry.attempts,
+      retriesSinceLastLog: retry.unlogged,
+      delayMs,
+    });
+    retry.loggedAt = now;
+    retry.unlogged = 0;
+  }
+
+  /** The retried head record got through (or was skipped): one summary line, and a fresh count. */
+  private endRetry(shardId: string, retry: HeadRetry): void {
+    this.log('stream record retries ended', {
+      shardId,
+      sequenceNumber: retry.sequenceNumber,
+      attempts: retry.attempts,
+    });
+    retry.sequenceNumber = undefined;
+    retry.attempts = 0;
+    retry.unlogged = 0;
+    retry.loggedAt = 0;
   }
 
   private async invoke(records: DynamoDBRecord[]): Promise<DynamoDBBatchResponse | 'error'> {
@@ -377,54 +498,54 @@ export class StreamPoller {
   }
 
   /**
-   * Delivers a batch until every record succeeded or went to the on-failure destination. False when the
-   * poller was stopped before that.
+   * Invokes the handler on a batch. A thrown handler bisects the batch (each half processed in turn) or,
+   * on a single record, retries it in place until it goes to the on-failure destination. A partial batch
+   * failure ends the batch with `retry` from its lowest failed record, or `skipped` once that record
+   * used up its attempts (counted across re-reads in `retry`).
    */
-  private async processBatch(shardId: string, batch: DynamoDBRecord[]): Promise<boolean> {
-    let pending = batch;
-    let headSeq: string | undefined;
-    let attempts = 0;
-    while (pending.length > 0) {
-      if (!this.running) return false;
-      const result = await this.invoke(pending);
+  private async processBatch(shardId: string, batch: DynamoDBRecord[], retry: HeadRetry): Promise<BatchOutcome> {
+    let thrown = 0;
+    while (true) {
+      if (!this.running) return { kind: 'stopped' };
+      const result = await this.invoke(batch);
       if (result === 'error') {
-        if (this.bisect && pending.length > 1) {
+        if (this.bisect && batch.length > 1) {
           this.stats.bisections++;
-          const mid = Math.ceil(pending.length / 2);
-          if (!(await this.processBatch(shardId, pending.slice(0, mid)))) return false;
-          return this.processBatch(shardId, pending.slice(mid));
+          const mid = Math.ceil(batch.length / 2);
+          const first = await this.processBatch(shardId, batch.slice(0, mid), retry);
+          // The second half is read again after whatever stopped the first: order before progress.
+          if (first.kind !== 'done') return first;
+          return this.processBatch(shardId, batch.slice(mid), retry);
         }
-        attempts++;
-        if (this.exhausted(attempts)) {
-          await this.sendToOnFailure(shardId, pending, attempts - 1);
-          return true;
+        thrown++;
+        if (this.exhausted(thrown)) {
+          await this.sendToOnFailure(shardId, batch, thrown - 1);
+          return { kind: 'done' };
         }
         this.stats.retries++;
-        await sleep(this.retryDelayMs);
+        await this.pause(backoffDelay(thrown, this.retryDelayMs, this.maxRetryDelayMs));
         continue;
       }
       const ids = result.batchItemFailures.map((f) => f.itemIdentifier);
-      if (ids.length === 0) return true;
-      const seqs = pending.map((r) => r.dynamodb?.SequenceNumber ?? '');
+      if (ids.length === 0) return { kind: 'done' };
+      const seqs = batch.map((r) => r.dynamodb?.SequenceNumber ?? '');
       const valid = ids.every((id) => typeof id === 'string' && seqs.includes(id));
       // Lambda reads an identifier that is not in the batch as a failure of the whole batch.
       const lowest = valid ? ids.reduce((a, b) => (compareSequenceNumbers(a, b) <= 0 ? a : b)) : seqs[0];
-      const from = Math.max(0, seqs.indexOf(lowest as string));
-      pending = pending.slice(from);
-      const head = pending[0]?.dynamodb?.SequenceNumber;
-      attempts = head === headSeq ? attempts + 1 : 1;
-      headSeq = head;
-      if (this.exhausted(attempts)) {
-        await this.sendToOnFailure(shardId, pending.slice(0, 1), attempts - 1);
-        pending = pending.slice(1);
-        attempts = 0;
-        headSeq = undefined;
-        continue;
+      const head = batch[Math.max(0, seqs.indexOf(lowest as string))] as DynamoDBRecord;
+      const headSeq = head.dynamodb?.SequenceNumber ?? '';
+      if (retry.sequenceNumber !== headSeq) {
+        if (retry.sequenceNumber !== undefined) this.endRetry(shardId, retry);
+        retry.sequenceNumber = headSeq;
+      }
+      retry.attempts++;
+      if (this.exhausted(retry.attempts)) {
+        await this.sendToOnFailure(shardId, [head], retry.attempts - 1);
+        return { kind: 'skipped', through: headSeq };
       }
       this.stats.retries++;
-      await sleep(this.retryDelayMs);
+      return { kind: 'retry', from: headSeq, attempts: retry.attempts };
     }
-    return true;
   }
 }
 

@@ -1,18 +1,21 @@
 /**
  * The local stream poller against DynamoDB Local's real stream: utterances written with the real
  * repository reach the handler in order, partial batch failures are retried from the lowest failed
- * record, a throwing handler is bisected and finally sent to the on-failure destination, checkpoints
- * survive a restart, and, end to end with the real fan-out, a webhook receiver that fails then recovers
- * gets every utterance in order per conversation.
+ * record by a fresh read (so records written since come along and other conversations are not held
+ * back), with a growing and capped pause, a throwing handler is bisected and finally sent to the
+ * on-failure destination, checkpoints survive a restart (at the failing record when there is one), and,
+ * end to end with the real fan-out, a webhook receiver that fails then recovers gets every utterance in
+ * order per conversation.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { batchItemFailures } from '../../core/delivery/ordering';
 import { makeHandler as makeFanout } from '../../lambdas/fanout/handler';
 import { WebhookClient } from '../../lambdas/shared/webhook-client';
-import { type StreamFailure, StreamPoller, type StreamPollerOptions } from '../../local/stream-poller';
+import { backoffDelay, type StreamFailure, StreamPoller, type StreamPollerOptions } from '../../local/stream-poller';
 import { DeadLetterRepository } from '../../store/subscriptions';
 import { subscriptionsTableName } from '../../store/tables';
 import { UtterancesRepository } from '../../store/utterances';
@@ -65,6 +68,17 @@ async function eventually(check: () => boolean, timeoutMs = 15_000): Promise<voi
 const conv = () => `conv-${Math.random().toString(36).slice(2, 10)}`;
 const startOf = (r: DynamoDBRecord) => Number(r.dynamodb?.NewImage?.startMs?.N);
 const convOf = (r: DynamoDBRecord) => r.dynamodb?.NewImage?.conversationId?.S;
+const seqOf = (r: DynamoDBRecord) => r.dynamodb?.SequenceNumber ?? '';
+
+/**
+ * Reports `failing` records as the fan-out does: each one and every later record of its conversation
+ * (core/delivery/ordering.ts).
+ */
+function failuresFor(records: DynamoDBRecord[], failing: (r: DynamoDBRecord) => boolean) {
+  const ordered = records.map((r) => ({ sequenceNumber: seqOf(r), conversationId: convOf(r) ?? '' }));
+  const failed = new Set(records.filter(failing).map(seqOf));
+  return { batchItemFailures: batchItemFailures(ordered, failed).map((itemIdentifier) => ({ itemIdentifier })) };
+}
 
 async function write(conversationId: string, from: number, to: number): Promise<void> {
   for (let i = from; i < to; i++) await utterances.putFinal(utteranceInput(conversationId, i));
@@ -109,14 +123,113 @@ describe('local stream poller', () => {
       { batchSize: 10 },
     );
     await write(c, 0, 5);
+    // Wait for the retry itself: the batch that failed may already have ended with 4000.
     await eventually(
-      () => calls.flat().filter((s) => s === 4000).length >= 1 && failedOnce && calls.at(-1)?.at(-1) === 4000,
+      () => failedOnce && calls.flat().filter((s) => s === 2000).length >= 2 && calls.at(-1)?.at(-1) === 4000,
     );
     const delivered = calls.flat();
     // 2000 and everything after it come again; nothing before it does.
     expect(delivered.filter((s) => s === 0)).toHaveLength(1);
     expect(delivered.filter((s) => s === 2000)).toHaveLength(2);
     expect(calls.some((batch) => batch[0] === 2000)).toBe(true);
+  });
+
+  it('does not hold back another conversation behind a failing record: the retry reads records written since', async () => {
+    const a = conv();
+    const b = conv();
+    let aDown = true;
+    const aFailures: number[] = [];
+    const delivered: { c: string; start: number; aDown: boolean }[] = [];
+    await poller(
+      async (event) => {
+        const response = failuresFor(event.Records, (r) => aDown && convOf(r) === a && startOf(r) === 0);
+        const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+        for (const r of event.Records) {
+          const c = convOf(r);
+          if (c !== a && c !== b) continue;
+          if (failed.has(seqOf(r))) {
+            if (c === a && startOf(r) === 0) aFailures.push(Date.now());
+          } else {
+            delivered.push({ c, start: startOf(r), aDown });
+          }
+        }
+        return response;
+      },
+      { retryDelayMs: 10, maxRetryDelayMs: 40 },
+    );
+    await write(a, 0, 3);
+    // B is written only once A's head record has failed, i.e. after the batch holding it was read.
+    await eventually(() => aFailures.length >= 1);
+    await write(b, 0, 3);
+    const ofB = () => [...new Set(delivered.filter((d) => d.c === b).map((d) => d.start))];
+    await eventually(() => ofB().length === 3, 5000);
+    expect(ofB()).toEqual([0, 1000, 2000]);
+    expect(delivered.filter((d) => d.c === b).every((d) => d.aDown)).toBe(true);
+    expect(delivered.filter((d) => d.c === a)).toEqual([]);
+    aDown = false;
+    await eventually(() => delivered.filter((d) => d.c === a).length === 3);
+    // Once A recovers its records come in order, each once: none overtook the failing one.
+    expect(delivered.filter((d) => d.c === a).map((d) => d.start)).toEqual([0, 1000, 2000]);
+  });
+
+  it('pauses longer before each retry of the same record, up to maxRetryDelayMs', async () => {
+    const c = conv();
+    const attempts: number[] = [];
+    const base = 25;
+    const cap = 200;
+    const failFor = 7;
+    await poller(
+      async (event) => {
+        const head = event.Records.find((r) => convOf(r) === c && startOf(r) === 0);
+        if (!head) return { batchItemFailures: [] };
+        attempts.push(Date.now());
+        return failuresFor(event.Records, (r) => r === head && attempts.length <= failFor);
+      },
+      { retryDelayMs: base, maxRetryDelayMs: cap },
+    );
+    await write(c, 0, 1);
+    await eventually(() => attempts.length === failFor + 1);
+    const gaps = attempts.slice(1).map((t, i) => t - (attempts[i] as number));
+    const expected = [25, 50, 100, 200, 200, 200, 200];
+    expect(Array.from({ length: failFor }, (_, i) => backoffDelay(i + 1, base, cap))).toEqual(expected);
+    // Timers never fire early (1 ms of rounding aside); a doubling past the cap would show 400, 800, 1600 ms.
+    gaps.forEach((gap, i) => {
+      expect(gap).toBeGreaterThanOrEqual((expected[i] as number) - 1);
+    });
+    expect(Math.max(...gaps.slice(3))).toBeLessThan(2 * cap);
+  });
+
+  it('computes the retry pause as a doubling from the base, capped', () => {
+    expect([1, 2, 3, 4, 5, 6].map((n) => backoffDelay(n, 50, 2000))).toEqual([50, 100, 200, 400, 800, 1600]);
+    expect(backoffDelay(7, 50, 2000)).toBe(2000);
+    expect(backoffDelay(10_000, 50, 2000)).toBe(2000);
+  });
+
+  it('logs a record being retried once, then at most once per retryLogIntervalMs', async () => {
+    const c = conv();
+    let failing = true;
+    let tries = 0;
+    const lines: { message: string; attributes?: Record<string, unknown> }[] = [];
+    await poller(
+      async (event) => {
+        const head = event.Records.find((r) => convOf(r) === c && startOf(r) === 0);
+        if (head) tries++;
+        return failuresFor(event.Records, (r) => failing && r === head);
+      },
+      {
+        retryDelayMs: 5,
+        maxRetryDelayMs: 5,
+        retryLogIntervalMs: 60_000,
+        log: (message, attributes) => void lines.push({ message, ...(attributes && { attributes }) }),
+      },
+    );
+    await write(c, 0, 1);
+    await eventually(() => tries >= 10);
+    failing = false;
+    await eventually(() => lines.some((l) => l.message === 'stream record retries ended'));
+    expect(lines.filter((l) => l.message === 'stream record failed; retrying from it')).toHaveLength(1);
+    const ended = lines.find((l) => l.message === 'stream record retries ended');
+    expect(Number(ended?.attributes?.attempts)).toBeGreaterThanOrEqual(10);
   });
 
   it('bisects a batch whose handler throws and sends the poisoned record to the on-failure destination', async () => {
@@ -159,6 +272,39 @@ describe('local stream poller', () => {
     expect(seen).toEqual([0, 1000, 2000, 3000]);
   });
 
+  it('restarted while a record is being retried, resumes at that record (not after it, not at LATEST)', async () => {
+    const file = join(dir, 'checkpoints-retry.json');
+    const c = conv();
+    const ok: number[] = [];
+    let failures = 0;
+    const first = await poller(
+      async (event) => {
+        const mine = event.Records.filter((r) => convOf(r) === c);
+        const response = failuresFor(mine, (r) => startOf(r) === 1000);
+        const failed = new Set(response.batchItemFailures.map((f) => f.itemIdentifier));
+        if (failed.size > 0) failures++;
+        ok.push(...mine.filter((r) => !failed.has(seqOf(r))).map(startOf));
+        return response;
+      },
+      { checkpointFile: file, maxRetryAttempts: -1, retryDelayMs: 5, maxRetryDelayMs: 1000 },
+    );
+    await write(c, 0, 3);
+    await eventually(() => failures >= 3);
+    await first.stop();
+    expect(ok).toEqual([0]);
+    const after: number[] = [];
+    await poller(
+      async (event) => {
+        after.push(...event.Records.filter((r) => convOf(r) === c).map(startOf));
+        return { batchItemFailures: [] };
+      },
+      { checkpointFile: file, startingPosition: 'LATEST' },
+    );
+    await eventually(() => after.length >= 2);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(after).toEqual([1000, 2000]);
+  });
+
   it('end to end: a webhook that fails then recovers receives every utterance, in order per conversation', async () => {
     const rx = await startReceiver();
     let healthy = false;
@@ -179,7 +325,7 @@ describe('local stream poller', () => {
       logger: captureLogger(),
       metrics: recordMetrics(),
     });
-    await poller(handler, { batchSize: 20, retryDelayMs: 20 });
+    await poller(handler, { batchSize: 20, retryDelayMs: 20, maxRetryDelayMs: 200 });
     const c1 = conv();
     const c2 = conv();
     await Promise.all([write(c1, 0, 6), write(c2, 0, 6)]);
