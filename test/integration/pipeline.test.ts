@@ -202,6 +202,12 @@ describe('transcription pipeline (gateway → Transcribe → DynamoDB, on loopba
     const utterances = await h.listUtterances(conversationId);
     expectWellFormed(utterances);
     expect(utterances.map((u) => u.role)).toEqual(['agent', 'customer']);
+    // End of speech → stored (UtteranceLatencyMs) is measured for what was stored: positive and bounded by
+    // the time the call took.
+    const latency = h.controller.stats().latencyMs.utteranceLatencyMs;
+    expect(latency.count).toBeGreaterThanOrEqual(utterances.length);
+    expect(latency.p50).toBeGreaterThan(0);
+    expect(latency.max).toBeLessThan(30_000);
     for (const line of lines) expectLineTranscribed(utterances, line);
     for (const u of utterances) {
       expect(u.segment).toBe(started.segment);

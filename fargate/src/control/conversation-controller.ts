@@ -66,6 +66,7 @@ import type {
   TranscribeMetrics,
 } from '../transcribe/streamer';
 import { type SegmentSummary, TranscriptionSink, TranscriptionSinkError } from '../transcribe/transcription-sink';
+import { ArrivalClock } from './arrival-clock';
 import { InboxPoller, type InboxPort } from './inbox-poller';
 import { PipelineStats, type PipelineStatsSnapshot } from './metrics';
 import { type UtterancePutPort, type UtteranceRetryPolicy, UtteranceWriter } from './utterance-writer';
@@ -151,6 +152,8 @@ interface LocalSession {
   readonly sessionId: string;
   readonly connection: ConnectionInfo;
   readonly sink: TranscriptionSink;
+  /** When the session's audio arrived, for the end-of-speech → stored latency. */
+  readonly arrivals: ArrivalClock;
   /** Sends this session's final utterances back to Genesys as `event`s when enabled at open. */
   readonly connector: TranscriptionConnector;
   readonly log: Logger;
@@ -264,7 +267,10 @@ export class ConversationController {
     const session = ls;
     return {
       start: (info: SinkStartInfo) => sink.start(info),
-      write: (frame: AudioFrame) => sink.write(frame),
+      write: (frame: AudioFrame) => {
+        session.arrivals.record(frame.position + frame.samples, this.#o.clock.monotonic());
+        sink.write(frame);
+      },
       gap: (gap: TimelineGap) => sink.gap(gap),
       languageChanged: (language: string) => sink.languageChanged(language),
       end: (reason) => {
@@ -350,6 +356,7 @@ export class ConversationController {
     const log = this.#log.child({ sessionId });
     // The writer and the sink call back into the session record only after it exists.
     let ls: LocalSession | undefined;
+    const arrivals = new ArrivalClock();
     const writer = new UtteranceWriter({
       repository: this.#o.utterances,
       senderOf: (u: Utterance) => {
@@ -361,6 +368,9 @@ export class ConversationController {
       timers: this.#o.timers,
       logger: log,
       random: this.#random,
+      // Utterance times are on the AudioHook timeline: 8 samples per ms.
+      spokenAt: (u: Utterance) => arrivals.arrivedAt(Math.round(u.endMs * 8)),
+      monotonicNow: () => this.#o.clock.monotonic(),
     });
     const connector = new TranscriptionConnector({ sessionId, session: () => this.#lookup(sessionId), logger: log });
     const sink = new TranscriptionSink({
@@ -392,6 +402,7 @@ export class ConversationController {
       params: new Map(),
       paused: true,
       flushQueued: false,
+      arrivals,
       openedAt: 0,
     };
     return ls;

@@ -38,7 +38,12 @@ export type PipelineLatencyName =
   /** Inbox item written (its createdAt) → applied on this task (architecture §4: p99 ≤ 1 s). */
   | 'inboxLagMs'
   /** Session `open` hook start → decision (registration + META read + segment claim). */
-  | 'openDecisionMs';
+  | 'openDecisionMs'
+  /**
+   * End of speech → utterance stored: from when the utterance's last audio sample reached the gateway to
+   * when its DynamoDB write succeeded (Transcribe's finalisation, the mapping and the write).
+   */
+  | 'utteranceLatencyMs';
 
 /** Where counts and latencies go besides the in-process stats (e.g. CloudWatch EMF). Optional. */
 export interface PipelineMetricsSink {
@@ -89,6 +94,7 @@ export class PipelineStats {
   readonly #latency: Record<PipelineLatencyName, { samples: number[]; next: number; count: number }> = {
     inboxLagMs: { samples: [], next: 0, count: 0 },
     openDecisionMs: { samples: [], next: 0, count: 0 },
+    utteranceLatencyMs: { samples: [], next: 0, count: 0 },
   };
 
   constructor(private readonly sink?: PipelineMetricsSink) {}

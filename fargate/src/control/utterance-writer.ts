@@ -61,6 +61,12 @@ export interface UtteranceWriterOptions {
   logger: Logger;
   /** @default Math.random */
   random?: () => number;
+  /**
+   * When the utterance's last audio reached the gateway (monotonic ms; see `ArrivalClock`), to observe
+   * `utteranceLatencyMs` once it is stored. With `monotonicNow`. @default - not observed
+   */
+  spokenAt?: (utterance: Utterance) => number | undefined;
+  monotonicNow?: () => number;
 }
 
 /** Stores final utterances with bounded retries. */
@@ -83,6 +89,7 @@ export class UtteranceWriter implements UtteranceSink {
       try {
         const result = await this.#o.repository.putFinal(input);
         stats.count(result.outcome === 'created' ? 'utterancesStored' : 'utterancesDuplicate');
+        if (result.outcome === 'created') this.#observeLatency(utterance);
         return;
       } catch (err) {
         const retryable = err instanceof StoreError && err.retryable;
@@ -111,5 +118,12 @@ export class UtteranceWriter implements UtteranceSink {
 
   #sleep(ms: number): Promise<void> {
     return new Promise((resolve) => this.#o.timers.setTimeout(resolve, ms));
+  }
+
+  #observeLatency(utterance: Utterance): void {
+    const { spokenAt, monotonicNow } = this.#o;
+    if (spokenAt === undefined || monotonicNow === undefined) return;
+    const at = spokenAt(utterance);
+    if (at !== undefined) this.#o.stats.observe('utteranceLatencyMs', Math.max(0, monotonicNow() - at));
   }
 }

@@ -48,6 +48,7 @@ export const GATEWAY_METRIC_NAMES = {
   closeFailures: 'CloseFailures',
   inboxLagMs: 'InboxLagMs',
   openDecisionMs: 'OpenDecisionMs',
+  utteranceLatencyMs: 'UtteranceLatencyMs',
 } as const;
 
 const N = GATEWAY_METRIC_NAMES;
@@ -91,6 +92,7 @@ const PIPELINE_COUNTERS: Partial<Record<PipelineCounterName, string>> = {
 const PIPELINE_LATENCIES: Record<PipelineLatencyName, string> = {
   inboxLagMs: N.inboxLagMs,
   openDecisionMs: N.openDecisionMs,
+  utteranceLatencyMs: N.utteranceLatencyMs,
 };
 
 /** Live values read at each publication. */

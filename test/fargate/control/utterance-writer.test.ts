@@ -66,6 +66,28 @@ describe('UtteranceWriter', () => {
     expect(stats.snapshot().counters.utterancesStored).toBe(1);
   });
 
+  it('observes end of speech → stored for a stored utterance, not for a duplicate', async () => {
+    const stats = new PipelineStats();
+    const time = new ManualTime();
+    const spokenAt: number[] = [];
+    const make = (outcome: 'created' | 'duplicate') =>
+      new UtteranceWriter({
+        repository: new FlakyRepository(0, undefined, outcome),
+        stats,
+        timers: time,
+        logger: new RecordingLogger(),
+        spokenAt: (u) => {
+          spokenAt.push(u.endMs);
+          return 10_000;
+        },
+        monotonicNow: () => 10_750,
+      });
+    await make('created').put(utterance);
+    await make('duplicate').put(utterance);
+    expect(spokenAt).toEqual([3400]);
+    expect(stats.snapshot().latencyMs.utteranceLatencyMs).toMatchObject({ count: 1, p50: 750 });
+  });
+
   it('counts a duplicate (a replayed result) as done, not as a failure', async () => {
     const repo = new FlakyRepository(0, undefined, 'duplicate');
     const { writer, stats } = setup(repo);

@@ -166,6 +166,7 @@ describe('GatewayMetrics (CloudWatch embedded metric format)', () => {
     const t = setup();
     for (let i = 0; i < 250; i++) t.metrics.pipeline.observe('inboxLagMs', i);
     t.metrics.pipeline.observe('openDecisionMs', 42);
+    t.metrics.pipeline.observe('utteranceLatencyMs', 870);
     t.metrics.publish();
     const docs = t.docs();
     expect(docs).toHaveLength(3);
@@ -173,6 +174,7 @@ describe('GatewayMetrics (CloudWatch embedded metric format)', () => {
     const lag = docs.flatMap((d) => (d.InboxLagMs as number[] | undefined) ?? []);
     expect(lag).toEqual(Array.from({ length: 250 }, (_, i) => i));
     expect(docs[0]?.OpenDecisionMs).toEqual([42]);
+    expect(docs[0]?.UtteranceLatencyMs).toEqual([870]);
     // Gauges and counts go out once per interval, on the first line only.
     expect(docs.filter((d) => 'ActiveSessions' in d)).toHaveLength(1);
     expect(docs[1]?._aws.CloudWatchMetrics[0]?.Metrics).toEqual([{ Name: 'InboxLagMs', Unit: 'Milliseconds' }]);
