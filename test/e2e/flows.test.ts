@@ -457,6 +457,11 @@ describe('end to end through the local stack (npm start)', { timeout: 90_000 }, 
       // Down: connections refused while the fan-out keeps retrying.
       await sleep(2_000);
       expect(deliveriesFor(guid)).toHaveLength(0);
+      // The WebSocket subscriber is not held back by the webhook outage: the stream is retried with a
+      // fresh read, and every retry pushes what it has not pushed yet.
+      const early = await awaitPushes(live.messages, guid, messages.length);
+      expect(early.map((u) => u.text)).toEqual(messages.map((m) => m.text));
+      expect(deliveriesFor(guid)).toHaveLength(0);
     } finally {
       // Back (also when the flow failed: later flows need the receiver), with two more failures (503)
       // before it accepts.
