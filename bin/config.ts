@@ -185,10 +185,10 @@ const schema = z
           .array(z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, { message: 'must be an asapp-api-id' }))
           .default([]),
         /**
-         * Browser connect tokens (`POST /realtime/v1/token`). Off by default: the handlers take the token key
-         * as an environment value, so turning this on places a generated key in the functions' configuration.
+         * Browser connect tokens (`POST /realtime/v1/token`). The key is generated in Secrets Manager and read
+         * by the token route and `$connect` at run time; their configuration holds only the secret's ARN.
          */
-        browserTokens: z.boolean().default(false),
+        browserTokens: z.boolean().default(true),
         tokenTtlSec: z.number().int().min(10).max(900).default(300),
         throttleRatePerSec: z.number().positive().default(50),
         throttleBurst: z.number().int().positive().default(100),

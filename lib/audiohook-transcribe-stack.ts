@@ -113,8 +113,9 @@ export class AudiohookTranscribeStack extends Stack {
         Validations.of(tokenSecret).acknowledge({
           id: 'AwsSolutions-SMG4',
           reason:
-            'The key is resolved into the token route and $connect configuration at deploy time; rotating it is a ' +
-            'redeploy after put-secret-value (docs/deploy.md), and tokens live at most realtime.tokenTtlSec',
+            'A random HMAC key with no downstream system to update: rotating it is a put-secret-value, which the ' +
+            'token route and $connect pick up within their cache TTL without a redeploy (docs/deploy.md), and ' +
+            'tokens live at most realtime.tokenTtlSec',
         });
       }
       this.realtime = new RealtimeDelivery(this, 'Realtime', {
@@ -232,6 +233,12 @@ export class AudiohookTranscribeStack extends Stack {
       new CfnOutput(this, 'WebSocketUrl', {
         description: 'Real-time transcripts: WebSocket URL (docs/realtime.md)',
         value: this.realtime.webSocketUrl,
+      });
+    }
+    if (tokenSecret) {
+      new CfnOutput(this, 'RealtimeTokenKeySecretArn', {
+        description: 'HMAC key of the real-time connect tokens (rotate with put-secret-value; docs/deploy.md)',
+        value: tokenSecret.secretArn,
       });
     }
     if (this.store.webhookTargetsSecret) {

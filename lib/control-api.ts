@@ -20,7 +20,6 @@ import { Construct } from 'constructs';
 import { AUTHORIZER_ENTRY, ROUTES, type RouteSpec } from '../lambdas/shared/routes';
 import { EXPORT_REQUESTS_PREFIX, FEED_ROOT_PREFIX } from './feed-export';
 import { HouseFunction } from './house-function';
-import { tokenKeyReference } from './realtime-delivery';
 import { logicalIdOf } from './store';
 
 /** Stage name (never visible to callers: the custom domain maps the stage at the root). */
@@ -488,7 +487,8 @@ function routeExtraEnv(id: RouteSpec['id'], props: ControlApiProps): Record<stri
       WEBSOCKET_URL: r.webSocketUrl,
       REALTIME_SUPERVISOR_API_IDS: r.supervisorApiIds.join(','),
       REALTIME_TOKEN_TTL_SEC: String(r.tokenTtlSec),
-      ...(r.tokenSecret && { REALTIME_TOKEN_SECRET: tokenKeyReference(r.tokenSecret) }),
+      // The ARN only: the handler reads the key at run time (granted above).
+      ...(r.tokenSecret && { REALTIME_TOKEN_SECRET_ID: r.tokenSecret.secretArn }),
     };
   }
   if ((FILE_EXPORTER_READ_ROUTES.has(id) || id === 'request-export') && props.feedBucket) {

@@ -75,7 +75,10 @@ export interface RealtimeDeliveryProps {
   readonly webhookTargetsSecret?: secretsmanager.ISecret;
   /** Per-request webhook timeout. @default 5000 */
   readonly webhookTimeoutMs?: number;
-  /** Key of the browser connect tokens. @default - tokens refused; API credentials only */
+  /**
+   * Key of the browser connect tokens; `$connect` gets its ARN and may read it.
+   * @default - tokens refused; API credentials only
+   */
   readonly tokenSecret?: secretsmanager.ISecret;
   readonly supervisorApiIds: readonly string[];
   readonly throttleRatePerSec: number;
@@ -120,7 +123,12 @@ export class RealtimeDelivery extends Construct {
       API_CREDENTIALS_SECRET_ID: props.apiCredentialsSecret.secretArn,
       REALTIME_SUPERVISOR_API_IDS: props.supervisorApiIds.join(','),
     };
-    if (props.tokenSecret) routeEnv.REALTIME_TOKEN_SECRET = tokenKeyReference(props.tokenSecret);
+    // Only $connect verifies tokens; it reads the key from the secret at run time, so no function
+    // configuration holds the key itself.
+    const connectEnv: Record<string, string> = {
+      ...routeEnv,
+      ...(props.tokenSecret && { REALTIME_TOKEN_SECRET_ID: props.tokenSecret.secretArn }),
+    };
 
     const handlers = new Map<string, HouseFunction>();
     const byEntry = new Map<string, HouseFunction>();
@@ -134,7 +142,7 @@ export class RealtimeDelivery extends Construct {
           memorySizeMiB: route.id === 'Connect' ? 512 : 256,
           timeoutSec: 10,
           logRetentionDays: props.logRetentionDays,
-          environment: routeEnv,
+          environment: route.id === 'Connect' ? connectEnv : routeEnv,
         });
         byEntry.set(route.entry, fn);
         this.grantSubscriptions(fn, props.subscriptionsTable);
@@ -313,15 +321,6 @@ export class RealtimeDelivery extends Construct {
       }),
     );
   }
-}
-
-/**
- * The token key as a CloudFormation dynamic reference: the template holds only the secret's id, and
- * CloudFormation resolves the value into the function configuration at deploy time (the handlers read the
- * key as a value; see `realtime.browserTokens` in docs/deploy.md for the trade-off).
- */
-export function tokenKeyReference(secret: secretsmanager.ISecret): string {
-  return secret.secretValue.unsafeUnwrap();
 }
 
 /** JSON access log line of the WebSocket stage: ids and outcomes, never frame bodies. */

@@ -6,14 +6,16 @@
  *
  * Body `{"conversationId":"…"}` → a token for that conversation only; `{"all":true}` → an "all
  * conversations" token, for supervisor api ids only (`REALTIME_SUPERVISOR_API_IDS`, else `403-01`).
- * Answers `{token, expiresAt, expiresInSec[, url]}`. Without `REALTIME_TOKEN_SECRET` the route is off
- * (`404-01`).
+ * Answers `{token, expiresAt, expiresInSec[, url]}`. Without a token key (`REALTIME_TOKEN_SECRET` or
+ * `REALTIME_TOKEN_SECRET_ID`) the route is off (`404-01`); when the key's secret cannot be read and no
+ * earlier key is held, `503-01` (retry shortly) and a log line with the {@link TokenKeyError} code.
  */
 import { ApiError } from '../../core/api/errors';
 import { issueRealtimeToken, type RealtimeScope } from '../../core/delivery/realtime-token';
 import { loadConfig } from '../shared/config';
 import { type ApiDeps, depsFromConfig } from '../shared/deps';
 import { parseJsonBody, type RouteHandler, runRoute } from '../shared/http';
+import { TokenKeyError, tokenKeyProvider } from '../shared/token-key';
 
 /** The route's 200 body. */
 export interface RealtimeTokenResponse {
@@ -49,13 +51,18 @@ export function makeHandler(deps: Pick<ApiDeps, 'realtime' | 'logger' | 'metrics
       if ('all' in scope && !settings.supervisorApiIds.has(apiId)) {
         throw new ApiError('403-01', 'The all-conversations subscription needs a supervisor credential');
       }
-      const { token, claims } = issueRealtimeToken(
-        settings.tokenSecret,
-        apiId,
-        scope,
-        Math.floor(now() / 1000),
-        settings.ttlSec,
-      );
+      let key: string;
+      try {
+        key = await tokenKeyProvider(settings.tokenSecret).key();
+      } catch (err) {
+        if (!(err instanceof TokenKeyError)) throw err;
+        log.error('realtime token key unavailable', { code: err.code, reason: err.message });
+        throw new ApiError('503-01', 'Real-time tokens are unavailable; retry shortly', {
+          cause: err,
+          retryAfterSec: 1,
+        });
+      }
+      const { token, claims } = issueRealtimeToken(key, apiId, scope, Math.floor(now() / 1000), settings.ttlSec);
       log.info('realtime token issued', { all: 'all' in scope, expiresAt: claims.exp });
       const body: RealtimeTokenResponse = {
         token,

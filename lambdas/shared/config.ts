@@ -60,9 +60,19 @@ export interface ApiConfig extends ObservabilityConfig {
   pageTokenSecret?: string;
   /**
    * `REALTIME_TOKEN_SECRET`: key of the WebSocket API's short-lived connect tokens (`POST
-   * /realtime/v1/token`). @default - the token route answers 404-01 (not enabled)
+   * /realtime/v1/token`), as a value (local runs). At most one of this and `realtimeTokenSecretId`.
+   * @default - the token route answers 404-01 (not enabled)
    */
   realtimeTokenSecret?: string;
+  /**
+   * `REALTIME_TOKEN_SECRET_ID`: a Secrets Manager secret (id or ARN) whose `SecretString` is that key (AWS:
+   * the key never sits in the function's configuration). @default - see `realtimeTokenSecret`
+   */
+  realtimeTokenSecretId?: string;
+  /** `REALTIME_TOKEN_SECRET_CACHE_TTL_SEC`: how long a key read from Secrets Manager is reused. @default 300 */
+  realtimeTokenSecretCacheTtlSec?: number;
+  /** `SECRETS_MANAGER_ENDPOINT` @default - the regional endpoint */
+  secretsManagerEndpoint?: string;
   /** `REALTIME_TOKEN_TTL_SEC`: lifetime of a connect token. @default 300 */
   realtimeTokenTtlSec?: number;
   /** `REALTIME_SUPERVISOR_API_IDS`: api ids allowed the "all conversations" subscription. @default [] */
@@ -159,6 +169,9 @@ const apiSchema = observabilitySchema.extend({
     .string()
     .min(32, { message: 'REALTIME_TOKEN_SECRET must be at least 32 characters' })
     .optional(),
+  REALTIME_TOKEN_SECRET_ID: z.string().min(1).optional(),
+  REALTIME_TOKEN_SECRET_CACHE_TTL_SEC: integer('REALTIME_TOKEN_SECRET_CACHE_TTL_SEC', 0, 3600).default(300),
+  SECRETS_MANAGER_ENDPOINT: z.url({ message: 'SECRETS_MANAGER_ENDPOINT must be a URL' }).optional(),
   REALTIME_TOKEN_TTL_SEC: integer('REALTIME_TOKEN_TTL_SEC', 10, 900).default(300),
   REALTIME_SUPERVISOR_API_IDS: z.string().transform(commaList).default([]),
   WEBSOCKET_URL: z.url({ message: 'WEBSOCKET_URL must be a ws(s) URL' }).optional(),
@@ -190,11 +203,19 @@ export function observability(v: z.infer<typeof observabilitySchema>): Observabi
   };
 }
 
+/** The one problem line when both forms of the real-time token key are set. */
+export const TOKEN_KEY_BOTH_SET =
+  'set at most one of REALTIME_TOKEN_SECRET (the key itself, local runs) and REALTIME_TOKEN_SECRET_ID ' +
+  '(a Secrets Manager secret holding it, AWS)';
+
 /** Reads and validates the route handlers' configuration. Throws {@link ConfigError}. */
 export function loadConfig(env: Env = process.env): ApiConfig {
   const parsed = apiSchema.safeParse(present(env));
   if (!parsed.success) throw new ConfigError(problemsOf(parsed.error));
   const v = parsed.data;
+  if (v.REALTIME_TOKEN_SECRET !== undefined && v.REALTIME_TOKEN_SECRET_ID !== undefined) {
+    throw new ConfigError([TOKEN_KEY_BOTH_SET]);
+  }
   const defaultLanguage = v.SUPPORTED_LANGUAGES.find((l) => l.toLowerCase() === v.DEFAULT_LANGUAGE.toLowerCase());
   if (defaultLanguage === undefined) {
     throw new ConfigError([
@@ -214,6 +235,9 @@ export function loadConfig(env: Env = process.env): ApiConfig {
     retentionDays: v.RETENTION_DAYS,
     ...(v.PAGE_TOKEN_SECRET !== undefined && { pageTokenSecret: v.PAGE_TOKEN_SECRET }),
     ...(v.REALTIME_TOKEN_SECRET !== undefined && { realtimeTokenSecret: v.REALTIME_TOKEN_SECRET }),
+    ...(v.REALTIME_TOKEN_SECRET_ID !== undefined && { realtimeTokenSecretId: v.REALTIME_TOKEN_SECRET_ID }),
+    realtimeTokenSecretCacheTtlSec: v.REALTIME_TOKEN_SECRET_CACHE_TTL_SEC,
+    ...(v.SECRETS_MANAGER_ENDPOINT !== undefined && { secretsManagerEndpoint: v.SECRETS_MANAGER_ENDPOINT }),
     realtimeTokenTtlSec: v.REALTIME_TOKEN_TTL_SEC,
     realtimeSupervisorApiIds: v.REALTIME_SUPERVISOR_API_IDS,
     ...(v.WEBSOCKET_URL !== undefined && { websocketUrl: v.WEBSOCKET_URL }),

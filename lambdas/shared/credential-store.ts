@@ -1,9 +1,11 @@
 /**
- * Where the authorizer gets the API credential set: a Secrets Manager secret in AWS, a JSON file or inline
- * JSON locally. The parsed set is cached in memory for `ttlMs` (one GetSecretValue per container every few
- * minutes, not one per request); an unknown api id triggers an early re-read at most every
- * `minRefreshMs`, so a newly added credential works within seconds without letting unknown ids hammer
- * Secrets Manager. A failed re-read keeps the last good set.
+ * Secrets the API Lambdas read at run time, cached in memory: the authorizer's API credential set (a
+ * Secrets Manager secret in AWS, a JSON file or inline JSON locally) and, through {@link CachedValue},
+ * the real-time token key (lambdas/shared/token-key.ts). A value is re-read after `ttlMs` (one
+ * GetSecretValue per container every few minutes, not one per request); an early re-read (an unknown api
+ * id, a token signed with another key) happens at most every `minRefreshMs`, so a newly added credential
+ * or a rotated key works within seconds without letting unknown callers hammer Secrets Manager. A failed
+ * re-read keeps the last good value.
  */
 import { readFile } from 'node:fs/promises';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -30,26 +32,29 @@ function parseJson(text: string, where: string): unknown {
   }
 }
 
+/**
+ * The `SecretString` of a secret. Failures are {@link CredentialSourceError}s naming the secret and the
+ * SDK error's name only: an SDK message may quote request details, and nothing here may echo a value.
+ */
+export async function readSecretString(client: SecretsManagerClient, secretId: string): Promise<string> {
+  let text: string | undefined;
+  try {
+    const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
+    text = out.SecretString;
+  } catch (err) {
+    throw new CredentialSourceError(`GetSecretValue ${secretId} failed: ${err instanceof Error ? err.name : 'error'}`, {
+      cause: err,
+    });
+  }
+  if (text === undefined) throw new CredentialSourceError(`secret ${secretId} has no SecretString`);
+  return text;
+}
+
 /** A Secrets Manager secret whose `SecretString` is the credential JSON. */
 export function secretsManagerSource(client: SecretsManagerClient, secretId: string): CredentialSource {
   return {
     description: `secretsmanager:${secretId}`,
-    async load() {
-      let text: string | undefined;
-      try {
-        const out = await client.send(new GetSecretValueCommand({ SecretId: secretId }));
-        text = out.SecretString;
-      } catch (err) {
-        throw new CredentialSourceError(
-          `GetSecretValue ${secretId} failed: ${err instanceof Error ? err.name : 'error'}`,
-          {
-            cause: err,
-          },
-        );
-      }
-      if (text === undefined) throw new CredentialSourceError(`secret ${secretId} has no SecretString`);
-      return parseJson(text, `secret ${secretId}`);
-    },
+    load: async () => parseJson(await readSecretString(client, secretId), `secret ${secretId}`),
   };
 }
 
@@ -77,18 +82,22 @@ export function inlineSource(json: string | Record<string, unknown>): Credential
   };
 }
 
-/** Options of {@link CredentialStore}. */
+/** Options of {@link CachedValue} and {@link CredentialStore}. */
 export interface CredentialStoreOptions {
-  /** How long a loaded set is used before it is re-read. */
+  /** How long a loaded value is used before it is re-read. */
   ttlMs: number;
-  /** Shortest interval between early re-reads caused by unknown ids. @default 30000 */
+  /** Shortest interval between early re-reads, and the pause after a failed re-read. @default 30000 */
   minRefreshMs?: number;
   now?: () => number;
 }
 
-/** A cached view of a {@link CredentialSource}. */
-export class CredentialStore {
-  private entries: Map<string, CredentialEntry> | undefined;
+/**
+ * A value loaded on first use and re-read after `ttlMs`. Concurrent callers share one read; a failed
+ * re-read keeps the last good value and is retried after `minRefreshMs` rather than on every call. Only
+ * when no value was ever loaded does {@link get} throw (the loader's error).
+ */
+export class CachedValue<T> {
+  private value: { current: T } | undefined;
   private loadedAt = Number.NEGATIVE_INFINITY;
   private loading: Promise<void> | undefined;
   private retryAt = Number.NEGATIVE_INFINITY;
@@ -96,42 +105,52 @@ export class CredentialStore {
   private readonly now: () => number;
   /** Number of successful loads (observability and tests). */
   loads = 0;
-  /** Number of failed re-reads while a previous set stayed in use. */
+  /** Number of failed re-reads while a previous value stayed in use. */
   failures = 0;
 
   constructor(
-    readonly source: CredentialSource,
+    private readonly load: () => Promise<T>,
     private readonly options: CredentialStoreOptions,
   ) {
     this.minRefreshMs = options.minRefreshMs ?? 30_000;
     this.now = options.now ?? Date.now;
   }
 
-  /** The entry for `apiId`, or undefined when the current set has none. */
-  async lookup(apiId: string): Promise<CredentialEntry | undefined> {
+  /** The current value, (re-)reading it first when there is none or its TTL has passed. */
+  async get(): Promise<T> {
     const now = this.now();
-    if (this.entries === undefined || (now - this.loadedAt >= this.options.ttlMs && now >= this.retryAt)) {
+    if (this.value === undefined || (now - this.loadedAt >= this.options.ttlMs && now >= this.retryAt)) {
       await this.refresh();
     }
-    let entry = this.entries?.get(apiId);
-    if (entry === undefined && this.now() - this.loadedAt >= this.minRefreshMs && this.now() >= this.retryAt) {
+    // refresh() either set a value or threw.
+    return (this.value as { current: T }).current;
+  }
+
+  /**
+   * Re-reads before the TTL when the caller has reason to think the value changed, at most every
+   * `minRefreshMs`. Answers whether a re-read happened and succeeded; never throws.
+   */
+  async refreshEarly(): Promise<boolean> {
+    const now = this.now();
+    if (now - this.loadedAt < this.minRefreshMs || now < this.retryAt) return false;
+    const before = this.loads;
+    try {
       await this.refresh();
-      entry = this.entries?.get(apiId);
+    } catch {
+      return false;
     }
-    return entry;
+    return this.loads > before;
   }
 
   private async refresh(): Promise<void> {
-    // Concurrent lookups share one read.
     this.loading ??= (async () => {
       try {
-        const next = parseCredentials(await this.source.load());
-        this.entries = next;
+        const next = await this.load();
+        this.value = { current: next };
         this.loads++;
         this.loadedAt = this.now();
       } catch (err) {
-        if (this.entries === undefined) throw err;
-        // Keep serving the last good set; try again after minRefreshMs rather than on every request.
+        if (this.value === undefined) throw err;
         this.retryAt = this.now() + this.minRefreshMs;
         this.failures++;
       } finally {
@@ -139,5 +158,34 @@ export class CredentialStore {
       }
     })();
     await this.loading;
+  }
+}
+
+/** A cached view of a {@link CredentialSource}. */
+export class CredentialStore {
+  private readonly cache: CachedValue<Map<string, CredentialEntry>>;
+
+  constructor(
+    readonly source: CredentialSource,
+    options: CredentialStoreOptions,
+  ) {
+    this.cache = new CachedValue(async () => parseCredentials(await source.load()), options);
+  }
+
+  /** Number of successful loads (observability and tests). */
+  get loads(): number {
+    return this.cache.loads;
+  }
+
+  /** Number of failed re-reads while a previous set stayed in use. */
+  get failures(): number {
+    return this.cache.failures;
+  }
+
+  /** The entry for `apiId`, or undefined when the current set has none. */
+  async lookup(apiId: string): Promise<CredentialEntry | undefined> {
+    const entry = (await this.cache.get()).get(apiId);
+    if (entry !== undefined || !(await this.cache.refreshEarly())) return entry;
+    return (await this.cache.get()).get(apiId);
   }
 }

@@ -12,6 +12,7 @@ import { createFeedsS3Client, S3FeedStore } from '../../store/feeds';
 import { UtterancesRepository } from '../../store/utterances';
 import type { ApiConfig } from './config';
 import { type ApiLogger, createObservability, type MetricsSink, traceClient } from './observability';
+import { type TokenKey, tokenKeyFromConfig } from './token-key';
 
 /** What the route handlers depend on. Tests and the local adapter build it around DynamoDB Local. */
 export interface ApiDeps {
@@ -35,8 +36,8 @@ export interface ApiDeps {
 
 /** What `POST /realtime/v1/token` needs. */
 export interface RealtimeTokenSettings {
-  /** HMAC key of the tokens (shared with the `$connect` handler). */
-  tokenSecret: string;
+  /** HMAC key of the tokens (shared with the `$connect` handler): the key itself, or where to read it. */
+  tokenSecret: TokenKey;
   /** Lifetime of a token, seconds. */
   ttlSec: number;
   /** Api ids that may ask for an "all conversations" token. */
@@ -45,15 +46,27 @@ export interface RealtimeTokenSettings {
   websocketUrl?: string;
 }
 
-/** The token settings from a config, or undefined when no token secret is configured. */
-export function realtimeOf(
-  config: Partial<
-    Pick<ApiConfig, 'realtimeTokenSecret' | 'realtimeTokenTtlSec' | 'realtimeSupervisorApiIds' | 'websocketUrl'>
-  >,
-): RealtimeTokenSettings | undefined {
-  if (config.realtimeTokenSecret === undefined) return undefined;
+/** The config fields the token route's settings come from. */
+type RealtimeTokenFields = Partial<
+  Pick<
+    ApiConfig,
+    | 'realtimeTokenSecret'
+    | 'realtimeTokenSecretId'
+    | 'realtimeTokenSecretCacheTtlSec'
+    | 'secretsManagerEndpoint'
+    | 'awsRegion'
+    | 'realtimeTokenTtlSec'
+    | 'realtimeSupervisorApiIds'
+    | 'websocketUrl'
+  >
+>;
+
+/** The token settings from a config, or undefined when no token key (value or secret id) is configured. */
+export function realtimeOf(config: RealtimeTokenFields): RealtimeTokenSettings | undefined {
+  const tokenSecret = tokenKeyFromConfig(config);
+  if (tokenSecret === undefined) return undefined;
   return {
-    tokenSecret: config.realtimeTokenSecret,
+    tokenSecret,
     ttlSec: config.realtimeTokenTtlSec ?? 300,
     supervisorApiIds: new Set(config.realtimeSupervisorApiIds ?? []),
     ...(config.websocketUrl !== undefined && { websocketUrl: config.websocketUrl }),
@@ -96,9 +109,7 @@ export function repositoriesOf(
   client: DynamoDBClient,
   config: Pick<ApiConfig, 'conversationsTable' | 'utterancesTable' | 'retentionDays' | 'pageTokenSecret'> &
     Partial<Pick<ApiConfig, 'feedsBucket' | 's3Endpoint' | 'feedUrlTtlSec' | 'awsRegion'>> &
-    Partial<
-      Pick<ApiConfig, 'realtimeTokenSecret' | 'realtimeTokenTtlSec' | 'realtimeSupervisorApiIds' | 'websocketUrl'>
-    >,
+    RealtimeTokenFields,
 ): Pick<ApiDeps, 'conversations' | 'utterances' | 'inbox' | 'feeds' | 'realtime'> {
   const doc = createDocumentClient(client);
   const feeds = feedsOf(config);

@@ -11,6 +11,7 @@ import {
   type ObservabilityConfig,
   observability,
   observabilitySchema,
+  TOKEN_KEY_BOTH_SET,
 } from './config';
 import { commaList, type Env, integer, nonEmpty, present, problemsOf } from './env';
 import { parseWebhookTargets, targetFromEnv, WebhookConfigError, type WebhookTarget } from './webhook-targets';
@@ -64,8 +65,17 @@ export interface WebSocketConfig extends ObservabilityConfig {
   credentials: CredentialSourceConfig;
   /** `CREDENTIALS_CACHE_TTL_SEC` @default 300 */
   cacheTtlSec: number;
-  /** `REALTIME_TOKEN_SECRET` @default - tokens are not accepted, only API credentials */
+  /** `REALTIME_TOKEN_SECRET`: the connect-token key itself (local runs). @default - see `realtimeTokenSecretId` */
   realtimeTokenSecret?: string;
+  /**
+   * `REALTIME_TOKEN_SECRET_ID`: a Secrets Manager secret whose `SecretString` is the key (AWS). At most one
+   * of the two. @default - neither: tokens are not accepted, only API credentials
+   */
+  realtimeTokenSecretId?: string;
+  /** `REALTIME_TOKEN_SECRET_CACHE_TTL_SEC`: how long a key read from Secrets Manager is reused. @default 300 */
+  realtimeTokenSecretCacheTtlSec: number;
+  /** `SECRETS_MANAGER_ENDPOINT` @default - the regional endpoint */
+  secretsManagerEndpoint?: string;
   /** `REALTIME_SUPERVISOR_API_IDS` @default [] */
   supervisorApiIds: string[];
   /** `CONNECTION_TTL_SEC` @default 7800 (API Gateway's 2 h connection cap + 10 min) */
@@ -156,6 +166,8 @@ const webSocketSchema = observabilitySchema.extend({
     .string()
     .min(32, { message: 'REALTIME_TOKEN_SECRET must be at least 32 characters' })
     .optional(),
+  REALTIME_TOKEN_SECRET_ID: z.string().min(1).optional(),
+  REALTIME_TOKEN_SECRET_CACHE_TTL_SEC: integer('REALTIME_TOKEN_SECRET_CACHE_TTL_SEC', 0, 3600).default(300),
   REALTIME_SUPERVISOR_API_IDS: z.string().transform(commaList).default([]),
   CONNECTION_TTL_SEC: integer('CONNECTION_TTL_SEC', 60, 86_400).default(7800),
 });
@@ -172,6 +184,9 @@ export function loadWebSocketConfig(env: Env = process.env): WebSocketConfig {
     throw new ConfigError([
       'set exactly one of API_CREDENTIALS_SECRET_ID (AWS), API_CREDENTIALS_JSON or API_CREDENTIALS_FILE (local)',
     ]);
+  }
+  if (v.REALTIME_TOKEN_SECRET !== undefined && v.REALTIME_TOKEN_SECRET_ID !== undefined) {
+    throw new ConfigError([TOKEN_KEY_BOTH_SET]);
   }
   let credentials: CredentialSourceConfig;
   if (v.API_CREDENTIALS_SECRET_ID !== undefined) {
@@ -193,6 +208,9 @@ export function loadWebSocketConfig(env: Env = process.env): WebSocketConfig {
     credentials,
     cacheTtlSec: v.CREDENTIALS_CACHE_TTL_SEC,
     ...(v.REALTIME_TOKEN_SECRET !== undefined && { realtimeTokenSecret: v.REALTIME_TOKEN_SECRET }),
+    ...(v.REALTIME_TOKEN_SECRET_ID !== undefined && { realtimeTokenSecretId: v.REALTIME_TOKEN_SECRET_ID }),
+    realtimeTokenSecretCacheTtlSec: v.REALTIME_TOKEN_SECRET_CACHE_TTL_SEC,
+    ...(v.SECRETS_MANAGER_ENDPOINT !== undefined && { secretsManagerEndpoint: v.SECRETS_MANAGER_ENDPOINT }),
     supervisorApiIds: v.REALTIME_SUPERVISOR_API_IDS,
     connectionTtlSec: v.CONNECTION_TTL_SEC,
   };

@@ -21,6 +21,7 @@ import { credentialSourceOf } from '../authorizer/handler';
 import { CredentialStore } from './credential-store';
 import { type ApiLogger, createObservability, type MetricsSink, traceClient } from './observability';
 import type { WebSocketConfig } from './realtime-config';
+import { type TokenKey, tokenKeyFromConfig } from './token-key';
 
 /** The event API Gateway passes to a WebSocket route's Lambda proxy integration. */
 export interface WebSocketEvent {
@@ -127,8 +128,8 @@ export interface WebSocketDeps {
   pusherFor: (event: WebSocketEvent) => ConnectionPusher;
   /** API credentials, as the REST authorizer reads them. */
   credentials: Pick<CredentialStore, 'lookup'>;
-  /** Key of the short-lived connect tokens; absent = tokens are refused. */
-  tokenKey?: string;
+  /** Key of the short-lived connect tokens (the key itself, or where to read it); absent = tokens are refused. */
+  tokenKey?: TokenKey;
   /** Api ids allowed the "all conversations" subscription. */
   supervisorApiIds: ReadonlySet<string>;
   logger: ApiLogger;
@@ -163,6 +164,7 @@ export function webSocketDepsFromConfig(config: WebSocketConfig, functionName: s
     }
     return pusher;
   };
+  const tokenKey = tokenKeyFromConfig(config);
   return {
     subscriptions: new SubscriptionsRepository(createDocumentClient(client), {
       tableName: config.subscriptionsTable,
@@ -172,7 +174,7 @@ export function webSocketDepsFromConfig(config: WebSocketConfig, functionName: s
     credentials: new CredentialStore(credentialSourceOf({ ...config, negativeCacheTtlSec: 0 }), {
       ttlMs: config.cacheTtlSec * 1000,
     }),
-    ...(config.realtimeTokenSecret !== undefined && { tokenKey: config.realtimeTokenSecret }),
+    ...(tokenKey !== undefined && { tokenKey }),
     supervisorApiIds: new Set(config.supervisorApiIds),
     logger,
     metrics,

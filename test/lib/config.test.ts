@@ -38,7 +38,7 @@ describe('AppConfig', () => {
       expect(c.retention).toEqual({ transcriptDays: 7, feedDays: 90, logDays: 30, recordingsDays: 30 });
       expect(c.realtime).toEqual({
         supervisorApiIds: [],
-        browserTokens: false,
+        browserTokens: true,
         tokenTtlSec: 300,
         throttleRatePerSec: 50,
         throttleBurst: 100,

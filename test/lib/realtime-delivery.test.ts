@@ -162,6 +162,20 @@ describe('real-time delivery', () => {
       }
       expect(envOf(connect).REALTIME_SUPERVISOR_API_IDS).toBe('supervisor-1');
     });
+
+    it('gives $connect the token key by secret ARN, and no other route handler the key at all', () => {
+      const tokenKey = {
+        Ref: s.stack.getLogicalId(s.stack.node.findChild('RealtimeTokenKey').node.defaultChild as never),
+      };
+      const connect = realtime().routeFunctions.get('Connect');
+      if (!connect) throw new Error('no $connect handler');
+      expect(envOf(connect).REALTIME_TOKEN_SECRET_ID).toEqual(tokenKey);
+      for (const name of ['Disconnect', 'Subscribe', 'Default']) {
+        const fn = realtime().routeFunctions.get(name);
+        if (!fn) throw new Error(`no ${name} handler`);
+        expect(Object.keys(envOf(fn)).filter((k) => k.startsWith('REALTIME_TOKEN_SECRET'))).toEqual([]);
+      }
+    });
   });
 
   describe('execute-api:ManageConnections (least privilege)', () => {
@@ -202,26 +216,62 @@ describe('real-time delivery', () => {
   });
 
   describe('realtime token route', () => {
-    it('tells the token route the WebSocket URL, the supervisors and the token key (by reference)', () => {
+    const tokenKeyOf = (x: Synthesized) =>
+      x.stack.node.tryFindChild('RealtimeTokenKey') as { node: { defaultChild?: unknown } } | undefined;
+    const environments = (x: Synthesized) =>
+      (
+        Object.values(x.template.findResources('AWS::Lambda::Function')) as Array<{
+          Properties: { Environment?: { Variables?: Env } };
+        }>
+      ).map((f) => f.Properties.Environment?.Variables ?? {});
+
+    it('tells the token route the WebSocket URL, the supervisors and the token key secret (by ARN)', () => {
       const fn = s.stack.controlApi.routeFunctions.get('realtime-token');
       if (!fn) throw new Error('no realtime-token function');
       const env = envOf(fn);
       expect(JSON.stringify(env.WEBSOCKET_URL)).toContain('wss://');
       expect(env.REALTIME_SUPERVISOR_API_IDS).toBe('supervisor-1');
       expect(env.REALTIME_TOKEN_TTL_SEC).toBe('300');
-      // A CloudFormation dynamic reference: the template never holds the key itself.
-      expect(JSON.stringify(env.REALTIME_TOKEN_SECRET)).toContain('{{resolve:secretsmanager:');
+      expect(env.REALTIME_TOKEN_SECRET_ID).toEqual({ Ref: id(tokenKeyOf(s)) });
+      s.template.hasOutput('RealtimeTokenKeySecretArn', { Value: { Ref: id(tokenKeyOf(s)) } });
     });
 
-    it('leaves browser tokens off by default (no key in any function configuration)', () => {
-      const plain = synthesize();
-      const functions = Object.values(plain.template.findResources('AWS::Lambda::Function')) as Array<{
-        Properties: { Environment?: { Variables?: Env } };
-      }>;
-      expect(functions.filter((f) => f.Properties.Environment?.Variables?.REALTIME_TOKEN_SECRET !== undefined)).toEqual(
-        [],
+    it('lets exactly the token route and $connect read the token key secret', () => {
+      const secretRef = { Ref: id(tokenKeyOf(s)) };
+      const readsKey = (st: Statement) =>
+        JSON.stringify(st.Action).includes('secretsmanager:GetSecretValue') &&
+        [st.Resource].flat().some((r) => JSON.stringify(r) === JSON.stringify(secretRef));
+      const readers = (
+        Object.values(s.template.findResources('AWS::IAM::Policy')) as Array<{
+          Properties: { PolicyDocument: { Statement: Statement[] }; Roles: unknown[] };
+        }>
+      )
+        .filter((p) => p.Properties.PolicyDocument.Statement.some(readsKey))
+        .flatMap((p) => p.Properties.Roles);
+      const tokenRoute = s.stack.controlApi.routeFunctions.get('realtime-token');
+      const connect = realtime().routeFunctions.get('Connect');
+      expect(readers).toHaveLength(2);
+      expect(readers).toEqual(
+        expect.arrayContaining([{ Ref: id(tokenRoute?.role as never) }, { Ref: id(connect?.role as never) }]),
       );
-      expect(plain.stack.realtime).toBeDefined();
+    });
+
+    it('turns browser tokens on by default, with no key or dynamic reference in any function configuration', () => {
+      const plain = synthesize();
+      expect(tokenKeyOf(plain)).toBeDefined();
+      const envs = environments(plain);
+      expect(envs.filter((e) => e.REALTIME_TOKEN_SECRET_ID !== undefined)).toHaveLength(2);
+      for (const x of [plain, s]) {
+        expect(environments(x).filter((e) => 'REALTIME_TOKEN_SECRET' in e)).toEqual([]);
+        expect(JSON.stringify(environments(x))).not.toContain('{{resolve:secretsmanager');
+      }
+    });
+
+    it('creates no token key when browser tokens are turned off', () => {
+      const off = synthesize({ realtime: { browserTokens: false } });
+      expect(tokenKeyOf(off)).toBeUndefined();
+      expect(JSON.stringify(environments(off))).not.toContain('REALTIME_TOKEN_SECRET');
+      expect(off.stack.realtime).toBeDefined();
     });
   });
 

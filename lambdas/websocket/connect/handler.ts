@@ -9,15 +9,21 @@
  *   never goes in a URL): exactly the scope the token names.
  *
  * Answers: 200 accepted; 401 no or bad credentials / bad or expired token; 403 a disabled credential,
- * or a supervisor token whose api id is no longer a supervisor.
+ * or a supervisor token whose api id is no longer a supervisor; 503 a token when the token key's secret
+ * cannot be read and no earlier key is held (logged with the {@link TokenKeyError} code; API credentials
+ * still work).
+ *
+ * A token that does not verify triggers one early re-read of the key (at most every 30 s): after a
+ * rotation the token route may already sign with the new key while this container still holds the old.
  */
 import { createHash } from 'node:crypto';
 import { verifySecret } from '../../../core/api/credentials';
 import { DeliveryError } from '../../../core/delivery/errors';
-import { verifyRealtimeToken } from '../../../core/delivery/realtime-token';
+import { type RealtimeClaims, verifyRealtimeToken } from '../../../core/delivery/realtime-token';
 import type { ConnectionGrant } from '../../../store/subscriptions';
 import { API_ID_HEADER, API_SECRET_HEADER } from '../../authorizer/handler';
 import { loadWebSocketConfig } from '../../shared/realtime-config';
+import { TokenKeyError, type TokenKeyProvider, tokenKeyProvider } from '../../shared/token-key';
 import {
   eventHeader,
   type WebSocketDeps,
@@ -27,9 +33,23 @@ import {
   webSocketDepsFromConfig,
 } from '../../shared/websocket';
 
-type Verdict = { ok: true; apiId: string; grant: ConnectionGrant } | { ok: false; status: 401 | 403; reason: string };
+type RefusalStatus = 401 | 403 | 503;
+type Verdict =
+  | { ok: true; apiId: string; grant: ConnectionGrant }
+  | { ok: false; status: RefusalStatus; reason: string; code?: string };
 
-const refused = (status: 401 | 403, reason: string): Verdict => ({ ok: false, status, reason });
+const refused = (status: RefusalStatus, reason: string, code?: string): Verdict => ({
+  ok: false,
+  status,
+  reason,
+  ...(code !== undefined && { code }),
+});
+
+const STATUS_TEXT: Record<RefusalStatus, string> = {
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  503: 'Service Unavailable',
+};
 
 /** Builds the `$connect` handler. `cacheTtlMs` keeps positive credential verdicts (one scrypt per caller). */
 export function makeHandler(deps: WebSocketDeps, options: { cacheTtlMs?: number } = {}): WebSocketHandler {
@@ -54,24 +74,45 @@ export function makeHandler(deps: WebSocketDeps, options: { cacheTtlMs?: number 
     };
   };
 
-  const byToken = (token: string): Verdict => {
-    if (deps.tokenKey === undefined) return refused(401, 'tokens-disabled');
-    try {
-      const claims = verifyRealtimeToken(deps.tokenKey, token, Math.floor(now() / 1000));
-      if ('all' in claims.scope) {
-        // Supervisor status is re-checked at use: removing an api id from the list takes effect at once.
-        if (!deps.supervisorApiIds.has(claims.sub)) return refused(403, 'not-a-supervisor');
-        return { ok: true, apiId: claims.sub, grant: { kind: 'supervisor' } };
+  const keys = deps.tokenKey === undefined ? undefined : tokenKeyProvider(deps.tokenKey);
+
+  /** The claims, or undefined when the token does not verify with the current key (nor a re-read one). */
+  const verify = async (provider: TokenKeyProvider, token: string): Promise<RealtimeClaims | undefined> => {
+    const attempt = (key: string) => {
+      try {
+        return verifyRealtimeToken(key, token, Math.floor(now() / 1000));
+      } catch (err) {
+        if (err instanceof DeliveryError) return undefined;
+        throw err;
       }
-      return {
-        ok: true,
-        apiId: claims.sub,
-        grant: { kind: 'conversation', conversationId: claims.scope.conversationId },
-      };
+    };
+    const key = await provider.key();
+    const claims = attempt(key);
+    if (claims !== undefined || !(await provider.refreshEarly())) return claims;
+    const fresh = await provider.key();
+    return fresh === key ? undefined : attempt(fresh);
+  };
+
+  const byToken = async (token: string): Promise<Verdict> => {
+    if (keys === undefined) return refused(401, 'tokens-disabled');
+    let claims: RealtimeClaims | undefined;
+    try {
+      claims = await verify(keys, token);
     } catch (err) {
-      if (err instanceof DeliveryError) return refused(401, 'invalid-token');
+      if (err instanceof TokenKeyError) return refused(503, 'token-key-unavailable', err.code);
       throw err;
     }
+    if (claims === undefined) return refused(401, 'invalid-token');
+    if ('all' in claims.scope) {
+      // Supervisor status is re-checked at use: removing an api id from the list takes effect at once.
+      if (!deps.supervisorApiIds.has(claims.sub)) return refused(403, 'not-a-supervisor');
+      return { ok: true, apiId: claims.sub, grant: { kind: 'supervisor' } };
+    }
+    return {
+      ok: true,
+      apiId: claims.sub,
+      grant: { kind: 'conversation', conversationId: claims.scope.conversationId },
+    };
   };
 
   return async (event: WebSocketEvent): Promise<WebSocketResult> => {
@@ -81,13 +122,20 @@ export function makeHandler(deps: WebSocketDeps, options: { cacheTtlMs?: number 
     const secret = eventHeader(event, API_SECRET_HEADER);
     let verdict: Verdict;
     if (apiId !== undefined && secret !== undefined) verdict = await byCredentials(apiId, secret);
-    else if (token) verdict = byToken(token);
+    else if (token) verdict = await byToken(token);
     else verdict = refused(401, 'missing-credentials');
     if (!verdict.ok) {
-      deps.logger.info('websocket connect refused', { requestId, connectionId, reason: verdict.reason });
+      const attributes = {
+        requestId,
+        connectionId,
+        reason: verdict.reason,
+        ...(verdict.code !== undefined && { code: verdict.code }),
+      };
+      if (verdict.status >= 500) deps.logger.error('websocket connect failed', attributes);
+      else deps.logger.info('websocket connect refused', attributes);
       deps.metrics.addMetric('WebSocketConnectRefused', 'Count', 1);
       deps.metrics.publish();
-      return { statusCode: verdict.status, body: verdict.status === 401 ? 'Unauthorized' : 'Forbidden' };
+      return { statusCode: verdict.status, body: STATUS_TEXT[verdict.status] };
     }
     await deps.subscriptions.putConnection({ connectionId, apiId: verdict.apiId, grant: verdict.grant }, now());
     deps.logger.info('websocket connected', {
