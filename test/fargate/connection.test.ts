@@ -3,7 +3,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { ClientMessage, UnknownClientMessage } from '../../core/audiohook/messages';
 import { type Connection, type ConnectionOptions, createConnection } from '../../fargate/src/audiohook/connection';
-import { CaptureLogger } from './helpers/capture-logger';
+import { CaptureLogger } from '../helpers/capture-logger';
 import { FakeTime } from './helpers/fake-time';
 
 const SESSION_ID = '5ee0c4a6-9d3b-4f0c-8f0e-2b1f3c4d5e6f';

@@ -9,6 +9,7 @@ import { createAdminServer } from '../../fargate/src/admin';
 import { createGateway, type Gateway, type GatewayDeps } from '../../fargate/src/gateway';
 import { createLogger } from '../../fargate/src/logger';
 import { NullSink } from '../../fargate/src/sinks/null-sink';
+import { CaptureLogger } from '../helpers/capture-logger';
 import {
   AudioHookTestClient,
   attemptUpgrade,
@@ -17,7 +18,6 @@ import {
   ORG_ID,
   type UpgradeIds,
 } from './helpers/audiohook-client';
-import { CaptureLogger } from './helpers/capture-logger';
 
 const PATH = '/api/v1/audiohook/ws';
 const SECRET = Buffer.from('gateway-test-client-secret-32by!').toString('base64');

@@ -8,7 +8,7 @@ import {
   SecretsManagerKeySource,
   StaticKeySource,
 } from '../../fargate/src/secrets';
-import { CaptureLogger } from './helpers/capture-logger';
+import { CaptureLogger } from '../helpers/capture-logger';
 import { FakeTime } from './helpers/fake-time';
 
 const SECRET_ID = 'audiohook/api-keys';

@@ -25,7 +25,7 @@ import {
   type SessionDeps,
   type SessionOptions,
 } from '../../../core/audiohook/session';
-import type { Clock, Logger, TimerHandle, Timers } from '../../../core/ports';
+import type { Clock, TimerHandle, Timers } from '../../../core/ports';
 
 export const SESSION_ID = '30b0e395-84d3-4570-ac13-9a62d8f514c0';
 export const ORG_ID = 'd7934305-0972-4844-938e-9060eef73d05';
@@ -206,39 +206,11 @@ export class RecordingSink implements AudioSink {
   }
 }
 
-export interface LogEntry {
-  level: 'debug' | 'info' | 'warn' | 'error';
-  obj: Record<string, unknown>;
-  msg: string;
-}
+/** The shared test logger under the name these tests use. */
+import { CaptureLogger as RecordingLogger } from '../../helpers/capture-logger';
 
-/** Collects log entries (bindings of child loggers merged into each entry). */
-export class RecordingLogger implements Logger {
-  constructor(
-    readonly entries: LogEntry[] = [],
-    private readonly bindings: Record<string, unknown> = {},
-  ) {}
-
-  debug(obj: Record<string, unknown>, msg: string): void {
-    this.entries.push({ level: 'debug', obj: { ...this.bindings, ...obj }, msg });
-  }
-  info(obj: Record<string, unknown>, msg: string): void {
-    this.entries.push({ level: 'info', obj: { ...this.bindings, ...obj }, msg });
-  }
-  warn(obj: Record<string, unknown>, msg: string): void {
-    this.entries.push({ level: 'warn', obj: { ...this.bindings, ...obj }, msg });
-  }
-  error(obj: Record<string, unknown>, msg: string): void {
-    this.entries.push({ level: 'error', obj: { ...this.bindings, ...obj }, msg });
-  }
-  child(bindings: Record<string, unknown>): Logger {
-    return new RecordingLogger(this.entries, { ...this.bindings, ...bindings });
-  }
-
-  at(level: LogEntry['level']): LogEntry[] {
-    return this.entries.filter((e) => e.level === level);
-  }
-}
+export type { LogEntry } from '../../helpers/capture-logger';
+export { RecordingLogger };
 
 type ParamsOf<T extends ClientMessageType> = Extract<ClientMessage, { type: T }>['parameters'];
 

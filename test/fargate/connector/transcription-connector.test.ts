@@ -7,7 +7,7 @@ import {
   TranscriptionConnector,
   withTranscriptionConnector,
 } from '../../../fargate/src/connector/transcription-connector';
-import { CaptureLogger } from '../helpers/capture-logger';
+import { CaptureLogger } from '../../helpers/capture-logger';
 
 const SESSION_ID = '30b0e395-84d3-4570-ac13-9a62d8f514c0';
 const SECRET_TEXT = 'my account number is secret-words';

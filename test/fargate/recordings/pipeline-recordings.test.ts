@@ -12,7 +12,7 @@ import { systemClock, systemTimers } from '../../../core/ports';
 import { createPipeline } from '../../../fargate/src/control/pipeline';
 import { createRecordingsS3Client } from '../../../fargate/src/recordings/s3-recording-store';
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from '../../../local/s3';
-import { CaptureLogger } from '../helpers/capture-logger';
+import { CaptureLogger } from '../../helpers/capture-logger';
 
 const BUCKET = 'pipeline-recordings';
 const BASE = {

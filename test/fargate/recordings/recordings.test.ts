@@ -7,7 +7,7 @@ import { parseWav } from '../../../core/audio/wav';
 import type { AudioFrame } from '../../../core/audiohook/ports';
 import type { RecordingStore, RecordingUpload } from '../../../fargate/src/recordings/recording-store';
 import { type RecordingSegmentInfo, SegmentRecordings } from '../../../fargate/src/recordings/recordings';
-import { CaptureLogger } from '../helpers/capture-logger';
+import { CaptureLogger } from '../../helpers/capture-logger';
 import { ManualTime } from '../transcribe/helpers';
 
 const dirs: string[] = [];

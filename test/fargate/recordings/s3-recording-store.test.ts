@@ -14,7 +14,7 @@ import { SegmentRecordings } from '../../../fargate/src/recordings/recordings';
 import { createRecordingsS3Client, S3RecordingStore } from '../../../fargate/src/recordings/s3-recording-store';
 import { TranscriptionSink } from '../../../fargate/src/transcribe/transcription-sink';
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from '../../../local/s3';
-import { CaptureLogger } from '../helpers/capture-logger';
+import { CaptureLogger } from '../../helpers/capture-logger';
 import { FakeTranscribe, ManualTime, RecordingLogger, RecordingSink, until } from '../transcribe/helpers';
 
 const BUCKET = 'test-recordings';

@@ -16,7 +16,7 @@ import type {
 } from '../../../fargate/src/recordings/recordings';
 import { SegmentRecordings } from '../../../fargate/src/recordings/recordings';
 import { type SegmentInfo, TranscriptionSink } from '../../../fargate/src/transcribe/transcription-sink';
-import { CaptureLogger } from '../helpers/capture-logger';
+import { CaptureLogger } from '../../helpers/capture-logger';
 import {
   constFrame,
   FakeTranscribe,

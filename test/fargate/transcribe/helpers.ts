@@ -11,7 +11,7 @@ import type {
 } from '@aws-sdk/client-transcribe-streaming';
 import type { Role } from '../../../core/audio/roles';
 import type { AudioFrame } from '../../../core/audiohook/ports';
-import type { Clock, Logger, TimerHandle, Timers } from '../../../core/ports';
+import type { Clock, TimerHandle, Timers } from '../../../core/ports';
 import type { RecognizerResult } from '../../../core/transcript/recognizer-result';
 import type { PartialUtterance, Utterance } from '../../../core/transcript/utterance';
 import type { TranscribeClientLike } from '../../../fargate/src/transcribe/streamer';
@@ -219,29 +219,10 @@ export class RecordingSink {
   }
 }
 
-/** A logger that keeps warn/error lines for assertions. */
-export class RecordingLogger implements Logger {
-  readonly lines: { level: string; msg: string; obj: Record<string, unknown> }[];
-  constructor(lines: { level: string; msg: string; obj: Record<string, unknown> }[] = []) {
-    this.lines = lines;
-  }
-  debug(): void {}
-  info(obj: Record<string, unknown>, msg: string): void {
-    this.lines.push({ level: 'info', msg, obj });
-  }
-  warn(obj: Record<string, unknown>, msg: string): void {
-    this.lines.push({ level: 'warn', msg, obj });
-  }
-  error(obj: Record<string, unknown>, msg: string): void {
-    this.lines.push({ level: 'error', msg, obj });
-  }
-  child(): Logger {
-    return new RecordingLogger(this.lines);
-  }
-  messages(level: string): string[] {
-    return this.lines.filter((l) => l.level === level).map((l) => l.msg);
-  }
-}
+/** The shared test logger under the name these tests use. */
+import { CaptureLogger as RecordingLogger } from '../../helpers/capture-logger';
+
+export { RecordingLogger };
 
 /** A frame of constant-valued PCM per role (so a test can tell channels apart in what was sent). */
 export function constFrame(position: number, samples: number, values: Partial<Record<Role, number>>): AudioFrame {

@@ -1,5 +1,8 @@
-/** A core `Logger` that records every call, so tests can assert on what was (and was not) logged. */
-import type { Logger } from '../../../core/ports';
+/**
+ * The one test logger: a core `Logger` that records every call (child bindings merged into each entry),
+ * so tests can assert on what was, and was not, logged.
+ */
+import type { Logger } from '../../core/ports';
 
 export interface LogEntry {
   level: 'debug' | 'info' | 'warn' | 'error';
@@ -36,5 +39,20 @@ export class CaptureLogger implements Logger {
 
   find(msg: string | RegExp): LogEntry[] {
     return this.entries.filter((e) => (typeof msg === 'string' ? e.msg === msg : msg.test(e.msg)));
+  }
+
+  /** Entries of one level. */
+  at(level: LogEntry['level']): LogEntry[] {
+    return this.entries.filter((e) => e.level === level);
+  }
+
+  /** Entries above debug (what an operator sees at the default level). */
+  get lines(): LogEntry[] {
+    return this.entries.filter((e) => e.level !== 'debug');
+  }
+
+  /** The messages of one level. */
+  messages(level: LogEntry['level']): string[] {
+    return this.at(level).map((e) => e.msg);
   }
 }
