@@ -53,7 +53,7 @@ import { ConversationsRepository } from '../store/conversations';
 import { createTables } from '../store/create-tables';
 import { createDocumentClient } from '../store/dynamo';
 import { UtterancesRepository } from '../store/utterances';
-import { bundleGateway, freePort } from './gateway-process';
+import { freePort, spawnBundledGateway } from './gateway-process';
 import { fmt, percentile, table } from './stats';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -133,31 +133,8 @@ function stopper(child: ChildProcess): () => Promise<void> {
 
 /** The gateway in pipeline mode, bundled as in the container image, in its own process. */
 async function startGateway(env: Record<string, string>): Promise<Child> {
-  const entry = await bundleGateway(ROOT);
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const child = spawn(process.execPath, [entry], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      ADMIN_HOST: '127.0.0.1',
-      ADMIN_PORT: String(adminPort),
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const stop = stopper(child);
-  try {
-    await waitHealthy(`http://127.0.0.1:${port}/health`, child, 'gateway');
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { url: `ws://127.0.0.1:${port}/api/v1/audiohook/ws`, stop };
+  const gw = await spawnBundledGateway(ROOT, env, { healthTimeoutMs: 60_000 });
+  return { url: gw.url, stop: gw.stop };
 }
 
 /** The local REST adapter through its own entry point (what `npm start` runs), in its own process. */

@@ -66,27 +66,28 @@ export async function bundleGateway(root: string): Promise<string> {
   return outfile;
 }
 
-async function waitHealthy(url: string, child: ChildProcess, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`gateway exited early with code ${child.exitCode}`);
-    try {
-      const res = await fetch(`${url}/health`);
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error('gateway did not become healthy in time');
+/** A bundled gateway running in its own process. */
+export interface SpawnedGateway {
+  /** The AudioHook WebSocket URL. */
+  url: string;
+  /** The admin server (`/metrics`, `/metrics/reset`, `/metrics/pipeline`). */
+  adminUrl: string;
+  child: ChildProcess;
+  /** SIGTERM (the gateway drains), SIGKILL after `killAfterMs`. Idempotent. */
+  stop(): Promise<void>;
 }
 
-/** Starts a gateway process with a fresh API key and a null sink. */
-export async function startGatewayProcess(root: string, opts: { maxSessions: number }): Promise<GatewayProcess> {
+/**
+ * Starts the bundled gateway (fargate/src/main.ts, as in the image) on free loopback ports with `env`
+ * added to a minimal environment, and waits for `/health`.
+ */
+export async function spawnBundledGateway(
+  root: string,
+  env: Record<string, string>,
+  opts: { healthTimeoutMs?: number; killAfterMs?: number } = {},
+): Promise<SpawnedGateway> {
   const entry = await bundleGateway(root);
   const [port, adminPort] = [await freePort(), await freePort()];
-  const apiKey = randomBytes(18).toString('base64url');
-  const clientSecret = randomBytes(32).toString('base64');
   const child = spawn(process.execPath, [entry], {
     cwd: root,
     env: {
@@ -97,23 +98,53 @@ export async function startGatewayProcess(root: string, opts: { maxSessions: num
       PORT: String(port),
       ADMIN_HOST: '127.0.0.1',
       ADMIN_PORT: String(adminPort),
-      AUDIOHOOK_API_KEYS: JSON.stringify({ [apiKey]: clientSecret }),
-      AUDIO_SINK: 'null',
       LOG_LEVEL: 'warn',
-      MAX_SESSIONS: String(opts.maxSessions),
+      ...env,
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const httpUrl = `http://127.0.0.1:${port}`;
-  const adminUrl = `http://127.0.0.1:${adminPort}`;
-  try {
-    await waitHealthy(httpUrl, child, 20_000);
-  } catch (err) {
-    child.kill('SIGKILL');
-    throw err;
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 15_000);
+    await exited;
+    clearTimeout(timer);
+  };
+  const healthUrl = `http://127.0.0.1:${port}/health`;
+  const deadline = Date.now() + (opts.healthTimeoutMs ?? 20_000);
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`gateway exited early with code ${child.exitCode}`);
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error('gateway did not become healthy in time');
+    }
+    try {
+      if ((await fetch(healthUrl)).ok) break;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 100));
   }
+  return { url: `ws://127.0.0.1:${port}/api/v1/audiohook/ws`, adminUrl: `http://127.0.0.1:${adminPort}`, child, stop };
+}
+
+/** Starts a gateway process with a fresh API key and a null sink. */
+export async function startGatewayProcess(root: string, opts: { maxSessions: number }): Promise<GatewayProcess> {
+  const apiKey = randomBytes(18).toString('base64url');
+  const clientSecret = randomBytes(32).toString('base64');
+  const gw = await spawnBundledGateway(
+    root,
+    {
+      AUDIOHOOK_API_KEYS: JSON.stringify({ [apiKey]: clientSecret }),
+      AUDIO_SINK: 'null',
+      MAX_SESSIONS: String(opts.maxSessions),
+    },
+    { killAfterMs: 10_000 },
+  );
+  const adminUrl = gw.adminUrl;
   return {
-    url: `ws://127.0.0.1:${port}/api/v1/audiohook/ws`,
+    url: gw.url,
     adminUrl,
     apiKey,
     clientSecret,
@@ -126,13 +157,6 @@ export async function startGatewayProcess(root: string, opts: { maxSessions: num
       const res = await fetch(`${adminUrl}/metrics/reset`, { method: 'POST' });
       if (!res.ok) throw new Error(`POST /metrics/reset answered ${res.status}`);
     },
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: gw.stop,
   };
 }

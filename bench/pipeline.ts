@@ -1,28 +1,3 @@
-/**
- * Pipeline benchmark (`npm run bench -- pipeline`): N concurrent real-time stereo AudioHook sessions with
- * transcription on, through the real gateway process in pipeline mode (ConversationController, the real
- * Transcribe SDK client, DynamoDB repositories) against the local Transcribe-compatible endpoint and
- * DynamoDB Local, all on loopback.
- *
- * The recognizer is the endpoint's scripted one (an energy VAD: each tone burst is one utterance), because
- * the point is the gateway's cost per transcribed session, not recognition. Each conversation is started
- * through the store before its session opens (start-before-open), so every session streams from `opened`.
- *
- * Reported per N:
- * - gateway CPU (% of one core) and RSS growth per session, from the gateway's admin `/metrics` over a
- *   measuring window after ramp-up and warm-up (the gateway is its own process, bundled like the image);
- * - final → stored latency p50/p99, two ways:
- *   - `emit→put`: the scripted recognizer writes the wall-clock time at which the endpoint emits a final
- *     into the final's first word (`e<epoch ms>`); the stored item's `createdAt` is the gateway's clock
- *     when it issued the put. Same machine, same clock: this is the gateway's own path (HTTP/2 event
- *     stream, SDK decode, mapping, the utterance queue), excluding the DynamoDB write itself;
- *   - `emit→visible`: for a few sampled conversations the benchmark polls the Utterances table (strongly
- *     consistent Query every 50 ms) and notes when each utterance first shows up: the end-to-end time
- *     including the write (±25 ms of polling resolution).
- * The load generator, DynamoDB Local (Java) and the endpoint share this machine's cores with the gateway;
- * the report says how many there are.
- */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -38,7 +13,7 @@ import { ConversationsRepository } from '../store/conversations';
 import { createTables } from '../store/create-tables';
 import { createDocumentClient } from '../store/dynamo';
 import { UtterancesRepository } from '../store/utterances';
-import { bundleGateway, freePort } from './gateway-process';
+import { spawnBundledGateway } from './gateway-process';
 import { fmt, percentile, table } from './stats';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -95,55 +70,16 @@ interface GatewayChild {
 }
 
 async function startGateway(env: Record<string, string>): Promise<GatewayChild> {
-  const entry = await bundleGateway(ROOT);
-  const [port, adminPort] = [await freePort(), await freePort()];
-  const child: ChildProcess = spawn(process.execPath, [entry], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      NODE_ENV: 'production',
-      HOST: '127.0.0.1',
-      PORT: String(port),
-      ADMIN_HOST: '127.0.0.1',
-      ADMIN_PORT: String(adminPort),
-      LOG_LEVEL: 'warn',
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const http = `http://127.0.0.1:${port}`;
-  const admin = `http://127.0.0.1:${adminPort}`;
-  const deadline = Date.now() + 20_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`gateway exited early with code ${child.exitCode}`);
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error('gateway did not become healthy in time');
-    }
-    try {
-      if ((await fetch(`${http}/health`)).ok) break;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-  const json = async <T>(path: string): Promise<T> => (await (await fetch(`${admin}${path}`)).json()) as T;
+  const gw = await spawnBundledGateway(ROOT, env);
+  const json = async <T>(path: string): Promise<T> => (await (await fetch(`${gw.adminUrl}${path}`)).json()) as T;
   return {
-    url: `ws://127.0.0.1:${port}/api/v1/audiohook/ws`,
+    url: gw.url,
     metrics: () => json('/metrics'),
     pipeline: () => json('/metrics/pipeline'),
     async reset() {
-      await fetch(`${admin}/metrics/reset`, { method: 'POST' });
+      await fetch(`${gw.adminUrl}/metrics/reset`, { method: 'POST' });
     },
-    async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      await exited;
-      clearTimeout(timer);
-    },
+    stop: gw.stop,
   };
 }
 
