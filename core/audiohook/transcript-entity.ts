@@ -11,9 +11,8 @@
  * - Size: each event message must stay within the client's text limit (§6.1). See
  *   {@link buildTranscriptEvents} for how an oversized utterance is degraded.
  */
-import { createHash } from 'node:crypto';
 import type { Role } from '../audio/roles';
-import type { Utterance, UtteranceToken } from '../transcript/utterance';
+import { type Utterance, type UtteranceToken, uuidV5 } from '../transcript/utterance';
 import { msToDuration } from './duration';
 import { type EventEntity, MAX_TEXT_MESSAGE_CHARS, type TranscriptEntityData } from './messages';
 import { serializeServerMessage } from './session-wire';
@@ -205,15 +204,7 @@ export function buildTranscriptEvents(utterance: Utterance, options: TranscriptE
 
 /** A deterministic UUID (version 5 layout) for part `index` of an utterance split over several events. */
 export function partIdOf(utteranceId: string, index: number): string {
-  const hash = createHash('sha1')
-    .update(Buffer.from(PART_ID_NAMESPACE.replaceAll('-', ''), 'hex'))
-    .update(`${utteranceId}|part|${index}`, 'utf8')
-    .digest();
-  const b = Buffer.from(hash.subarray(0, 16));
-  b[6] = ((b[6] as number) & 0x0f) | 0x50;
-  b[8] = ((b[8] as number) & 0x3f) | 0x80;
-  const hex = b.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  return uuidV5(PART_ID_NAMESPACE, `${utteranceId}|part|${index}`);
 }
 
 /** A slice of the text: its (trimmed) content and where it lies in the original, in UTF-16 units. */

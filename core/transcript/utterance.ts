@@ -91,8 +91,20 @@ export interface PartialSink {
  */
 export const UTTERANCE_ID_NAMESPACE = '5b0c8f7e-3c1d-4e8a-9f61-2d7a4b9e0c13';
 
-function uuidBytes(uuid: string): Buffer {
-  return Buffer.from(uuid.replaceAll('-', ''), 'hex');
+/**
+ * A name-based UUID, RFC 9562 version 5: SHA-1 over the namespace's 16 bytes and the UTF-8 name, with
+ * the version and variant bits set. Deterministic: the same namespace and name give the same id.
+ */
+export function uuidV5(namespace: string, name: string): string {
+  const hash = createHash('sha1')
+    .update(Buffer.from(namespace.replaceAll('-', ''), 'hex'))
+    .update(name, 'utf8')
+    .digest();
+  const b = Buffer.from(hash.subarray(0, 16));
+  b[6] = ((b[6] as number) & 0x0f) | 0x50;
+  b[8] = ((b[8] as number) & 0x3f) | 0x80;
+  const hex = b.toString('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 /**
@@ -101,14 +113,9 @@ function uuidBytes(uuid: string): Buffer {
  * replayed result lands on the same row.
  */
 export function utteranceIdOf(conversationId: string, streamId: string, resultId: string): string {
-  const hash = createHash('sha1')
-    .update(uuidBytes(UTTERANCE_ID_NAMESPACE))
-    // Length-prefixed fields so ("a|b","c") and ("a","b|c") can never collide.
-    .update(`${conversationId.length}:${conversationId}|${streamId.length}:${streamId}|${resultId}`, 'utf8')
-    .digest();
-  const b = Buffer.from(hash.subarray(0, 16));
-  b[6] = ((b[6] as number) & 0x0f) | 0x50;
-  b[8] = ((b[8] as number) & 0x3f) | 0x80;
-  const hex = b.toString('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+  // Length-prefixed fields so ("a|b","c") and ("a","b|c") can never collide.
+  return uuidV5(
+    UTTERANCE_ID_NAMESPACE,
+    `${conversationId.length}:${conversationId}|${streamId.length}:${streamId}|${resultId}`,
+  );
 }
