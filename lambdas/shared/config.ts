@@ -96,6 +96,36 @@ export type CredentialSourceConfig =
   /** A JSON file (`API_CREDENTIALS_FILE`): local runs. */
   | { source: 'file'; path: string };
 
+/**
+ * The credential source named by exactly one of `API_CREDENTIALS_SECRET_ID`, `_JSON`, `_FILE` (the
+ * authorizer's and the WebSocket handlers' loaders read the same variables). Throws {@link ConfigError}.
+ */
+export function credentialSourceOf(v: {
+  API_CREDENTIALS_SECRET_ID?: string | undefined;
+  API_CREDENTIALS_JSON?: string | undefined;
+  API_CREDENTIALS_FILE?: string | undefined;
+  SECRETS_MANAGER_ENDPOINT?: string | undefined;
+}): CredentialSourceConfig {
+  const sources = [v.API_CREDENTIALS_SECRET_ID, v.API_CREDENTIALS_JSON, v.API_CREDENTIALS_FILE].filter(
+    (s) => s !== undefined,
+  );
+  if (sources.length !== 1) {
+    throw new ConfigError([
+      'set exactly one of API_CREDENTIALS_SECRET_ID (AWS), API_CREDENTIALS_JSON or API_CREDENTIALS_FILE (local); ' +
+        'entries come from `npx tsx lambdas/authorizer/hash-secret.ts`',
+    ]);
+  }
+  if (v.API_CREDENTIALS_SECRET_ID !== undefined) {
+    return {
+      source: 'secrets-manager',
+      secretId: v.API_CREDENTIALS_SECRET_ID,
+      ...(v.SECRETS_MANAGER_ENDPOINT !== undefined && { endpoint: v.SECRETS_MANAGER_ENDPOINT }),
+    };
+  }
+  if (v.API_CREDENTIALS_JSON !== undefined) return { source: 'inline', json: v.API_CREDENTIALS_JSON };
+  return { source: 'file', path: v.API_CREDENTIALS_FILE as string };
+}
+
 /** Configuration of the authorizer. */
 export interface AuthorizerConfig extends ObservabilityConfig {
   credentials: CredentialSourceConfig;
@@ -252,27 +282,7 @@ export function loadAuthorizerConfig(env: Env = process.env): AuthorizerConfig {
   const parsed = authorizerSchema.safeParse(present(env));
   if (!parsed.success) throw new ConfigError(problemsOf(parsed.error));
   const v = parsed.data;
-  const sources = [v.API_CREDENTIALS_SECRET_ID, v.API_CREDENTIALS_JSON, v.API_CREDENTIALS_FILE].filter(
-    (s) => s !== undefined,
-  );
-  if (sources.length !== 1) {
-    throw new ConfigError([
-      'set exactly one of API_CREDENTIALS_SECRET_ID (AWS), API_CREDENTIALS_JSON or API_CREDENTIALS_FILE (local); ' +
-        'entries come from `npx tsx lambdas/authorizer/hash-secret.ts`',
-    ]);
-  }
-  let credentials: CredentialSourceConfig;
-  if (v.API_CREDENTIALS_SECRET_ID !== undefined) {
-    credentials = {
-      source: 'secrets-manager',
-      secretId: v.API_CREDENTIALS_SECRET_ID,
-      ...(v.SECRETS_MANAGER_ENDPOINT !== undefined && { endpoint: v.SECRETS_MANAGER_ENDPOINT }),
-    };
-  } else if (v.API_CREDENTIALS_JSON !== undefined) {
-    credentials = { source: 'inline', json: v.API_CREDENTIALS_JSON };
-  } else {
-    credentials = { source: 'file', path: v.API_CREDENTIALS_FILE as string };
-  }
+  const credentials = credentialSourceOf(v);
   return {
     ...observability(v),
     credentials,

@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 
-/** An environment, as `process.env`. */
+/** An environment: variable names to values (what a composition root passes in). */
 export type Env = Record<string, string | undefined>;
 
 /** A whole-number variable within bounds. */

@@ -8,6 +8,7 @@ import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../core/delivery/retr
 import {
   ConfigError,
   type CredentialSourceConfig,
+  credentialSourceOf,
   type ObservabilityConfig,
   observability,
   observabilitySchema,
@@ -177,29 +178,10 @@ export function loadWebSocketConfig(env: Env = process.env): WebSocketConfig {
   const parsed = webSocketSchema.safeParse(present(env));
   if (!parsed.success) throw new ConfigError(problemsOf(parsed.error));
   const v = parsed.data;
-  const sources = [v.API_CREDENTIALS_SECRET_ID, v.API_CREDENTIALS_JSON, v.API_CREDENTIALS_FILE].filter(
-    (s) => s !== undefined,
-  );
-  if (sources.length !== 1) {
-    throw new ConfigError([
-      'set exactly one of API_CREDENTIALS_SECRET_ID (AWS), API_CREDENTIALS_JSON or API_CREDENTIALS_FILE (local)',
-    ]);
-  }
   if (v.REALTIME_TOKEN_SECRET !== undefined && v.REALTIME_TOKEN_SECRET_ID !== undefined) {
     throw new ConfigError([TOKEN_KEY_BOTH_SET]);
   }
-  let credentials: CredentialSourceConfig;
-  if (v.API_CREDENTIALS_SECRET_ID !== undefined) {
-    credentials = {
-      source: 'secrets-manager',
-      secretId: v.API_CREDENTIALS_SECRET_ID,
-      ...(v.SECRETS_MANAGER_ENDPOINT !== undefined && { endpoint: v.SECRETS_MANAGER_ENDPOINT }),
-    };
-  } else if (v.API_CREDENTIALS_JSON !== undefined) {
-    credentials = { source: 'inline', json: v.API_CREDENTIALS_JSON };
-  } else {
-    credentials = { source: 'file', path: v.API_CREDENTIALS_FILE as string };
-  }
+  const credentials = credentialSourceOf(v);
   return {
     ...observability(v),
     subscriptionsTable: v.SUBSCRIPTIONS_TABLE,

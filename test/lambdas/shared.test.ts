@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { ApiError } from '../../core/api/errors';
 import { ConfigError, loadAuthorizerConfig, loadConfig } from '../../lambdas/shared/config';
 import { MAX_BODY_BYTES, parseJsonBody, toApiError } from '../../lambdas/shared/http';
+import { loadWebSocketConfig } from '../../lambdas/shared/realtime-config';
 import { InvalidTokenError, StoreFailureError, StoreUnavailableError } from '../../store/errors';
 
 const BASE = { CONVERSATIONS_TABLE: 'c', UTTERANCES_TABLE: 'u' };
@@ -49,6 +50,20 @@ describe('loadConfig (route handlers)', () => {
 
   it('rejects a default language outside the supported list', () => {
     expect(() => loadConfig({ ...BASE, DEFAULT_LANGUAGE: 'fr-FR' })).toThrow(/DEFAULT_LANGUAGE/);
+  });
+});
+
+describe('loadWebSocketConfig', () => {
+  it('reads the credential source by the same rule as the authorizer', () => {
+    const ws = { SUBSCRIPTIONS_TABLE: 'subs' };
+    expect(() => loadWebSocketConfig(ws)).toThrow(/exactly one of API_CREDENTIALS_SECRET_ID/);
+    expect(() => loadWebSocketConfig({ ...ws, API_CREDENTIALS_JSON: '{}', API_CREDENTIALS_FILE: 'x' })).toThrow(
+      ConfigError,
+    );
+    expect(loadWebSocketConfig({ ...ws, API_CREDENTIALS_FILE: '/tmp/creds.json' }).credentials).toEqual({
+      source: 'file',
+      path: '/tmp/creds.json',
+    });
   });
 });
 
