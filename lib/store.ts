@@ -122,39 +122,23 @@ export class Store extends Construct {
       removalPolicy,
     });
 
+    // Both data buckets share the secure defaults (privateBucketProps); they differ in encryption and expiry.
     this.feedBucket = new s3.Bucket(this, 'Feed', {
+      ...this.privateBucketProps('feed-bucket/', 'expire-feed-files', props.feedRetentionDays, removalPolicy),
       encryption: s3.BucketEncryption.S3_MANAGED,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      versioned: false,
-      serverAccessLogsBucket: this.accessLogsBucket,
-      serverAccessLogsPrefix: 'feed-bucket/',
-      lifecycleRules: [
-        { id: 'expire-feed-files', expiration: Duration.days(props.feedRetentionDays) },
-        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
-      ],
-      removalPolicy,
     });
 
     this.recordingsBucket = new s3.Bucket(this, 'Recordings', {
+      ...this.privateBucketProps(
+        'recordings-bucket/',
+        'expire-recordings',
+        props.recordingsRetentionDays,
+        removalPolicy,
+      ),
       // KMS (the account's aws/s3 key): call audio is the most sensitive data here, and every use of the key
       // is in CloudTrail; the bucket key keeps KMS requests (and their cost) per object, not per part.
       encryption: s3.BucketEncryption.KMS_MANAGED,
       bucketKeyEnabled: true,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      minimumTLSVersion: 1.2,
-      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
-      versioned: false,
-      serverAccessLogsBucket: this.accessLogsBucket,
-      serverAccessLogsPrefix: 'recordings-bucket/',
-      lifecycleRules: [
-        { id: 'expire-recordings', expiration: Duration.days(props.recordingsRetentionDays) },
-        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
-      ],
-      removalPolicy,
     });
 
     // The gateway refuses to start with no key at all, so the first key is generated at deploy time:
@@ -232,6 +216,32 @@ export class Store extends Construct {
       });
     }
     return table;
+  }
+
+  /**
+   * Private data bucket defaults: no public access, TLS 1.2+ only, owner-enforced objects, server access
+   * logs, expiry after `retentionDays`, incomplete multipart uploads aborted after a day.
+   */
+  private privateBucketProps(
+    logPrefix: string,
+    expiryRuleId: string,
+    retentionDays: number,
+    removalPolicy: RemovalPolicy,
+  ): s3.BucketProps {
+    return {
+      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
+      enforceSSL: true,
+      minimumTLSVersion: 1.2,
+      objectOwnership: s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      versioned: false,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: logPrefix,
+      lifecycleRules: [
+        { id: expiryRuleId, expiration: Duration.days(retentionDays) },
+        { id: 'abort-incomplete-uploads', abortIncompleteMultipartUploadAfter: Duration.days(1) },
+      ],
+      removalPolicy,
+    };
   }
 }
 
