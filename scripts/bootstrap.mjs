@@ -42,15 +42,15 @@ function npmDeps() {
   const stamp = join(root, 'node_modules', '.bootstrap-lock-sha256');
   const have = existsSync(stamp) ? readFileSync(stamp, 'utf8').trim() : '';
   if (have === want) return;
-  // `npm install` from the committed lockfile rather than `npm ci`: the registry this machine kind reaches
-  // does not carry every platform's optional binaries (e.g. @biomejs/cli-darwin-*), which `npm ci` treats as
-  // a lockfile mismatch. `npm install` installs exactly the locked versions available for this platform.
-  log('installing npm dependencies from package-lock.json…');
-  const r = spawnSync('npm', ['install', '--no-audit', '--no-fund', '--loglevel=error'], {
+  // `npm ci`: exactly the committed lockfile, which lists every platform's optional binaries (esbuild, Biome,
+  // …) so it installs unchanged with npm 10 and 11 and never rewrites package-lock.json (a fresh clone stays
+  // clean). A lockfile out of step with package.json fails here, loudly, instead of being "repaired".
+  log('installing npm dependencies from package-lock.json (npm ci)…');
+  const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], {
     cwd: root,
     stdio: 'inherit',
   });
-  if (r.status !== 0) throw new Error(`npm install failed with exit code ${r.status}`);
+  if (r.status !== 0) throw new Error(`npm ci failed with exit code ${r.status}`);
   writeFileSync(stamp, `${want}\n`);
 }
 
