@@ -5,7 +5,7 @@ export default defineConfig({
     environment: 'node',
     // One DynamoDB Local for the whole run (each test file uses its own table prefix).
     globalSetup: ['test/global-setup.ts'],
-    // The SDK's Node 22 notice is known: production runs Node 22 with pinned SDK versions.
+    // The SDK's Node 20 notice is known: production runs Node 24 (Lambda, image); tests run on Node 20.
     env: { AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true' },
     // Integration and e2e tests start real servers on loopback; give them room on a 2-core machine.
     testTimeout: 30_000,

@@ -82,7 +82,7 @@ export function parseExportArgs(argv: string[], nowMs: number): ExportCliArgs {
 }
 
 async function main(): Promise<void> {
-  // Known and handled: production targets Node 22 with pinned SDKs; keep the CLI's output readable here.
+  // Known and handled: production targets Node 24 with pinned SDKs; keep the CLI's output readable here.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const { scope } = parseExportArgs(process.argv.slice(2), Date.now());
   const env = localExportEnv(process.env);

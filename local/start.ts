@@ -87,7 +87,7 @@ function startComponent(name: string, args: string[], env: Record<string, string
     env: {
       PATH: process.env.PATH ?? '',
       HOME: process.env.HOME ?? '',
-      // Known and handled: production targets Node 22 (Lambda runtime, container image) with pinned SDKs.
+      // Known and handled: production targets Node 24 (Lambda runtime, container image) with pinned SDKs.
       AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
       ...env,
     },
@@ -149,8 +149,8 @@ function banner(cfg: LocalConfig, creds: LocalCredentials, endpointsFile: string
 }
 
 async function main(): Promise<void> {
-  // The orchestrator itself loads the SDK (DynamoDB Local client, local Transcribe endpoint); the Node 22
-  // notice is known (production targets Node 22 with pinned SDKs), so keep the local log readable.
+  // The orchestrator itself loads the SDK (DynamoDB Local client, local Transcribe endpoint); the Node
+  // notice is known (production targets Node 24 with pinned SDKs), so keep the local log readable.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const { values } = parseArgs({ options: { fresh: { type: 'boolean', default: false } } });
   const cfg = loadLocalConfig(process.env, ROOT);
