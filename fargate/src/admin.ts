@@ -8,6 +8,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { describeError } from '../../core/audiohook/errors';
 import type { Logger } from '../../core/ports';
 import type { GatewayStats } from './gateway';
+import type { SelfDrainState } from './observability/self-drain';
+import type { TaskProtectionState } from './observability/task-protection';
+import type { RecordingsStats } from './recordings/recordings';
 
 const LOOP_RESOLUTION_MS = 10;
 
@@ -19,6 +22,12 @@ export interface AdminDeps {
   /** The gateway's counters. */
   gateway: { stats(): GatewayStats; resetStats(): void };
   logger: Logger;
+  /** Task lifecycle components, shown in `/metrics` when present. */
+  components?: {
+    selfDrain?: { state(): SelfDrainState };
+    taskProtection?: { state(): TaskProtectionState };
+    recordings?: { stats(): RecordingsStats };
+  };
 }
 
 /** The metrics document served at `GET /metrics`. */
@@ -33,6 +42,12 @@ export interface AdminMetrics {
   heapUsedBytes: number;
   eventLoopDelayMs: { p50: number; p99: number; max: number };
   openLatencyMs: { p50: number | null; p99: number | null; count: number };
+  /** Self-drain: in or out of the load balancer's rotation, and why (when enabled). */
+  selfDrain?: SelfDrainState;
+  /** Scale-in protection (when enabled). */
+  taskProtection?: TaskProtectionState;
+  /** Segment recordings (when configured), including whether the spool directory is usable. */
+  recordings?: RecordingsStats;
 }
 
 /** The built admin server. Call `server.listen()`; `close()` also stops the event-loop monitor. */
@@ -68,6 +83,7 @@ export function createAdminServer(deps: AdminDeps): AdminServer {
       const cpu = process.cpuUsage(cpuBase);
       const mem = process.memoryUsage();
       const hasSamples = loopDelay.count > 0;
+      const c = deps.components;
       return {
         sessions: g.sessions,
         sessionsTotal: g.sessionsTotal,
@@ -82,6 +98,9 @@ export function createAdminServer(deps: AdminDeps): AdminServer {
           max: hasSamples ? delayMs(loopDelay.max) : 0,
         },
         openLatencyMs: g.openLatencyMs,
+        ...(c?.selfDrain && { selfDrain: c.selfDrain.state() }),
+        ...(c?.taskProtection && { taskProtection: c.taskProtection.state() }),
+        ...(c?.recordings && { recordings: c.recordings.stats() }),
       };
     },
     resetMetrics() {

@@ -51,7 +51,10 @@ export interface RecordingsConfig {
   bucket: string;
   /** `S3_ENDPOINT` (local S3). @default - the regional endpoint */
   s3Endpoint?: string;
-  /** `RECORDINGS_SPOOL_DIR`: where audio is spooled until upload. @default - `<os tmpdir>/audiohook-recordings` */
+  /**
+   * `RECORDINGS_SPOOL_DIR`: where audio is spooled until upload. An unusable directory turns recordings off
+   * (logged, retried), never the gateway. @default - a private `<os tmpdir>/audiohook-recordings-XXXXXX` per process
+   */
   spoolDir?: string;
   /** `RECORDINGS_KMS_KEY_ID`: encrypt with `aws:kms` under this key. @default - the bucket's default encryption */
   kmsKeyId?: string;
@@ -113,6 +116,30 @@ export interface GatewayConfig {
    * @default - off (outside ECS there is nothing to protect)
    */
   taskProtection?: TaskProtectionConfig;
+  /**
+   * Self-drain (leave the load balancer's rotation when superseded or chosen for scale-in), when
+   * `SELF_DRAIN_ENABLED=true`, `TARGET_GROUP_ARN` is set and ECS injected `ECS_CONTAINER_METADATA_URI_V4`.
+   * @default - off
+   */
+  selfDrain?: SelfDrainConfig;
+  /** `SELF_DRAIN_ENABLED=true` was asked for but `TARGET_GROUP_ARN` or the ECS metadata is missing. */
+  selfDrainMissing?: string[];
+}
+
+/** Self-drain (fargate/src/observability/self-drain.ts). */
+export interface SelfDrainConfig {
+  /** `TARGET_GROUP_ARN`: the gateway's IP target group. */
+  targetGroupArn: string;
+  /** `ECS_CONTAINER_METADATA_URI_V4` (set by ECS). */
+  metadataUri: string;
+  /** `SELF_DRAIN_CHECK_SEC` @default 30 */
+  checkIntervalMs: number;
+  /** `AWS_REGION`. @default - the region of `TARGET_GROUP_ARN` */
+  region: string;
+  /** `ECS_ENDPOINT` (a local fake). @default - the regional endpoint */
+  ecsEndpoint?: string;
+  /** `ELB_ENDPOINT` (a local fake). @default - the regional endpoint */
+  elbEndpoint?: string;
 }
 
 /** Gateway metrics (fargate/src/observability/emf.ts). */
@@ -269,6 +296,19 @@ const schema = z.object({
     .optional(),
   TASK_PROTECTION_EXPIRES_MIN: integer('TASK_PROTECTION_EXPIRES_MIN', 1, 2880).default(60),
   TASK_PROTECTION_RELEASE_DELAY_SEC: integer('TASK_PROTECTION_RELEASE_DELAY_SEC', 0, 3600).default(30),
+  SELF_DRAIN_ENABLED: z
+    .enum(['true', 'false'], { message: 'SELF_DRAIN_ENABLED must be true or false' })
+    .default('false'),
+  TARGET_GROUP_ARN: z
+    .string()
+    .regex(/^arn:aws[a-z-]*:elasticloadbalancing:[a-z0-9-]+:\d{12}:targetgroup\/[A-Za-z0-9-]+\/[0-9a-f]+$/, {
+      message:
+        'TARGET_GROUP_ARN must be a target group ARN, e.g. arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/gw/0123456789abcdef',
+    })
+    .optional(),
+  SELF_DRAIN_CHECK_SEC: integer('SELF_DRAIN_CHECK_SEC', 1, 3600).default(30),
+  ECS_ENDPOINT: endpoint('ECS_ENDPOINT').optional(),
+  ELB_ENDPOINT: endpoint('ELB_ENDPOINT').optional(),
 });
 
 /** Env variables this module reads; a blank value counts as unset (ECS and compose files often leave them ""). */
@@ -323,6 +363,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const e = parsed.data;
+  const selfDrainMissing =
+    e.SELF_DRAIN_ENABLED === 'true'
+      ? [
+          ...(e.TARGET_GROUP_ARN === undefined ? ['TARGET_GROUP_ARN'] : []),
+          ...(e.ECS_CONTAINER_METADATA_URI_V4 === undefined ? ['ECS_CONTAINER_METADATA_URI_V4'] : []),
+        ]
+      : [];
   const transcription: TranscriptionConfig | undefined =
     e.CONVERSATIONS_TABLE !== undefined && e.UTTERANCES_TABLE !== undefined
       ? {
@@ -385,6 +432,20 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
           releaseDelayMs: e.TASK_PROTECTION_RELEASE_DELAY_SEC * 1000,
         },
       }),
+    ...(e.SELF_DRAIN_ENABLED === 'true' &&
+      e.TARGET_GROUP_ARN !== undefined &&
+      e.ECS_CONTAINER_METADATA_URI_V4 !== undefined && {
+        selfDrain: {
+          targetGroupArn: e.TARGET_GROUP_ARN,
+          metadataUri: e.ECS_CONTAINER_METADATA_URI_V4,
+          checkIntervalMs: e.SELF_DRAIN_CHECK_SEC * 1000,
+          // The target group's own region when ECS did not say (it always does).
+          region: e.AWS_REGION ?? (e.TARGET_GROUP_ARN.split(':')[3] as string),
+          ...(e.ECS_ENDPOINT !== undefined && { ecsEndpoint: e.ECS_ENDPOINT }),
+          ...(e.ELB_ENDPOINT !== undefined && { elbEndpoint: e.ELB_ENDPOINT }),
+        },
+      }),
+    ...(selfDrainMissing.length > 0 && { selfDrainMissing }),
   };
 }
 

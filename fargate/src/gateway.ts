@@ -46,6 +46,8 @@ export interface GatewayDeps {
    * forgets it anyway. @default 10_000
    */
   endGraceMs?: number;
+  /** Called for every upgrade the gateway itself refuses, with its code (metrics count `at-capacity`). */
+  onUpgradeRefused?: (code: GatewayRejectCode) => void;
 }
 
 /** Counters for metrics and benchmarks. */
@@ -116,6 +118,16 @@ const GENERIC_BODY: Record<number, string> = {
 const LATENCY_SAMPLES = 10_000;
 const CLOSE_ALL_GRACE_MS = 5_000;
 
+/**
+ * `/health` answers, built once: the load balancer and the container check call it every few seconds, so it
+ * reads one flag and writes a constant response. It never looks at DynamoDB, Transcribe or Secrets Manager
+ * (a downstream outage must not take every task out of the target group at once).
+ */
+const HEALTH_OK = Buffer.from('{"status":"ok"}');
+const HEALTH_DRAINING = Buffer.from('{"status":"draining"}');
+const HEALTH_HEADERS_OK = healthHeaders(HEALTH_OK);
+const HEALTH_HEADERS_DRAINING = healthHeaders(HEALTH_DRAINING);
+
 /** Builds the gateway (HTTP server + WebSocket upgrade handling); call `server.listen()` to serve. */
 export function createGateway(deps: GatewayDeps): Gateway {
   const { clock, timers, logger } = deps;
@@ -159,10 +171,10 @@ export function createGateway(deps: GatewayDeps): Gateway {
   });
 
   function handleRequest(req: IncomingMessage, res: ServerResponse): void {
-    const pathname = pathnameOf(req.url);
-    if (pathname === '/health' && (req.method === 'GET' || req.method === 'HEAD')) {
-      const body = { status: draining ? 'draining' : 'ok', sessions: entries.size };
-      sendJson(res, draining ? 503 : 200, body, req.method === 'HEAD');
+    // First and synchronous: 200 while serving, 503 only while draining after SIGTERM.
+    if (isHealthTarget(req.url) && (req.method === 'GET' || req.method === 'HEAD')) {
+      res.writeHead(draining ? 503 : 200, draining ? HEALTH_HEADERS_DRAINING : HEALTH_HEADERS_OK);
+      res.end(req.method === 'HEAD' ? undefined : draining ? HEALTH_DRAINING : HEALTH_OK);
       return;
     }
     sendJson(res, 404, { error: 'not_found', message: 'Not Found' }, req.method === 'HEAD');
@@ -170,6 +182,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   function count(code: string): void {
     rejected.set(code, (rejected.get(code) ?? 0) + 1);
+    if (deps.onUpgradeRefused && isGatewayRejectCode(code)) {
+      try {
+        deps.onUpgradeRefused(code);
+      } catch (err) {
+        logger.warn(describeError(err), 'upgrade refusal observer failed');
+      }
+    }
   }
 
   function reject(socket: Duplex, status: number, code: string, extraHeaders: Record<string, string> = {}): void {
@@ -431,6 +450,28 @@ export function createGateway(deps: GatewayDeps): Gateway {
     },
   };
   return gateway;
+}
+
+const GATEWAY_REJECT_CODES: ReadonlySet<string> = new Set<GatewayRejectCode>([
+  'unknown-path',
+  'draining',
+  'at-capacity',
+  'duplicate-session',
+  'handshake-failed',
+  'internal-error',
+]);
+
+function isGatewayRejectCode(code: string): code is GatewayRejectCode {
+  return GATEWAY_REJECT_CODES.has(code);
+}
+
+/** `/health`, with or without a query string (compared without parsing: no allocation). */
+function isHealthTarget(url: string | undefined): boolean {
+  return url === '/health' || url?.startsWith('/health?') === true;
+}
+
+function healthHeaders(body: Buffer): Record<string, string> {
+  return { 'Content-Type': 'application/json', 'Content-Length': String(body.length), 'Cache-Control': 'no-store' };
 }
 
 /** Pathname of a request target, or undefined when it does not parse. */

@@ -9,6 +9,10 @@
  * (fargate/src/control/): sessions register in DynamoDB, follow start/stop through this task's control
  * inbox and stream to Amazon Transcribe while transcription is on. Without them it is protocol-only
  * (null or WAV sink), as before.
+ *
+ * In ECS, with `SELF_DRAIN_ENABLED=true` and `TARGET_GROUP_ARN`, the task takes itself out of the load
+ * balancer's rotation when a newer deployment supersedes it or a scale-in chose it, and finishes its calls
+ * (observability/self-drain.ts); scale-in protection then lapses once it is idle.
  */
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
@@ -23,6 +27,8 @@ import { createPipeline, type Pipeline } from './control/pipeline';
 import { createGateway } from './gateway';
 import { createLogger, type GatewayLogger } from './logger';
 import { countingSinkFactory, GatewayMetrics } from './observability/emf';
+import { readTaskMetadata, SelfDrain } from './observability/self-drain';
+import { createSelfDrainAws, type SelfDrainAws } from './observability/self-drain-aws';
 import { TaskProtection } from './observability/task-protection';
 import { type ApiKeySource, createSecretsManagerClient, SecretsManagerKeySource, StaticKeySource } from './secrets';
 import { createNullSinkFactory } from './sinks/null-sink';
@@ -88,12 +94,41 @@ async function main(): Promise<void> {
   // The gateway is created below; the metrics and the protection read its session count through this.
   let activeSessions = (): number => 0;
   let streamingSessions = (): number => 0;
+  let recordingsUnavailable: (() => number) | undefined;
+  let selfDrainAws: SelfDrainAws | undefined;
+  const selfDrainConfig = config.selfDrain;
+  if (selfDrainConfig) {
+    selfDrainAws = createSelfDrainAws({
+      region: selfDrainConfig.region,
+      ...(selfDrainConfig.ecsEndpoint !== undefined && { ecsEndpoint: selfDrainConfig.ecsEndpoint }),
+      ...(selfDrainConfig.elbEndpoint !== undefined && { elbEndpoint: selfDrainConfig.elbEndpoint }),
+    });
+  }
+  const selfDrain =
+    selfDrainConfig && selfDrainAws
+      ? new SelfDrain({
+          targetGroupArn: selfDrainConfig.targetGroupArn,
+          port: config.port,
+          checkIntervalMs: selfDrainConfig.checkIntervalMs,
+          metadata: () => readTaskMetadata(selfDrainConfig.metadataUri),
+          ecs: selfDrainAws.ecs,
+          elb: selfDrainAws.elb,
+          clock: systemClock,
+          timers: systemTimers,
+          logger,
+        })
+      : undefined;
   const metrics = config.metrics
     ? new GatewayMetrics({
         namespace: config.metrics.namespace,
         service: config.metrics.service,
         intervalMs: config.metrics.intervalMs,
-        gauges: { activeSessions: () => activeSessions(), streamingSessions: () => streamingSessions() },
+        gauges: {
+          activeSessions: () => activeSessions(),
+          streamingSessions: () => streamingSessions(),
+          ...(selfDrain && { outOfRotation: () => selfDrain.outOfRotation() }),
+          ...(config.transcription?.recordings && { recordingsUnavailable: () => recordingsUnavailable?.() ?? 0 }),
+        },
         clock: systemClock,
         timers: systemTimers,
         logger,
@@ -122,16 +157,21 @@ async function main(): Promise<void> {
         ...(metrics && { metricsSink: metrics.pipeline, transcribeMetrics: metrics.transcribe }),
       },
     );
+    const recordings = pipeline.recordings;
+    if (recordings) recordingsUnavailable = () => (recordings.available ? 0 : 1);
   }
   const baseSinkFactory = pipeline
     ? pipeline.controller.sinkFactory
     : config.audioSink === 'wav'
       ? createWavSinkFactory({ dir: config.wavDir, logger })
       : createNullSinkFactory();
-  // A new session protects the task at once, not at the next periodic check.
+  // A new session protects the task at once, not at the next periodic check. The sink is created just
+  // before the gateway registers the session: evaluate once it is counted.
   const sinkFactory =
     metrics || protection
-      ? countingSinkFactory(baseSinkFactory, metrics ?? { addAudioSamples() {} }, () => void protection?.refresh())
+      ? countingSinkFactory(baseSinkFactory, metrics ?? { addAudioSamples() {} }, () =>
+          queueMicrotask(() => void protection?.refresh()),
+        )
       : baseSinkFactory;
 
   const gateway = createGateway({
@@ -142,6 +182,12 @@ async function main(): Promise<void> {
     ...(pipeline && { hooksFactory: pipeline.controller.hooksFactory }),
     sessionOptions: { supportedLanguages: config.supportedLanguages },
     onUnknownApiKey: () => keySource.refreshIfStale(),
+    // The CDK alarms on RefusedUpgrades: calls turned away because this task is full.
+    ...(metrics && {
+      onUpgradeRefused: (code: string) => {
+        if (code === 'at-capacity') metrics.refusedUpgrade();
+      },
+    }),
     clock: systemClock,
     timers: systemTimers,
     logger,
@@ -156,11 +202,20 @@ async function main(): Promise<void> {
   if (controller) streamingSessions = () => controller.stats().streaming;
   metrics?.start();
   protection?.start();
+  selfDrain?.start();
 
   await listen(gateway.server, config.port, config.host);
   let admin: AdminServer | undefined;
   if (config.admin) {
-    admin = createAdminServer({ gateway, logger });
+    admin = createAdminServer({
+      gateway,
+      logger,
+      components: {
+        ...(selfDrain && { selfDrain }),
+        ...(protection && { taskProtection: protection }),
+        ...(pipeline?.recordings && { recordings: pipeline.recordings }),
+      },
+    });
     if (pipeline) {
       const controller = pipeline.controller;
       admin.route('GET', '/metrics/pipeline', (_req, res) => {
@@ -195,9 +250,20 @@ async function main(): Promise<void> {
       admin: config.admin ? `${config.admin.host}:${config.admin.port}` : 'disabled',
       metrics: config.metrics ? `${config.metrics.namespace} every ${config.metrics.intervalMs / 1000}s` : 'off',
       taskProtection: config.taskProtection ? 'on' : 'off (TASK_PROTECTION_ENABLED=true and ECS_AGENT_URI needed)',
+      selfDrain: config.selfDrain
+        ? `on: target group ${config.selfDrain.targetGroupArn}, every ${config.selfDrain.checkIntervalMs / 1000}s`
+        : config.selfDrainMissing
+          ? `off: SELF_DRAIN_ENABLED=true but ${config.selfDrainMissing.join(' and ')} unset`
+          : 'off (SELF_DRAIN_ENABLED=true, TARGET_GROUP_ARN and the ECS task metadata needed)',
     },
     'audiohook gateway listening',
   );
+  if (config.selfDrainMissing) {
+    logger.warn(
+      { missing: config.selfDrainMissing },
+      'SELF_DRAIN_ENABLED=true but self-drain is off: it needs TARGET_GROUP_ARN and the ECS task metadata endpoint',
+    );
+  }
 
   let stopping = false;
   const stop = async (why: string): Promise<void> => {
@@ -219,6 +285,8 @@ async function main(): Promise<void> {
       await gateway.closeAll('service shutting down');
     }
     keySource.close();
+    selfDrain?.stop();
+    selfDrainAws?.destroy();
     protection?.stop();
     // Ended sessions close their segments with their summaries before the store clients go away.
     await pipeline?.close();

@@ -116,19 +116,23 @@ async function httpGet(h: Harness, path: string) {
 
 describe('gateway', () => {
   describe('HTTP routes', () => {
-    it('answers GET /health with 200 and the session count', async () => {
+    it('answers GET /health with 200 and a constant body, with or without sessions', async () => {
       const h = await start();
-      await expect(httpGet(h, '/health')).resolves.toEqual({ status: 200, body: { status: 'ok', sessions: 0 } });
+      await expect(httpGet(h, '/health')).resolves.toEqual({ status: 200, body: { status: 'ok' } });
       const c = await connect(h);
       c.sendOpen();
       await c.waitFor('opened');
-      await expect(httpGet(h, '/health')).resolves.toEqual({ status: 200, body: { status: 'ok', sessions: 1 } });
+      await expect(httpGet(h, '/health')).resolves.toEqual({ status: 200, body: { status: 'ok' } });
+      await expect(httpGet(h, '/health?probe=nlb')).resolves.toEqual({ status: 200, body: { status: 'ok' } });
+      const head = await fetch(`http://${h.authority}/health`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.headers.get('cache-control')).toBe('no-store');
     });
 
     it('answers GET /health with 503 once draining', async () => {
       const h = await start();
       h.gateway.startDrain();
-      await expect(httpGet(h, '/health')).resolves.toEqual({ status: 503, body: { status: 'draining', sessions: 0 } });
+      await expect(httpGet(h, '/health')).resolves.toEqual({ status: 503, body: { status: 'draining' } });
     });
 
     it('answers any other request with a 404 JSON body', async () => {
@@ -218,13 +222,15 @@ describe('gateway', () => {
       expect(r.elapsedMs).toBeLessThan(MIN_AUTH_FAILURE_DELAY_MS);
     });
 
-    it('refuses upgrades beyond MAX_SESSIONS with 503 and Retry-After', async () => {
-      const h = await start({ maxSessions: 1 });
+    it('refuses upgrades beyond MAX_SESSIONS with 503 and Retry-After, and tells the refusal observer', async () => {
+      const refused: string[] = [];
+      const h = await start({ maxSessions: 1, onUpgradeRefused: (code) => refused.push(code) });
       await connect(h);
       const r = await attemptUpgrade(`${h.url}${PATH}`, headersFor(h, {}));
       expect(r).toMatchObject({ kind: 'rejected', status: 503 });
       if (r.kind === 'rejected') expect(r.headers['retry-after']).toBe('5');
       expect(h.gateway.stats().upgradesRejected.byCode['at-capacity']).toBe(1);
+      expect(refused).toEqual(['at-capacity']);
     });
 
     it('does not count upgrades waiting out the failure delay against MAX_SESSIONS', async () => {

@@ -50,7 +50,7 @@ export interface PipelineRecordingsConfig {
    * @default - the regional endpoint
    */
   s3Endpoint?: string;
-  /** @default - `<os tmpdir>/audiohook-recordings` */
+  /** @default - a private `<os tmpdir>/audiohook-recordings-XXXXXX` per process */
   spoolDir?: string;
   /** @default - the bucket's default encryption */
   kmsKeyId?: string;
@@ -175,9 +175,12 @@ function createRecordings(
         spoolDir: recordings.spoolDir,
         s3Endpoint: cfg.s3Endpoint,
         encryption: cfg.kmsKeyId !== undefined ? 'aws:kms (configured key)' : 'bucket default',
+        spoolAvailable: recordings.available,
       },
     },
-    'segment recordings on: segments started with audioRecordingAllowed are stored as WAV',
+    recordings.available
+      ? 'segment recordings on: segments started with audioRecordingAllowed are stored as WAV'
+      : 'segment recordings configured but unavailable until the spool directory is usable (RECORDINGS_SPOOL_UNAVAILABLE)',
   );
   return { s3, recordings };
 }

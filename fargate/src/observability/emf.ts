@@ -4,7 +4,7 @@
  * PutMetricData call and no permission are needed, and a slow CloudWatch never slows a call.
  *
  * Every interval (60 s by default) the publisher writes the gauges (`ActiveSessions`, the scaling metric,
- * and `StreamingSessions`), the counts of the interval (zeros included, so alarms and scaling see
+ * `StreamingSessions`, and when wired `OutOfRotation` and `RecordingsUnavailable`), the counts of the interval (zeros included, so alarms and scaling see
  * continuous data) and the latency samples of the interval (raw values: CloudWatch computes percentiles).
  * Namespace from `METRICS_NAMESPACE`, one dimension `service` (`audiohook-gateway`); the names are the
  * contract with `lib/observability.ts` (`GATEWAY_METRICS`) and the scaling policy in `lib/gateway-service.ts`.
@@ -46,6 +46,9 @@ export const GATEWAY_METRIC_NAMES = {
   inboxPollErrors: 'InboxPollErrors',
   inboxApplyErrors: 'InboxApplyErrors',
   closeFailures: 'CloseFailures',
+  refusedUpgrades: 'RefusedUpgrades',
+  outOfRotation: 'OutOfRotation',
+  recordingsUnavailable: 'RecordingsUnavailable',
   inboxLagMs: 'InboxLagMs',
   openDecisionMs: 'OpenDecisionMs',
   utteranceLatencyMs: 'UtteranceLatencyMs',
@@ -67,6 +70,7 @@ const COUNTERS: ReadonlyArray<readonly [string, EmfUnit]> = [
   [N.inboxPollErrors, 'Count'],
   [N.inboxApplyErrors, 'Count'],
   [N.closeFailures, 'Count'],
+  [N.refusedUpgrades, 'Count'],
 ];
 
 /** Streamer counters → metric names (the others stay in the logs and `/metrics`). */
@@ -101,6 +105,10 @@ export interface GatewayGauges {
   activeSessions(): number;
   /** Sessions streaming to Transcribe now. @default - not published */
   streamingSessions?(): number;
+  /** 1 while this task has left the load balancer's rotation (self-drain), else 0. @default - not published */
+  outOfRotation?(): number;
+  /** 1 while segment recordings are off because the spool directory is unusable. @default - not published */
+  recordingsUnavailable?(): number;
 }
 
 /** Options of {@link GatewayMetrics}. */
@@ -176,6 +184,11 @@ export class GatewayMetrics {
     if (samples > 0) this.add(N.audioSeconds, samples / SAMPLES_PER_SECOND);
   }
 
+  /** An upgrade refused because the task is at `MAX_SESSIONS` (`RefusedUpgrades`, alarmed on). */
+  refusedUpgrade(): void {
+    this.add(N.refusedUpgrades, 1);
+  }
+
   /** Adds to a count of this interval. */
   add(metric: string, value: number): void {
     this.#counts.set(metric, (this.#counts.get(metric) ?? 0) + value);
@@ -210,6 +223,8 @@ export class GatewayMetrics {
     };
     gauge(N.activeSessions, () => this.#o.gauges.activeSessions());
     gauge(N.streamingSessions, this.#o.gauges.streamingSessions?.bind(this.#o.gauges));
+    gauge(N.outOfRotation, this.#o.gauges.outOfRotation?.bind(this.#o.gauges));
+    gauge(N.recordingsUnavailable, this.#o.gauges.recordingsUnavailable?.bind(this.#o.gauges));
     if (gaugeFailed) this.#o.logger.warn({ code: 'METRICS_GAUGE_FAILED' }, 'a gauge could not be read');
     for (const [name, unit] of COUNTERS) entries.set(name, { unit, value: round(this.#counts.get(name) ?? 0) });
     this.#counts = new Map();

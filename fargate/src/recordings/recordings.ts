@@ -11,15 +11,20 @@
  *   segments at once does not need hundreds of part buffers.
  * - {@link SegmentRecordings.close} (from `pipeline.close()`, after the gateway drained) waits for every
  *   pending upload.
+ * - An unusable spool directory (not creatable or not writable: a root-owned volume, a read-only or full
+ *   file system) turns recordings off, never the gateway: it is logged once as
+ *   {@link RECORDINGS_SPOOL_UNAVAILABLE}, calls are still transcribed, segments that allow recording get
+ *   none, and the directory is tried again periodically and at each such segment, so recordings come back
+ *   once it is fixed.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdirSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Role } from '../../../core/audio/roles';
 import type { AudioFrame } from '../../../core/audiohook/ports';
-import type { Logger, Timers } from '../../../core/ports';
+import type { Logger, TimerHandle, Timers } from '../../../core/ports';
 import { recordingKey, recordingMetadata } from '../../../core/transcript/recording-key';
 import { describeError } from '../transcribe/backoff';
 import { RecordingError } from './errors';
@@ -78,8 +83,13 @@ export interface SegmentRecordingsOptions {
   readonly store: RecordingStore;
   readonly logger: Logger;
   readonly timers: Timers;
-  /** Where spool files are written (created if missing). @default `<os.tmpdir()>/audiohook-recordings` */
+  /**
+   * Where spool files are written (created if missing, mode 0700).
+   * @default a fresh private directory `<os.tmpdir()>/audiohook-recordings-XXXXXX` per process
+   */
   readonly spoolDir?: string;
+  /** While the spool directory is unusable, how often it is tried again (besides at each segment). @default 60000 */
+  readonly spoolRetryMs?: number;
   /** @default { attempts: 5, baseMs: 1000, capMs: 30000 } */
   readonly retry?: Partial<RecordingRetryPolicy>;
   /** Uploads running at once. @default 4 */
@@ -102,13 +112,21 @@ export interface RecordingsStats {
   uploadRetries: number;
   /** Recordings being sealed or uploaded now (finished segments not yet settled). */
   pending: number;
+  /** Segments that allowed recording but got none because the spool directory was unusable. */
+  skippedNoSpool: number;
+  /** Whether the spool directory is usable (recordings are on). */
+  spoolAvailable: boolean;
 }
+
+/** Log code: the spool directory cannot be created or written, so segments are not recorded (docs/errors.md). */
+export const RECORDINGS_SPOOL_UNAVAILABLE = 'RECORDINGS_SPOOL_UNAVAILABLE';
+const DEFAULT_SPOOL_RETRY_MS = 60_000;
+const DEFAULT_SPOOL_PREFIX = 'audiohook-recordings-';
 
 const DEFAULT_RETRY: RecordingRetryPolicy = { attempts: 5, baseMs: 1000, capMs: 30_000 };
 
 /** Creates per-segment recordings, uploads them, and keeps track of what is still in flight. */
 export class SegmentRecordings implements RecordingsPort {
-  readonly spoolDir: string;
   readonly #o: SegmentRecordingsOptions;
   readonly #log: Logger;
   readonly #retry: RecordingRetryPolicy;
@@ -118,23 +136,40 @@ export class SegmentRecordings implements RecordingsPort {
   readonly #waiting: (() => void)[] = [];
   #uploading = 0;
   #closed = false;
-  readonly #stats: Omit<RecordingsStats, 'pending'> = {
+  /** The spool directory once known (configured, or created by `mkdtemp`). */
+  #dir: string | undefined;
+  #spoolAvailable = false;
+  /** Whether the unusable directory has been reported (so it is logged once, and its recovery too). */
+  #spoolDown = false;
+  #spoolRetryTimer: TimerHandle | undefined;
+  readonly #stats: Omit<RecordingsStats, 'pending' | 'spoolAvailable'> = {
     started: 0,
     stored: 0,
     kept: 0,
     abandoned: 0,
     uploadRetries: 0,
+    skippedNoSpool: 0,
   };
 
-  /** @throws when the spool directory cannot be created (a configuration problem: fail at start-up). */
+  /** Never throws: an unusable spool directory only turns recordings off (see {@link available}). */
   constructor(opts: SegmentRecordingsOptions) {
     this.#o = opts;
     this.#log = opts.logger.child({ component: 'recordings' });
     this.#retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.#random = opts.random ?? Math.random;
     this.#maxUploads = Math.max(1, opts.maxConcurrentUploads ?? 4);
-    this.spoolDir = opts.spoolDir ?? join(tmpdir(), 'audiohook-recordings');
-    mkdirSync(this.spoolDir, { recursive: true, mode: 0o700 });
+    this.#dir = opts.spoolDir;
+    this.#ensureSpool();
+  }
+
+  /** The spool directory (before a default one could be created: the pattern it will have). */
+  get spoolDir(): string {
+    return this.#dir ?? join(tmpdir(), `${DEFAULT_SPOOL_PREFIX}XXXXXX`);
+  }
+
+  /** Whether segments can be recorded now (the spool directory exists and is writable). */
+  get available(): boolean {
+    return this.#spoolAvailable;
   }
 
   /** The bucket recordings go to. */
@@ -150,6 +185,16 @@ export class SegmentRecordings implements RecordingsPort {
       );
       return undefined;
     }
+    // Only while it is known to be unusable: a working directory costs nothing per segment.
+    if (!this.#spoolAvailable && !this.#ensureSpool()) {
+      this.#stats.skippedNoSpool++;
+      this.#log.warn(
+        { conversationId: info.conversationId, segment: info.segment, code: RECORDINGS_SPOOL_UNAVAILABLE },
+        'audioRecordingAllowed segment is not recorded: the recordings spool directory is unusable ' +
+          '(the segment is transcribed normally)',
+      );
+      return undefined;
+    }
     let target: RecordingTarget;
     try {
       target = { bucket: this.bucket, key: recordingKey(info.conversationId, info.segment) };
@@ -161,7 +206,7 @@ export class SegmentRecordings implements RecordingsPort {
       return undefined;
     }
     // Unique across restarts too (a container's pid is always 1): a leftover kept file is never reused.
-    const path = join(this.spoolDir, `${info.conversationId}-${info.segment}-${randomUUID().slice(0, 8)}.wav`);
+    const path = join(this.#dir as string, `${info.conversationId}-${info.segment}-${randomUUID().slice(0, 8)}.wav`);
     const log = this.#log.child({ conversationId: info.conversationId, segment: info.segment });
     const spool = new SegmentSpool({
       path,
@@ -201,11 +246,59 @@ export class SegmentRecordings implements RecordingsPort {
   /** Refuses new recordings and waits for the pending uploads (after the gateway drained). Idempotent. */
   async close(): Promise<void> {
     this.#closed = true;
+    this.#spoolRetryTimer?.cancel();
+    this.#spoolRetryTimer = undefined;
     await this.idle();
   }
 
   stats(): RecordingsStats {
-    return { ...this.#stats, pending: this.#pending.size };
+    return { ...this.#stats, pending: this.#pending.size, spoolAvailable: this.#spoolAvailable };
+  }
+
+  /**
+   * Makes sure the spool directory exists and this process can create files in it. On the first failure
+   * logs {@link RECORDINGS_SPOOL_UNAVAILABLE} (error) and retries every `spoolRetryMs`; logs the recovery.
+   */
+  #ensureSpool(): boolean {
+    try {
+      if (this.#dir === undefined) this.#dir = mkdtempSync(join(tmpdir(), DEFAULT_SPOOL_PREFIX));
+      else mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+      accessSync(this.#dir, constants.W_OK | constants.X_OK);
+    } catch (err) {
+      if (!this.#spoolDown) {
+        this.#spoolDown = true;
+        this.#log.error(
+          {
+            spoolDir: this.spoolDir,
+            err: describeError(err),
+            code: RECORDINGS_SPOOL_UNAVAILABLE,
+            retryMs: this.#o.spoolRetryMs ?? DEFAULT_SPOOL_RETRY_MS,
+          },
+          `recordings spool directory ${this.spoolDir} cannot be created or written: segment recordings are off ` +
+            'until it can (calls are still transcribed; segments with audioRecordingAllowed get no recording); ' +
+            'RECORDINGS_SPOOL_DIR must be a directory this user may write',
+        );
+      }
+      this.#spoolAvailable = false;
+      this.#armSpoolRetry();
+      return false;
+    }
+    if (this.#spoolDown) {
+      this.#spoolDown = false;
+      this.#log.info({ spoolDir: this.#dir }, 'recordings spool directory is usable again: segment recordings are on');
+    }
+    this.#spoolAvailable = true;
+    this.#spoolRetryTimer?.cancel();
+    this.#spoolRetryTimer = undefined;
+    return true;
+  }
+
+  #armSpoolRetry(): void {
+    if (this.#spoolRetryTimer !== undefined || this.#closed) return;
+    this.#spoolRetryTimer = this.#o.timers.setTimeout(() => {
+      this.#spoolRetryTimer = undefined;
+      if (!this.#closed && !this.#spoolAvailable) this.#ensureSpool();
+    }, this.#o.spoolRetryMs ?? DEFAULT_SPOOL_RETRY_MS);
   }
 
   #track(work: Promise<RecordingOutcome>): void {

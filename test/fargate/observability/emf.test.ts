@@ -152,6 +152,39 @@ describe('GatewayMetrics (CloudWatch embedded metric format)', () => {
     expect(t.docs()[0]).toMatchObject({ RegistrationFailures: 1, InboxPollErrors: 2, CloseFailures: 1 });
   });
 
+  it('counts upgrades refused at MAX_SESSIONS as RefusedUpgrades (zero when none)', () => {
+    const t = setup();
+    t.metrics.publish();
+    t.metrics.refusedUpgrade();
+    t.metrics.refusedUpgrade();
+    t.metrics.publish();
+    const [quiet, busy] = t.docs();
+    expect(quiet?.RefusedUpgrades).toBe(0);
+    expect(busy?.RefusedUpgrades).toBe(2);
+    expect(busy?._aws.CloudWatchMetrics[0]?.Metrics).toContainEqual({ Name: 'RefusedUpgrades', Unit: 'Count' });
+  });
+
+  it('publishes the OutOfRotation and RecordingsUnavailable gauges only when wired, under the same service', () => {
+    const plain = setup({ service: 'stack-gateway' });
+    plain.metrics.publish();
+    expect(plain.docs()[0]).not.toHaveProperty('OutOfRotation');
+    expect(plain.docs()[0]).not.toHaveProperty('RecordingsUnavailable');
+    let out = 0;
+    const wired = setup({
+      service: 'stack-gateway',
+      gauges: { activeSessions: () => 1, outOfRotation: () => out, recordingsUnavailable: () => 1 },
+    });
+    wired.metrics.publish();
+    out = 1;
+    wired.metrics.publish();
+    const [first, second] = wired.docs();
+    if (!first || !second) throw new Error('no lines');
+    expectValidEmf(second);
+    expect(first).toMatchObject({ service: 'stack-gateway', OutOfRotation: 0, RecordingsUnavailable: 1 });
+    expect(second).toMatchObject({ service: 'stack-gateway', OutOfRotation: 1 });
+    expect(second._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
+  });
+
   it('turns audio samples into AudioSeconds on the 8 kHz timeline', () => {
     const t = setup();
     t.metrics.addAudioSamples(8000 * 90);

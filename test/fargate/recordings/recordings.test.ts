@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,7 +6,11 @@ import type { Role } from '../../../core/audio/roles';
 import { parseWav } from '../../../core/audio/wav';
 import type { AudioFrame } from '../../../core/audiohook/ports';
 import type { RecordingStore, RecordingUpload } from '../../../fargate/src/recordings/recording-store';
-import { type RecordingSegmentInfo, SegmentRecordings } from '../../../fargate/src/recordings/recordings';
+import {
+  RECORDINGS_SPOOL_UNAVAILABLE,
+  type RecordingSegmentInfo,
+  SegmentRecordings,
+} from '../../../fargate/src/recordings/recordings';
 import { CaptureLogger } from '../../helpers/capture-logger';
 import { ManualTime } from '../transcribe/helpers';
 
@@ -313,20 +317,80 @@ describe('SegmentRecordings', () => {
   });
 });
 
-describe('a spool directory that is a file', () => {
-  it('fails at construction (a configuration problem, reported at start-up)', () => {
+describe('an unusable spool directory', () => {
+  function unusable(opts: { spoolRetryMs?: number } = {}) {
     const d = tempDir();
     const file = join(d, 'not-a-dir');
     writeFileSync(file, 'x');
-    expect(
-      () =>
-        new SegmentRecordings({
-          store: new FakeStore(),
-          logger: new CaptureLogger(),
-          timers: new ManualTime(),
-          spoolDir: file,
-        }),
-    ).toThrow();
+    const logger = new CaptureLogger();
+    const time = new ManualTime();
+    const store = new FakeStore();
+    const recordings = new SegmentRecordings({ store, logger, timers: time, spoolDir: file, ...opts });
+    return { file, logger, time, store, recordings };
+  }
+
+  it('turns recordings off instead of failing start-up, logged once as RECORDINGS_SPOOL_UNAVAILABLE', () => {
+    const { recordings, logger, file } = unusable();
+    expect(recordings.available).toBe(false);
+    const errors = logger.entries.filter((e) => e.level === 'error');
+    expect(errors).toHaveLength(1);
+    expect(errors[0]?.obj).toMatchObject({ code: RECORDINGS_SPOOL_UNAVAILABLE, spoolDir: file });
+    expect(errors[0]?.msg).toMatch(/calls are still transcribed/);
+    expect(recordings.stats()).toMatchObject({ spoolAvailable: false, skippedNoSpool: 0 });
+  });
+
+  it('gives segments that allow recording no recording (said in the log), without throwing', () => {
+    const { recordings, logger } = unusable();
+    expect(recordings.begin(STEREO)).toBeUndefined();
+    expect(recordings.begin({ ...STEREO, segment: 8 })).toBeUndefined();
+    const skipped = logger.find(/is not recorded: the recordings spool directory is unusable/);
+    expect(skipped).toHaveLength(2);
+    expect(skipped[0]).toMatchObject({ level: 'warn', obj: { code: RECORDINGS_SPOOL_UNAVAILABLE, segment: 7 } });
+    // Reported once, not at every segment.
+    expect(logger.entries.filter((e) => e.level === 'error')).toHaveLength(1);
+    expect(recordings.stats()).toMatchObject({ started: 0, skippedNoSpool: 2 });
+  });
+
+  it('recovers at the next segment once the directory can be created', async () => {
+    const { recordings, logger, file, store } = unusable();
+    rmSync(file);
+    const rec = recordings.begin(STEREO);
+    expect(rec).toBeDefined();
+    expect(recordings.available).toBe(true);
+    expect(logger.find(/usable again/)).toHaveLength(1);
+    rec?.write(rampFrame(0, 160, STEREO.roles));
+    await expect(rec?.finish()).resolves.toMatchObject({ status: 'stored' });
+    expect(store.puts).toHaveLength(1);
+  });
+
+  it('retries periodically, so the gauge recovers without a segment', async () => {
+    const { recordings, file, time } = unusable({ spoolRetryMs: 10_000 });
+    await time.advance(10_000);
+    expect(recordings.available).toBe(false);
+    rmSync(file);
+    await time.advance(10_000);
+    expect(recordings.available).toBe(true);
+    expect(time.pending).toBe(0);
+  });
+
+  it('close() stops the periodic retry', async () => {
+    const { recordings, time } = unusable({ spoolRetryMs: 10_000 });
+    await recordings.close();
+    expect(time.pending).toBe(0);
+  });
+});
+
+describe('the default spool directory', () => {
+  it('is a fresh private directory per instance under the OS temp directory, not a shared predictable path', () => {
+    const make = () =>
+      new SegmentRecordings({ store: new FakeStore(), logger: new CaptureLogger(), timers: new ManualTime() });
+    const a = make();
+    const b = make();
+    dirs.push(a.spoolDir, b.spoolDir);
+    expect(a.available).toBe(true);
+    expect(a.spoolDir).not.toBe(b.spoolDir);
+    expect(a.spoolDir.startsWith(join(tmpdir(), 'audiohook-recordings-'))).toBe(true);
+    expect(statSync(a.spoolDir).mode & 0o777).toBe(0o700);
   });
 });
 
