@@ -6,14 +6,14 @@ import { parseArgs } from 'node:util';
 import { encodeMulaw } from '../core/audio/mulaw';
 import { createLocalDynamoDbClient, startDynamoDbLocal } from '../local/dynamodb';
 import { type AudioSource, bytesSource } from '../local/simulator/audio-source';
-import { runManySessions } from '../local/simulator/multi';
-import { createScriptedRecognizer } from '../local/transcribe/recognizer';
+import { type ManySessionsResult, runManySessions } from '../local/simulator/multi';
+import { createScriptedRecognizer, type RecognizerFactory } from '../local/transcribe/recognizer';
 import { startLocalTranscribe } from '../local/transcribe/server';
 import { ConversationsRepository } from '../store/conversations';
 import { createTables } from '../store/create-tables';
 import { createDocumentClient } from '../store/dynamo';
 import { UtterancesRepository } from '../store/utterances';
-import { spawnBundledGateway } from './gateway-process';
+import { type GatewayMetrics, spawnBundledGateway } from './gateway-process';
 import { fmt, percentile, table } from './stats';
 
 const ROOT = join(import.meta.dirname, '..');
@@ -40,7 +40,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  * A stereo PCMU call of alternating turns: each role speaks (a tone burst) for `turnMs`, then listens, so
  * each channel's VAD closes one utterance per turn.
  */
-function turnsCall(durationMs: number, turnMs: number): AudioSource {
+export function turnsCall(durationMs: number, turnMs: number): AudioSource {
   const n = Math.round(durationMs * 8);
   const customer = new Int16Array(n);
   const agent = new Int16Array(n);
@@ -61,36 +61,52 @@ function turnsCall(durationMs: number, turnMs: number): AudioSource {
   return bytesSource({ format: 'PCMU', channels: 2, data, label: 'turns' });
 }
 
-interface GatewayChild {
+/** The local endpoint's recognizer for the benchmarks: each final carries its emit time (`e<epoch ms>`). */
+export function benchRecognizer(): RecognizerFactory {
+  return createScriptedRecognizer({ words: () => [`e${Date.now()}`, 'hello', 'there'] });
+}
+
+/** The bundled gateway in transcription mode, in its own process, and its admin routes. */
+export interface GatewayChild {
   url: string;
-  metrics(): Promise<{ cpuUserMs: number; cpuSystemMs: number; rssBytes: number }>;
-  pipeline(): Promise<{ counters: Record<string, number> }>;
+  /** The gateway process's id (for sampling it from outside). */
+  pid: number | undefined;
+  metrics(): Promise<GatewayMetrics>;
+  pipeline(): Promise<{ counters: Record<string, number>; sessions: number; streaming: number }>;
   reset(): Promise<void>;
   stop(): Promise<void>;
 }
 
-async function startGateway(env: Record<string, string>): Promise<GatewayChild> {
-  const gw = await spawnBundledGateway(ROOT, env);
-  const json = async <T>(path: string): Promise<T> => (await (await fetch(`${gw.adminUrl}${path}`)).json()) as T;
-  return {
-    url: gw.url,
-    metrics: () => json('/metrics'),
-    pipeline: () => json('/metrics/pipeline'),
-    async reset() {
-      await fetch(`${gw.adminUrl}/metrics/reset`, { method: 'POST' });
-    },
-    stop: gw.stop,
-  };
+/** Where the transcribing gateway stores (DynamoDB Local) and transcribes (the local endpoint). */
+export interface Endpoints {
+  dynamo: string;
+  transcribe: string;
+  dynamoClient: ReturnType<typeof createLocalDynamoDbClient>;
 }
 
-async function measure(n: number, windowSec: number, rampPerSec: number, endpoints: Endpoints): Promise<Row> {
+/** One benchmark step's fixture: see {@link startTranscribingGateway}. */
+export interface TranscribingGateway {
+  gw: GatewayChild;
+  /** The conversation ids, one per session, each already requested to start. */
+  ids: string[];
+  utterances: UtterancesRepository;
+  /** Runs one real-time session of `audio` per conversation, `rampPerSec` started per second. */
+  runSessions(audio: AudioSource, rampPerSec: number): Promise<ManySessionsResult>;
+}
+
+/**
+ * Fresh tables, the bundled gateway in transcription mode on them (room for `n` + 50 sessions), and `n`
+ * conversations already requested to start, so every session of {@link TranscribingGateway.runSessions}
+ * streams to the endpoint and stores its finals. The caller stops `gw`.
+ */
+export async function startTranscribingGateway(n: number, endpoints: Endpoints): Promise<TranscribingGateway> {
   const prefix = `bench${randomUUID().slice(0, 6)}`;
   const tables = await createTables(endpoints.dynamoClient, prefix);
   const doc = createDocumentClient(endpoints.dynamoClient);
   const conversations = new ConversationsRepository(doc, { tableName: tables.conversations });
   const utterances = new UtterancesRepository(doc, { tableName: tables.utterances });
   const apiKey = `bench-${randomUUID()}`;
-  const gw = await startGateway({
+  const spawned = await spawnBundledGateway(ROOT, {
     AUDIOHOOK_API_KEYS: JSON.stringify({ [apiKey]: '' }),
     MAX_SESSIONS: String(n + 50),
     CONVERSATIONS_TABLE: tables.conversations,
@@ -99,10 +115,19 @@ async function measure(n: number, windowSec: number, rampPerSec: number, endpoin
     TRANSCRIBE_ENDPOINT: endpoints.transcribe,
     TASK_ID: `bench-task-${prefix}`,
   });
+  const json = async <T>(path: string): Promise<T> => (await (await fetch(`${spawned.adminUrl}${path}`)).json()) as T;
+  const gw: GatewayChild = {
+    url: spawned.url,
+    pid: spawned.child.pid,
+    metrics: () => json('/metrics'),
+    pipeline: () => json('/metrics/pipeline'),
+    async reset() {
+      await fetch(`${spawned.adminUrl}/metrics/reset`, { method: 'POST' });
+    },
+    stop: spawned.stop,
+  };
+  const ids = Array.from({ length: n }, () => randomUUID());
   try {
-    await sleep(1000);
-    const idle = await gw.metrics();
-    const ids = Array.from({ length: n }, () => randomUUID());
     for (const id of ids) {
       await conversations.requestStart(
         id,
@@ -117,6 +142,32 @@ async function measure(n: number, windowSec: number, rampPerSec: number, endpoin
         Date.now(),
       );
     }
+  } catch (err) {
+    await gw.stop();
+    throw err;
+  }
+  const runSessions = (audio: AudioSource, rampPerSec: number) =>
+    runManySessions({
+      sessions: n,
+      rampPerSec,
+      makeOptions: (i) => ({
+        uri: gw.url,
+        apiKey,
+        conversationId: ids[i] as string,
+        audio,
+        speed: 1,
+        record: 'none',
+        openTimeoutMs: 10_000,
+      }),
+    });
+  return { gw, ids, utterances, runSessions };
+}
+
+async function measure(n: number, windowSec: number, rampPerSec: number, endpoints: Endpoints): Promise<Row> {
+  const { gw, ids, utterances, runSessions } = await startTranscribingGateway(n, endpoints);
+  try {
+    await sleep(1000);
+    const idle = await gw.metrics();
     const rampSec = n / rampPerSec;
     const warmSec = 3;
     const durationMs = Math.ceil((rampSec + warmSec + windowSec + 3) * 1000);
@@ -136,19 +187,7 @@ async function measure(n: number, windowSec: number, rampPerSec: number, endpoin
       }
     })();
 
-    const run = runManySessions({
-      sessions: n,
-      rampPerSec,
-      makeOptions: (i) => ({
-        uri: gw.url,
-        apiKey,
-        conversationId: ids[i] as string,
-        audio,
-        speed: 1,
-        record: 'none',
-        openTimeoutMs: 10_000,
-      }),
-    });
+    const run = runSessions(audio, rampPerSec);
     await sleep((rampSec + warmSec) * 1000);
     await gw.reset();
     const before = await gw.pipeline();
@@ -196,12 +235,6 @@ async function measure(n: number, windowSec: number, rampPerSec: number, endpoin
   }
 }
 
-interface Endpoints {
-  dynamo: string;
-  transcribe: string;
-  dynamoClient: ReturnType<typeof createLocalDynamoDbClient>;
-}
-
 export async function main(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -228,7 +261,7 @@ export async function main(argv: string[]): Promise<void> {
   const transcribe = await startLocalTranscribe({
     port: 0,
     maxConcurrentStreams: Math.max(...counts) + 10,
-    recognizer: createScriptedRecognizer({ words: () => [`e${Date.now()}`, 'hello', 'there'] }),
+    recognizer: benchRecognizer(),
   });
   const dynamoClient = createLocalDynamoDbClient(dynamo.endpoint);
   const rows: Row[] = [];

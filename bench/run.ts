@@ -24,6 +24,11 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ main: (a
       describe: 'N concurrent sessions with transcription on (local Transcribe + DynamoDB Local)',
       load: () => import('./pipeline'),
     },
+    sizing: {
+      describe:
+        'steps N transcribed sessions to the sizing rule (≤ 60 % of a core, event-loop p99 < 50 ms): sessions per task',
+      load: () => import('./sizing'),
+    },
   };
 
 async function run(): Promise<void> {
