@@ -1,5 +1,6 @@
 /**
- * CDK app entry (`cdk synth`, `cdk deploy`): reads the configuration from context once, validates it, and
+ * CDK app entry (`cdk synth`, `cdk deploy`): reads the configuration once (the file named by
+ * `-c audiohookConfigFile=…`, then `-c audiohook.<path>=…` overrides; see bin/config.ts), validates it, and
  * instantiates the one stack with cdk-nag's AWS Solutions checks applied. An invalid configuration stops
  * here with one fix-it line per problem, before anything is synthesized.
  */
@@ -11,7 +12,8 @@ import { AppConfigError, loadAppConfig } from './config';
 
 const app = new App();
 try {
-  const config = loadAppConfig(app.node, (path) => readFileSync(path, 'utf8'));
+  // Relative file names are resolved against the project root (bin/config.ts PROJECT_ROOT), not the cwd.
+  const config = loadAppConfig(app.node, { readFile: (path) => readFileSync(path, 'utf8') });
   new AudiohookTranscribeStack(app, config.stackName, {
     config,
     description: 'audiohook-transcribe: Genesys AudioHook → Amazon Transcribe, ASAPP-compatible API',

@@ -1,26 +1,61 @@
 /**
- * The CDK app's configuration (style.md habit 1): read once from CDK context by `bin/app.ts`, validated
- * here, and handed to the stack as a typed, frozen {@link AppConfig}. Nothing under `lib/` reads context.
+ * The CDK app's configuration (style.md habit 1): read once by `bin/app.ts`, validated here, and handed to
+ * the stack as a typed, frozen {@link AppConfig}. Nothing under `lib/` reads context.
  *
- * Where it comes from: the context key `audiohook` (an object in `cdk.json`, or a JSON string given with
- * `cdk deploy -c audiohook='{…}'`), optionally merged over a JSON file named by the context key
- * `audiohookConfigFile`. Every problem is reported at once, each line naming the setting and how to fix it.
+ * Where it comes from: the customer's JSON file, named by the context key `audiohookConfigFile`
+ * (`cdk deploy -c audiohookConfigFile=deploy/prod.json`; a relative path is resolved against the project
+ * root), is the source of truth. Single settings are overridden on the command line with dotted context
+ * keys, `-c audiohook.gateway.maxTasks=20`, each value read as JSON when it parses and as a string
+ * otherwise. There is no built-in default configuration: `deploy/example.json` is the example to copy.
+ * Every problem is reported at once, each line naming the setting and how to fix it.
  */
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 
-/** Context key holding the configuration object (or its JSON text). */
+/**
+ * Prefix of the settings in messages and of the override keys (`audiohook.gateway.maxTasks`). As a context
+ * key of its own (the whole configuration as one object, the old form) it is refused with a migration hint.
+ */
 export const CONFIG_CONTEXT_KEY = 'audiohook';
-/** Context key naming an optional JSON file merged under the context object. */
+/** Context key naming the configuration file (the documented name). */
 export const CONFIG_FILE_CONTEXT_KEY = 'audiohookConfigFile';
+/** Short alias of {@link CONFIG_FILE_CONTEXT_KEY}: `-c config=deploy/prod.json`. */
+export const CONFIG_FILE_ALIAS_CONTEXT_KEY = 'config';
+/** Context keys starting with this set one setting each, over the file. */
+export const CONFIG_OVERRIDE_PREFIX = `${CONFIG_CONTEXT_KEY}.`;
+/** The complete example configuration, relative to the project root. */
+export const EXAMPLE_CONFIG_FILE = 'deploy/example.json';
+/** The project root (where `cdk.json` is): relative configuration file paths are resolved against it. */
+export const PROJECT_ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 /** Fargate's hard ceiling for a container's `stopTimeout`. */
 export const FARGATE_MAX_STOP_TIMEOUT_SEC = 120;
-/** ALB ceiling for target-group deregistration delay. */
-export const ALB_MAX_DEREGISTRATION_DELAY_SEC = 3600;
-/** ALB ceiling for the connection idle timeout. */
-export const ALB_MAX_IDLE_TIMEOUT_SEC = 4000;
+/** Network load balancer ceiling for a target group's deregistration delay. */
+export const NLB_MAX_DEREGISTRATION_DELAY_SEC = 3600;
+/**
+ * Idle timeout of the gateway's TLS listener. Fixed by AWS for network load balancer TLS listeners (only TCP
+ * listeners take `tcp.idle_timeout.seconds`), hence not a setting.
+ */
+export const NLB_TLS_IDLE_TIMEOUT_SEC = 350;
 /** Genesys sends an AudioHook `ping` every 5 s, paused or not (audiohook-protocol.md §4.3.2). */
 export const AUDIOHOOK_PING_INTERVAL_SEC = 5;
+/**
+ * Default `MAX_SESSIONS` per 1 vCPU task (`gateway.maxSessionsPerTask`): a task refuses upgrades above it.
+ * Measured (`npm run bench -- sizing`, docs/deploy.md §7): one Node process may spend 60 % of one core with an
+ * event-loop delay p99 under 50 ms; transcribed sessions met that up to 51 (the delay bound came first), so
+ * 50 rounded down to a multiple of 5. Re-measure and change it here, in one place.
+ */
+export const DEFAULT_MAX_SESSIONS_PER_TASK = 50;
+/**
+ * Default scaling target of average live sessions per task (`gateway.targetSessionsPerTask`): 70 % of the
+ * maximum, rounded down to a multiple of 5, so a task can take 40 % more calls while a new one starts.
+ */
+export const DEFAULT_TARGET_SESSIONS_PER_TASK = 35;
+/** Default scaling target of the service's average CPU utilization (`gateway.targetCpuPercent`). */
+export const DEFAULT_TARGET_CPU_PERCENT = 50;
+/** Fargate task storage a task definition may ask for (GiB); 20 GiB without asking. */
+export const FARGATE_EPHEMERAL_STORAGE_GIB = { min: 21, max: 200 } as const;
 /**
  * Margin between the gateway's own drain deadline (`DRAIN_TIMEOUT_SEC`) and ECS's SIGKILL (`stopTimeout`):
  * the gateway needs a few seconds to send `disconnect` and flush the last utterances.
@@ -33,7 +68,7 @@ export class AppConfigError extends Error {
   readonly code = 'APP_CONFIG_INVALID';
   constructor(readonly problems: readonly string[]) {
     super(
-      `Invalid deployment configuration (context "${CONFIG_CONTEXT_KEY}", see docs/deploy.md):\n` +
+      'Invalid deployment configuration (see docs/deploy.md §2 "Configure"):\n' +
         problems.map((p) => `  - ${p}`).join('\n'),
     );
   }
@@ -97,8 +132,18 @@ const schema = z
           .regex(/^vpc-[0-9a-f]{8,17}$/, { message: 'must be a VPC id such as vpc-0abc1234' })
           .optional(),
         maxAzs: z.number().int().min(2).max(6).default(2),
-        natGateways: z.number().int().min(1).max(6).default(1),
+        /**
+         * NAT gateways of a new VPC. Default: one per AZ (`maxAzs`), so losing an AZ does not cut the egress
+         * (Transcribe, Secrets Manager, ECR, CloudWatch) of the others. Fewer is allowed with a synth warning.
+         */
+        natGateways: z.number().int().min(1).max(6).optional(),
+        /**
+         * An interface VPC endpoint for Transcribe streaming (private DNS on): the call audio then reaches
+         * Transcribe without the NAT gateways' per-GB charge. The endpoint is billed per AZ-hour and per GB.
+         */
+        transcribeEndpoint: z.boolean().default(false),
       })
+      .transform((v) => ({ ...v, natGateways: v.natGateways ?? v.maxAzs }))
       .prefault({}),
     gateway: z
       .object({
@@ -107,15 +152,36 @@ const schema = z
         architecture: z.enum(['arm64', 'x86_64']).default('arm64'),
         minTasks: z.number().int().min(1).default(2),
         maxTasks: z.number().int().min(1).max(1000).default(10),
-        targetSessionsPerTask: z.number().int().min(1).default(150),
-        maxSessionsPerTask: z.number().int().min(1).max(100_000).default(300),
+        targetSessionsPerTask: z.number().int().min(1).default(DEFAULT_TARGET_SESSIONS_PER_TASK),
+        maxSessionsPerTask: z.number().int().min(1).max(100_000).default(DEFAULT_MAX_SESSIONS_PER_TASK),
+        /** Second scaling target: the service's average CPU utilization, in percent. */
+        targetCpuPercent: z.number().int().min(10).max(90).default(DEFAULT_TARGET_CPU_PERCENT),
+        /**
+         * Fargate task storage (the recordings spool lives there). Default: derived from maxSessionsPerTask
+         * (lib/gateway-service.ts `spoolStorageGiB`).
+         */
+        ephemeralStorageGiB: z
+          .number()
+          .int()
+          .min(FARGATE_EPHEMERAL_STORAGE_GIB.min)
+          .max(FARGATE_EPHEMERAL_STORAGE_GIB.max)
+          .optional(),
         stopTimeoutSec: z
           .number()
           .int()
           .min(DRAIN_MARGIN_SEC + 5)
           .default(FARGATE_MAX_STOP_TIMEOUT_SEC),
-        deregistrationDelaySec: z.number().int().min(0).default(ALB_MAX_DEREGISTRATION_DELAY_SEC),
-        idleTimeoutSec: z.number().int().min(1).default(120),
+        deregistrationDelaySec: z.number().int().min(0).default(NLB_MAX_DEREGISTRATION_DELAY_SEC),
+        /** Removed with the move to a network load balancer: refused with the reason. */
+        idleTimeoutSec: z
+          .unknown()
+          .refine((v) => v === undefined, {
+            error:
+              `is no longer a setting: the gateway's network load balancer TLS listener has a fixed ${NLB_TLS_IDLE_TIMEOUT_SEC} s ` +
+              `idle timeout (AWS allows no other value on TLS listeners) and AudioHook pings every ${AUDIOHOOK_PING_INTERVAL_SEC} s ` +
+              'keep every call active; remove it',
+          })
+          .optional(),
         audiohookPaths: z
           .array(
             z.string().regex(/^\/[A-Za-z0-9._~\-/]*$/, {
@@ -152,7 +218,18 @@ const schema = z
           )
           .default([]),
         waf: z.boolean().default(false),
-        stopWaitMs: z.number().int().min(0).max(25_000).default(5000),
+        /**
+         * How long stop waits for the gateway's segment summary. At most 20 s: the stop function's timeout is
+         * this plus a 5 s margin (lib/control-api.ts), and must stay under API Gateway's 29 s integration limit.
+         */
+        stopWaitMs: z.number().int().min(0).max(20_000).default(5000),
+        /**
+         * Create the account-level API Gateway CloudWatch role and `AWS::ApiGateway::Account` setting (one per
+         * account and region: deploying it overwrites whatever role the account had). Set false when the
+         * account already has an API Gateway CloudWatch Logs role: access and execution logs of both APIs need
+         * that role, so with false and no role in the account the stages fail to deploy.
+         */
+        manageCloudWatchRole: z.boolean().default(true),
       })
       .prefault({}),
     transcription: z
@@ -198,6 +275,13 @@ const schema = z
       .object({
         feedExport: z.boolean().default(true),
         realtimeDelivery: z.boolean().default(true),
+        /**
+         * Reserve one concurrent execution for the export function: a hard guarantee of one export at a time.
+         * Off by default: Lambda keeps at least 100 executions of the account unreserved, so accounts with a
+         * low concurrency quota cannot reserve any. Without it, exports are sequential by construction
+         * (lib/feed-export.ts).
+         */
+        exportReservedConcurrency: z.boolean().optional(),
       })
       .prefault({}),
     alarmEmail: z.email({ message: 'must be an e-mail address' }).optional(),
@@ -215,7 +299,7 @@ export type AppConfig = Readonly<z.infer<typeof schema>> & {
   readonly gatewayDrainTimeoutSec: number;
 };
 
-/** Input shape (before defaults): what `cdk.json` holds. */
+/** Input shape (before defaults): what the configuration file holds. */
 export type AppConfigInput = z.input<typeof schema>;
 
 function pathOf(path: readonly PropertyKey[]): string {
@@ -251,21 +335,9 @@ function crossChecks(c: z.infer<typeof schema>): string[] {
         'task scale-in protection and the deregistration delay instead',
     );
   }
-  if (g.deregistrationDelaySec > ALB_MAX_DEREGISTRATION_DELAY_SEC) {
+  if (g.deregistrationDelaySec > NLB_MAX_DEREGISTRATION_DELAY_SEC) {
     p.push(
-      `audiohook.gateway.deregistrationDelaySec: the load balancer allows at most ${ALB_MAX_DEREGISTRATION_DELAY_SEC}`,
-    );
-  }
-  if (g.deregistrationDelaySec < g.stopTimeoutSec) {
-    p.push(
-      `audiohook.gateway.deregistrationDelaySec (${g.deregistrationDelaySec}) must be at least stopTimeoutSec ` +
-        `(${g.stopTimeoutSec}): ECS sends SIGTERM only after draining, and calls deserve at least as long there as after it`,
-    );
-  }
-  if (g.idleTimeoutSec < 6 * AUDIOHOOK_PING_INTERVAL_SEC || g.idleTimeoutSec > ALB_MAX_IDLE_TIMEOUT_SEC) {
-    p.push(
-      `audiohook.gateway.idleTimeoutSec: use ${6 * AUDIOHOOK_PING_INTERVAL_SEC}–${ALB_MAX_IDLE_TIMEOUT_SEC} ` +
-        `(several AudioHook ping intervals of ${AUDIOHOOK_PING_INTERVAL_SEC} s, so a paused call is never cut as idle)`,
+      `audiohook.gateway.deregistrationDelaySec: the network load balancer allows at most ${NLB_MAX_DEREGISTRATION_DELAY_SEC}`,
     );
   }
   const t = c.transcription;
@@ -299,6 +371,13 @@ function crossChecks(c: z.infer<typeof schema>): string[] {
   if (c.vpc.vpcId !== undefined && c.account === undefined) {
     p.push('audiohook.vpc.vpcId: an existing VPC is looked up, which needs audiohook.account (12 digits)');
   }
+  // Fewer NAT gateways than AZs is allowed (lib/network.ts warns at synth); more would sit unused.
+  if (c.vpc.natGateways > c.vpc.maxAzs) {
+    p.push(
+      `audiohook.vpc.natGateways (${c.vpc.natGateways}) must not exceed maxAzs (${c.vpc.maxAzs}): a VPC uses at ` +
+        'most one NAT gateway per AZ; lower natGateways or raise maxAzs',
+    );
+  }
   const names = new Set<string>();
   for (const client of c.api.clients) {
     if (names.has(client.name))
@@ -314,10 +393,7 @@ function crossChecks(c: z.infer<typeof schema>): string[] {
  */
 export function parseAppConfig(raw: unknown): AppConfig {
   if (raw === undefined || raw === null) {
-    throw new AppConfigError([
-      `no configuration: add a "${CONFIG_CONTEXT_KEY}" object to the "context" of cdk.json ` +
-        `(start from the example there) or pass -c ${CONFIG_FILE_CONTEXT_KEY}=<file.json>`,
-    ]);
+    throw new AppConfigError([NO_CONFIG_FILE_PROBLEM]);
   }
   const parsed = schema.safeParse(raw);
   if (!parsed.success) {
@@ -337,51 +413,153 @@ export function parseAppConfig(raw: unknown): AppConfig {
   });
 }
 
-/** What {@link loadAppConfig} needs from the CDK app. */
+/** What {@link loadAppConfig} needs from the CDK app (a construct's `node`). */
 export interface ContextSource {
   tryGetContext(key: string): unknown;
+  getAllContext(): Record<string, unknown>;
 }
+
+/** How {@link loadAppConfig} reaches the file system (injected so tests need none). */
+export interface ConfigFileAccess {
+  /** Reads a UTF-8 file; called with an absolute path. */
+  readFile(path: string): string;
+  /** Directory a relative file path is resolved against. @default {@link PROJECT_ROOT} */
+  projectRoot?: string;
+}
+
+const NO_CONFIG_FILE_PROBLEM =
+  `no configuration file: copy ${EXAMPLE_CONFIG_FILE} to deploy/<env>.json, set your domain, region and ` +
+  `certificate or hosted zone in it, and pass -c ${CONFIG_FILE_CONTEXT_KEY}=deploy/<env>.json`;
 
 /**
- * Reads the configuration from CDK context (and the optional file), then validates it.
- * @param readFile reads a UTF-8 file (injected so tests need no file system)
+ * Reads the configuration file named in context, applies the `audiohook.<path>` overrides over it, then
+ * validates the result.
+ * @throws AppConfigError when the file is missing or unreadable, an override is malformed, the old
+ *   `audiohook` context object is present, or the configuration is invalid
  */
-export function loadAppConfig(context: ContextSource, readFile: (path: string) => string): AppConfig {
-  const fromContext = decodeJson(context.tryGetContext(CONFIG_CONTEXT_KEY), `context "${CONFIG_CONTEXT_KEY}"`);
-  const file = context.tryGetContext(CONFIG_FILE_CONTEXT_KEY);
-  let fromFile: unknown;
-  if (typeof file === 'string' && file !== '') {
-    let text: string;
-    try {
-      text = readFile(file);
-    } catch {
-      throw new AppConfigError([
-        `${CONFIG_FILE_CONTEXT_KEY}: cannot read ${file}; give a path relative to the project root`,
-      ]);
-    }
-    fromFile = decodeJson(text, file);
+export function loadAppConfig(context: ContextSource, files: ConfigFileAccess): AppConfig {
+  if (context.tryGetContext(CONFIG_CONTEXT_KEY) !== undefined) {
+    throw new AppConfigError([
+      `context "${CONFIG_CONTEXT_KEY}" (the whole configuration as one object) is no longer read, so it cannot ` +
+        `silently replace your file: move its settings into your configuration file (start from ${EXAMPLE_CONFIG_FILE}), ` +
+        `pass -c ${CONFIG_FILE_CONTEXT_KEY}=<file>, override single settings with -c ${CONFIG_OVERRIDE_PREFIX}<path>=<value> ` +
+        `(e.g. -c ${CONFIG_OVERRIDE_PREFIX}gateway.maxTasks=20), and delete "${CONFIG_CONTEXT_KEY}" from the "context" of cdk.json if it is there`,
+    ]);
   }
-  return parseAppConfig(mergeDeep(fromFile, fromContext));
+  const fromFile = readConfigFile(context, files);
+  return parseAppConfig(applyOverrides(fromFile, context.getAllContext()));
 }
 
-function decodeJson(value: unknown, where: string): unknown {
+function configFileName(context: ContextSource): string {
+  const named = [CONFIG_FILE_CONTEXT_KEY, CONFIG_FILE_ALIAS_CONTEXT_KEY]
+    .map((key) => [key, context.tryGetContext(key)] as const)
+    .filter(([, value]) => value !== undefined && value !== '');
+  for (const [key, value] of named) {
+    if (typeof value !== 'string') {
+      throw new AppConfigError([`${key}: must be a file path, e.g. -c ${CONFIG_FILE_CONTEXT_KEY}=deploy/prod.json`]);
+    }
+  }
+  const [first, second] = named as (readonly [string, string])[];
+  if (first === undefined) throw new AppConfigError([NO_CONFIG_FILE_PROBLEM]);
+  if (second !== undefined && second[1] !== first[1]) {
+    throw new AppConfigError([
+      `${first[0]} (${first[1]}) and ${second[0]} (${second[1]}) name different files; pass only -c ${CONFIG_FILE_CONTEXT_KEY}=<file>`,
+    ]);
+  }
+  return first[1];
+}
+
+function readConfigFile(context: ContextSource, files: ConfigFileAccess): Record<string, unknown> {
+  const name = configFileName(context);
+  const path = resolve(files.projectRoot ?? PROJECT_ROOT, name);
+  let text: string;
+  try {
+    text = files.readFile(path);
+  } catch (err) {
+    const reason = (err as NodeJS.ErrnoException).code ?? (err instanceof Error ? err.message : String(err));
+    throw new AppConfigError([
+      `${CONFIG_FILE_CONTEXT_KEY}: cannot read ${name} (${path}: ${reason}); a relative path is resolved against ` +
+        `the project root, the folder of cdk.json (start from ${EXAMPLE_CONFIG_FILE})`,
+    ]);
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (err) {
+    throw new AppConfigError([
+      `${name}: not valid JSON (${err instanceof Error ? err.message : String(err)}); JSON has no comments or trailing commas`,
+    ]);
+  }
+  if (!isPlainObject(value)) {
+    throw new AppConfigError([`${name}: must hold one JSON object {…} with the settings (see ${EXAMPLE_CONFIG_FILE})`]);
+  }
+  return value;
+}
+
+/** Object keys that would reach the prototype instead of creating a setting. */
+const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Sets each `audiohook.<path>` context value at its path in a copy of `config`. Parents apply before their
+ * children (`audiohook.gateway` before `audiohook.gateway.maxTasks`), so the more specific key wins. A JSON
+ * `null` removes the setting. All malformed keys are reported at once.
+ */
+function applyOverrides(config: Record<string, unknown>, context: Record<string, unknown>): Record<string, unknown> {
+  const out = structuredClone(config);
+  const overrides = Object.entries(context)
+    .filter(([key]) => key.startsWith(CONFIG_OVERRIDE_PREFIX))
+    .map(([key, value]) => ({ key, path: key.slice(CONFIG_OVERRIDE_PREFIX.length).split('.'), value }))
+    .sort((a, b) => a.path.length - b.path.length || (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const problems: string[] = [];
+  for (const { key, path, value } of overrides) {
+    const problem = setAtPath(out, path, overrideValue(value));
+    if (problem !== undefined) problems.push(`-c ${key}: ${problem}`);
+  }
+  if (problems.length > 0) throw new AppConfigError(problems);
+  return out;
+}
+
+/** A `-c` value is a string: JSON when it parses (numbers, booleans, arrays, objects, null), else the text. */
+function overrideValue(value: unknown): unknown {
   if (typeof value !== 'string') return value;
   try {
     return JSON.parse(value);
   } catch {
-    throw new AppConfigError([`${where} is not valid JSON; quote it as -c ${CONFIG_CONTEXT_KEY}='{"domain":{…}}'`]);
+    return value;
   }
+}
+
+/** Sets (or, for `null`, removes) `value` at `path`; returns the problem, if any. */
+function setAtPath(root: Record<string, unknown>, path: readonly string[], value: unknown): string | undefined {
+  if (path.some((segment) => segment === '')) {
+    return `the setting path has an empty name (two dots, or a dot at the end); join names with single dots, e.g. -c ${CONFIG_OVERRIDE_PREFIX}gateway.maxTasks=20`;
+  }
+  const bad = path.find((segment) => FORBIDDEN_SEGMENTS.has(segment));
+  if (bad !== undefined) return `"${bad}" is not a setting name`;
+  let node = root;
+  for (const [i, segment] of path.slice(0, -1).entries()) {
+    const next = Object.hasOwn(node, segment) ? node[segment] : undefined;
+    if (next === undefined) {
+      if (value === null) return undefined; // nothing to remove
+      const created: Record<string, unknown> = {};
+      node[segment] = created;
+      node = created;
+    } else if (isPlainObject(next)) {
+      node = next;
+    } else {
+      const at = [CONFIG_CONTEXT_KEY, ...path.slice(0, i + 1)].join('.');
+      return (
+        `${at} is ${Array.isArray(next) ? 'a list' : `the ${typeof next} ${JSON.stringify(next)}`}, not a group of ` +
+        `settings, so it has no "${path[i + 1]}"; set ${at} as a whole, e.g. -c ${at}='<JSON value>'`
+      );
+    }
+  }
+  const leaf = path[path.length - 1] as string;
+  if (value === null) delete node[leaf];
+  else node[leaf] = value;
+  return undefined;
 }
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/** `over` wins; objects merge key by key; arrays and scalars replace. */
-function mergeDeep(under: unknown, over: unknown): unknown {
-  if (over === undefined) return under;
-  if (!isPlainObject(under) || !isPlainObject(over)) return over;
-  const out: Record<string, unknown> = { ...under };
-  for (const [k, v] of Object.entries(over)) out[k] = mergeDeep(under[k], v);
-  return out;
 }

@@ -2,9 +2,9 @@
  * The one stack (architecture §2): composes the constructs, one concern each, from the validated
  * {@link AppConfig}. It holds no business logic and reads no context: `bin/app.ts` does that once.
  */
-import { CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
+import { CfnOutput, RemovalPolicy, Stack, type StackProps, Validations } from 'aws-cdk-lib';
 import * as acm from 'aws-cdk-lib/aws-certificatemanager';
-import * as ec2 from 'aws-cdk-lib/aws-ec2';
+import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
@@ -15,6 +15,7 @@ import type { AppConfig } from '../bin/config';
 import { ControlApi } from './control-api';
 import { FeedExport } from './feed-export';
 import { GatewayService } from './gateway-service';
+import { Network } from './network';
 import { Observability } from './observability';
 import { RealtimeDelivery } from './realtime-delivery';
 import { Store } from './store';
@@ -33,6 +34,7 @@ export function retentionFor(days: number): logs.RetentionDays {
 
 /** Everything audiohook-transcribe needs in one AWS account and region. */
 export class AudiohookTranscribeStack extends Stack {
+  public readonly network: Network;
   public readonly vpc: ec2.IVpc;
   public readonly store: Store;
   public readonly gateway: GatewayService;
@@ -45,10 +47,17 @@ export class AudiohookTranscribeStack extends Stack {
     super(scope, id, props);
     const c = props.config;
     const logRetention = retentionFor(c.retention.logDays);
+    // Log groups API Gateway would otherwise create itself (execution logs) follow retainData.
+    const dataRemovalPolicy = c.retainData ? RemovalPolicy.RETAIN : RemovalPolicy.DESTROY;
 
-    this.vpc = c.vpc.vpcId
-      ? ec2.Vpc.fromLookup(this, 'Vpc', { vpcId: c.vpc.vpcId })
-      : this.createVpc(c.vpc.maxAzs, c.vpc.natGateways, logRetention);
+    this.network = new Network(this, 'Network', {
+      vpcId: c.vpc.vpcId,
+      maxAzs: c.vpc.maxAzs,
+      natGateways: c.vpc.natGateways,
+      transcribeEndpoint: c.vpc.transcribeEndpoint,
+      logRetentionDays: logRetention,
+    });
+    this.vpc = this.network.vpc;
 
     const zone = c.domain.hostedZone
       ? route53.HostedZone.fromHostedZoneAttributes(this, 'Zone', {
@@ -86,11 +95,12 @@ export class AudiohookTranscribeStack extends Stack {
       minTasks: c.gateway.minTasks,
       maxTasks: c.gateway.maxTasks,
       targetSessionsPerTask: c.gateway.targetSessionsPerTask,
+      targetCpuPercent: c.gateway.targetCpuPercent,
       maxSessionsPerTask: c.gateway.maxSessionsPerTask,
+      ephemeralStorageGiB: c.gateway.ephemeralStorageGiB,
       stopTimeoutSec: c.gateway.stopTimeoutSec,
       drainTimeoutSec: c.gatewayDrainTimeoutSec,
       deregistrationDelaySec: c.gateway.deregistrationDelaySec,
-      idleTimeoutSec: c.gateway.idleTimeoutSec,
       conversationsTable: this.store.conversationsTable,
       utterancesTable: this.store.utterancesTable,
       apiKeysSecret: this.store.audiohookApiKeysSecret,
@@ -130,6 +140,7 @@ export class AudiohookTranscribeStack extends Stack {
         throttleBurst: c.realtime.throttleBurst,
         metricsNamespace: c.metricsNamespace,
         logRetentionDays: logRetention,
+        executionLogsRemovalPolicy: dataRemovalPolicy,
       });
     }
 
@@ -150,8 +161,10 @@ export class AudiohookTranscribeStack extends Stack {
       redaction: c.transcription.redaction,
       retentionDays: c.retention.transcriptDays,
       stopWaitMs: c.api.stopWaitMs,
+      manageCloudWatchRole: c.api.manageCloudWatchRole,
       metricsNamespace: c.metricsNamespace,
       logRetentionDays: logRetention,
+      executionLogsRemovalPolicy: dataRemovalPolicy,
       ...(this.realtime && {
         realtime: {
           webSocketUrl: this.realtime.webSocketUrl,
@@ -163,7 +176,8 @@ export class AudiohookTranscribeStack extends Stack {
       ...(c.features.feedExport && { feedBucket: this.store.feedBucket }),
     });
     if (this.realtime) {
-      // The WebSocket stage writes access logs through the account-level role the REST API sets up.
+      // The WebSocket stage writes its logs through the account-level role the REST API sets up (when
+      // api.manageCloudWatchRole; otherwise the account's existing role).
       const account = this.controlApi.api.node.tryFindChild('Account');
       if (account) this.realtime.stage.node.addDependency(account);
     }
@@ -176,6 +190,7 @@ export class AudiohookTranscribeStack extends Stack {
         projectionStartDay: '2025-01-01',
         metricsNamespace: c.metricsNamespace,
         logRetentionDays: logRetention,
+        reservedConcurrency: c.features.exportReservedConcurrency === true,
       });
     }
 
@@ -201,6 +216,7 @@ export class AudiohookTranscribeStack extends Stack {
       service: this.gateway.service,
       loadBalancer: this.gateway.loadBalancer,
       targetGroup: this.gateway.targetGroup,
+      minHealthyTasks: c.gateway.minTasks,
       api: this.controlApi.api,
       functions,
       tables: [...this.store.tables.values()],
@@ -210,6 +226,8 @@ export class AudiohookTranscribeStack extends Stack {
       ...(this.feedExport && { exportFunction: this.feedExport.exportFunction }),
       alarmEmail: c.alarmEmail,
     });
+    // The VPC exists before the alarm topic (the gateway needs it): its NAT alarms are wired here.
+    this.network.addAlarmAction(this.observability.alarmTopic);
 
     new CfnOutput(this, 'ConnectionUri', {
       description: 'AudioHook Monitor integration: Connection URI (Genesys Cloud Admin → Integrations)',
@@ -264,28 +282,5 @@ export class AudiohookTranscribeStack extends Stack {
         value: this.controlApi.domain.domainNameAliasDomainName,
       });
     }
-  }
-
-  private createVpc(maxAzs: number, natGateways: number, logRetention: logs.RetentionDays): ec2.Vpc {
-    const vpc = new ec2.Vpc(this, 'Vpc', {
-      maxAzs,
-      natGateways,
-      subnetConfiguration: [
-        { name: 'public', subnetType: ec2.SubnetType.PUBLIC, cidrMask: 24 },
-        { name: 'private', subnetType: ec2.SubnetType.PRIVATE_WITH_EGRESS, cidrMask: 20 },
-      ],
-      // Gateway endpoints are free and keep DynamoDB and S3 traffic off the NAT gateway (no per-GB charge).
-      gatewayEndpoints: {
-        DynamoDb: { service: ec2.GatewayVpcEndpointAwsService.DYNAMODB },
-        S3: { service: ec2.GatewayVpcEndpointAwsService.S3 },
-      },
-    });
-    vpc.addFlowLog('FlowLogs', {
-      destination: ec2.FlowLogDestination.toCloudWatchLogs(
-        new logs.LogGroup(this, 'VpcFlowLogs', { retention: logRetention }),
-      ),
-      trafficType: ec2.FlowLogTrafficType.REJECT,
-    });
-    return vpc;
   }
 }

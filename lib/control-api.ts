@@ -20,10 +20,46 @@ import { Construct } from 'constructs';
 import { AUTHORIZER_ENTRY, ROUTES, type RouteSpec } from '../lambdas/shared/routes';
 import { EXPORT_REQUESTS_PREFIX, FEED_ROOT_PREFIX } from './feed-export';
 import { HouseFunction } from './house-function';
+import { lambdaMetricsService } from './metrics-scope';
 import { logicalIdOf } from './store';
 
 /** Stage name (never visible to callers: the custom domain maps the stage at the root). */
 export const API_STAGE_NAME = 'live';
+
+/**
+ * API Gateway gives up on a REST integration after 29 s by default (the caller then gets 503-01). A Regional
+ * API may have that quota raised; the stack does not rely on it.
+ */
+export const API_GATEWAY_INTEGRATION_TIMEOUT_SEC = 29;
+/**
+ * What the stop route does besides waiting for the gateway (`STOP_WAIT_MS`): the stop transaction (a few
+ * conditional writes, retried on contention with ≤ 100 ms backoff), the session query, one control-inbox
+ * put per gateway task, the last segment poll after the deadline, and possibly `abandonSegment` plus a
+ * re-read. Each is a single-digit-millisecond DynamoDB call; 5 s also covers SDK retries under throttling.
+ */
+export const STOP_ROUTE_OVERHEAD_SEC = 5;
+
+/**
+ * Timeout of the stop route's function: `ceil(stopWaitMs / 1000) + STOP_ROUTE_OVERHEAD_SEC`, which must
+ * stay strictly below API Gateway's 29 s so the function ends (and answers) before API Gateway gives up.
+ * With the largest `api.stopWaitMs` (20,000 ms): 20 + 5 = 25 s, 4 s under the limit for the invoke itself.
+ * @throws Error when the result would not be below the integration limit
+ */
+export function stopRouteTimeoutSec(stopWaitMs: number): number {
+  const timeoutSec = Math.ceil(stopWaitMs / 1000) + STOP_ROUTE_OVERHEAD_SEC;
+  if (timeoutSec >= API_GATEWAY_INTEGRATION_TIMEOUT_SEC) {
+    throw new Error(
+      `ControlApi: stopWaitMs ${stopWaitMs} gives the stop function a ${timeoutSec} s timeout, not below API ` +
+        `Gateway's ${API_GATEWAY_INTEGRATION_TIMEOUT_SEC} s integration limit; lower api.stopWaitMs`,
+    );
+  }
+  return timeoutSec;
+}
+
+/** Name of the execution-log group API Gateway writes to for a stage (it creates it itself if missing). */
+export function executionLogGroupName(apiId: string, stageName: string): string {
+  return `API-Gateway-Execution-Logs_${apiId}/${stageName}`;
+}
 
 /** One API client metered by its own usage plan. */
 export interface ApiClientProps {
@@ -62,8 +98,16 @@ export interface ControlApiProps {
   readonly redaction: boolean;
   readonly retentionDays: number;
   readonly stopWaitMs: number;
+  /**
+   * Create the account-level CloudWatch role of API Gateway (`AWS::ApiGateway::Account`, one per account and
+   * region: it replaces the account's current setting). With false, the account must already have one:
+   * access and execution logging need it. @default true
+   */
+  readonly manageCloudWatchRole?: boolean;
   readonly metricsNamespace: string;
   readonly logRetentionDays: logs.RetentionDays;
+  /** Removal policy of the stage's execution-log group. @default RemovalPolicy.DESTROY */
+  readonly executionLogsRemovalPolicy?: RemovalPolicy;
   /** The WebSocket API, for `POST /realtime/v1/token`. @default - the token route answers 404-01 */
   readonly realtime?: RealtimeTokenRouteProps;
   /** The feed bucket, for the File Exporter routes. @default - those routes answer 403-01 */
@@ -168,6 +212,8 @@ export class ControlApi extends Construct {
   /** Route handlers by route id. */
   public readonly routeFunctions: ReadonlyMap<RouteSpec['id'], HouseFunction>;
   public readonly accessLogGroup: logs.LogGroup;
+  /** `API-Gateway-Execution-Logs_{apiId}/live`, with the configured retention. */
+  public readonly executionLogGroup: logs.LogGroup;
   public readonly domain: apigw.DomainName;
   public readonly usagePlans: readonly apigw.UsagePlan[];
   public readonly webAcl?: wafv2.CfnWebACL;
@@ -178,10 +224,11 @@ export class ControlApi extends Construct {
     super(scope, id);
     this.baseUrl = `https://${props.domainName}`;
     const clients = props.clients ?? [];
+    const manageCloudWatchRole = props.manageCloudWatchRole ?? true;
     const requireUsageKey = clients.length > 0;
 
     const observabilityEnv = {
-      POWERTOOLS_SERVICE_NAME: 'audiohook-transcribe-api',
+      POWERTOOLS_SERVICE_NAME: lambdaMetricsService(this, 'api'),
       POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
       LOG_LEVEL: 'INFO',
     };
@@ -215,8 +262,8 @@ export class ControlApi extends Construct {
       const fn = new HouseFunction(this, pascal(route.id), {
         entry: route.entry,
         description: `${route.method} ${route.path}`,
-        // The stop route waits for the gateway (STOP_WAIT_MS); leave room, well inside API Gateway's 29 s.
-        timeoutSec: route.id === 'stop-streaming' ? Math.ceil(props.stopWaitMs / 1000) + 5 : 10,
+        // The stop route waits for the gateway (STOP_WAIT_MS) and must still answer inside API Gateway's 29 s.
+        timeoutSec: route.id === 'stop-streaming' ? stopRouteTimeoutSec(props.stopWaitMs) : 10,
         logRetentionDays: props.logRetentionDays,
         environment: { ...routeEnv, ...routeExtraEnv(route.id, props) },
       });
@@ -237,9 +284,10 @@ export class ControlApi extends Construct {
       // Callers use the custom domain only, where paths sit at the root as the contract requires.
       disableExecuteApiEndpoint: true,
       apiKeySourceType: apigw.ApiKeySourceType.AUTHORIZER,
-      // API Gateway needs an account-level role to write execution logs.
-      cloudWatchRole: true,
-      cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN,
+      // API Gateway needs an account-level role to write access and execution logs. It is one setting per
+      // account and region, so it is opt-out for accounts that already have one (api.manageCloudWatchRole).
+      cloudWatchRole: manageCloudWatchRole,
+      ...(manageCloudWatchRole && { cloudWatchRoleRemovalPolicy: RemovalPolicy.RETAIN }),
       deployOptions: {
         stageName: API_STAGE_NAME,
         throttlingRateLimit: props.throttleRatePerSec,
@@ -274,6 +322,15 @@ export class ControlApi extends Construct {
 
     // The default `Endpoint` output names the execute-api URL, which is switched off: the domain output replaces it.
     this.api.node.tryRemoveChild('Endpoint');
+
+    // Execution logs (errors only): API Gateway would create this group on first write, without retention.
+    // Created here first (the stage depends on it) so it has one.
+    this.executionLogGroup = new logs.LogGroup(this, 'ExecutionLogs', {
+      logGroupName: executionLogGroupName(this.api.restApiId, API_STAGE_NAME),
+      retention: props.logRetentionDays,
+      removalPolicy: props.executionLogsRemovalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    this.api.deploymentStage.node.addDependency(this.executionLogGroup);
 
     for (const r of GATEWAY_RESPONSES) {
       this.api.addGatewayResponse(r.id, {

@@ -7,7 +7,16 @@
  * - **On demand and continuations**: an object written under `feeds/_requests/` (by the REST route
  *   `POST /fileexporter/v1/admin/exportfeed`, or by the export itself when it nears its deadline) invokes the
  *   function through the bucket's event notification.
- * - One export at a time (reserved concurrency 1): two invocations never write the same day's parts.
+ * - One export per day at a time, by construction rather than by reserved concurrency (which accounts with a
+ *   low concurrency quota cannot grant): the schedule starts one run a day; a continuation request is
+ *   written only once a run has stopped exporting and saved its checkpoint, so the run it triggers never
+ *   overlaps the export work of the one before; Lambda's retries of a failed run come after that run; and
+ *   runs of different days write disjoint keys (the day's parts, checkpoint and manifest). Not covered: an
+ *   export requested for a day while that day's export runs, and a duplicated delivery (S3 notifications and
+ *   Lambda's asynchronous queue are at-least-once). Either can run two exports of one day side by side; the
+ *   parts are deterministic (same keys, same bytes for the same rows), so the result is normally the same
+ *   files, and a re-export of the day repairs it otherwise. `features.exportReservedConcurrency` reserves one
+ *   execution for a hard guarantee.
  * - The Glue table is built from `core/feeds/glue-schema.ts`, the same description the exporter's rows
  *   follow: location `feeds/utterances/version=1/format=jsonl/`, partition projection on `dt`/`hr`.
  */
@@ -27,6 +36,7 @@ import { Construct } from 'constructs';
 import { type GlueTableSpec, utterancesGlueTable } from '../core/feeds/glue-schema';
 import { EXPORT_INDEX_NAME } from '../store/tables';
 import { HouseFunction } from './house-function';
+import { lambdaMetricsService } from './metrics-scope';
 import { logicalIdOf } from './store';
 
 /** Everything the feed lives under in the bucket (data, manifests, checkpoints, requests). */
@@ -37,7 +47,7 @@ export const EXPORT_REQUESTS_PREFIX = 'feeds/_requests/';
 export const EXPORT_SCHEDULE_EXPRESSION = 'cron(0 2 * * ? *)';
 export const EXPORT_SCHEDULE_TIME_ZONE = 'UTC';
 /** Export function limits: the full Lambda timeout, memory for gzip and two pages per shard. */
-export const EXPORT_FUNCTION = { timeoutSec: 900, memorySizeMiB: 1024, reservedConcurrency: 1 } as const;
+export const EXPORT_FUNCTION = { timeoutSec: 900, memorySizeMiB: 1024 } as const;
 
 /** Construct id of CDK's stack-wide bucket-notifications custom resource function. */
 const BUCKET_NOTIFICATIONS_HANDLER_ID = 'BucketNotificationsHandler050a0587b7544547bf325f094a3db834';
@@ -52,6 +62,11 @@ export interface FeedExportProps {
   readonly projectionStartDay: string;
   readonly metricsNamespace: string;
   readonly logRetentionDays: logs.RetentionDays;
+  /**
+   * Reserve one concurrent execution: a hard one-export-at-a-time guarantee. Needs an account whose
+   * concurrency quota leaves at least 100 unreserved after it. @default false
+   */
+  readonly reservedConcurrency?: boolean;
 }
 
 /** The export function, its schedule and triggers, and the Glue catalog entries over the feed bucket. */
@@ -86,10 +101,10 @@ export class FeedExport extends Construct {
       description: 'Exports a UTC day (or hour) of utterances to the feed bucket (nightly, on request, continuations)',
       memorySizeMiB: EXPORT_FUNCTION.memorySizeMiB,
       timeoutSec: EXPORT_FUNCTION.timeoutSec,
-      reservedConcurrentExecutions: EXPORT_FUNCTION.reservedConcurrency,
+      ...(props.reservedConcurrency === true && { reservedConcurrentExecutions: 1 }),
       logRetentionDays: props.logRetentionDays,
       environment: {
-        POWERTOOLS_SERVICE_NAME: 'audiohook-transcribe-export',
+        POWERTOOLS_SERVICE_NAME: lambdaMetricsService(this, 'export'),
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
         LOG_LEVEL: 'INFO',
         UTTERANCES_TABLE: props.utterancesTable.tableName,

@@ -1,24 +1,32 @@
 /**
- * Observability: one dashboard and the alarms an on-call engineer needs, all sent to one SNS topic.
+ * Observability: one dashboard and the alarms an on-call engineer needs, all sent to one SNS topic
+ * (encrypted with a customer-managed key CloudWatch may use: alarms cannot publish to a topic under the
+ * AWS-managed `aws/sns` key).
  *
  * The gateway's custom metrics are a contract with `fargate/` ({@link GATEWAY_METRICS}): namespace from
- * the config, dimension `service = audiohook-gateway`, published as CloudWatch embedded-metric-format log
- * lines (no PutMetricData permission needed). The Lambdas publish with Powertools under the same namespace.
+ * the config, dimension `service = <stackName>-gateway` ({@link gatewayMetricsService}), published as
+ * CloudWatch embedded-metric-format log lines (no PutMetricData permission needed). The Lambdas publish with
+ * Powertools under the same namespace as `<stackName>-<role>` ({@link lambdaMetricsService}). Scoping the
+ * dimension to the stack keeps two stacks in one account and region from reading each other's metrics.
  */
-import { Duration } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
-import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import * as iam from 'aws-cdk-lib/aws-iam';
+import * as kms from 'aws-cdk-lib/aws-kms';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Construct } from 'constructs';
-import { GATEWAY_METRICS_SERVICE } from './gateway-service';
-import { FANOUT_ROUTE, FANOUT_SERVICE } from './realtime-delivery';
+import { Construct, type IConstruct } from 'constructs';
+import { gatewayMetricsService, lambdaMetricsService } from './metrics-scope';
+import { FANOUT_ROUTE } from './realtime-delivery';
+
+export { gatewayMetricsService, lambdaMetricsService };
 
 /**
  * Metric names the gateway publishes (see docs/deploy.md "Gateway metric contract"). `ActiveSessions` is a
@@ -34,17 +42,37 @@ export const GATEWAY_METRICS = {
   utterances: 'Utterances',
   utterancePutFailures: 'UtterancePutFailures',
   utteranceLatencyMs: 'UtteranceLatencyMs',
+  /** Upgrades a task refused at `MAX_SESSIONS` (count per interval): calls that could not start. */
+  refusedUpgrades: 'RefusedUpgrades',
+  /** 1 while a task is out of the load balancer's rotation (self-drain), per task. */
+  outOfRotation: 'OutOfRotation',
+  /** 1 while a task's recordings spool is unusable (recordings are off on that task). */
+  recordingsUnavailable: 'RecordingsUnavailable',
 } as const;
 
 /**
  * Metrics the fan-out publishes with Powertools (lambdas/fanout/handler.ts), dimensions `service` and
- * `route` ({@link FANOUT_DIMENSIONS}): a delivery given up on (dead-lettered), and a delivery retried.
+ * `route` ({@link fanoutDimensions}): a delivery given up on (dead-lettered), and a delivery retried.
  */
 export const WEBHOOK_METRICS = { deadLettered: 'WebhookDeadLettered', retried: 'WebhookRetried' } as const;
-/** The fan-out's Powertools dimensions (its service name, and the function name `createObservability` adds). */
-export const FANOUT_DIMENSIONS = { service: FANOUT_SERVICE, route: FANOUT_ROUTE } as const;
+/** The fan-out's Powertools dimensions in the stack of `scope` (its service name and its route). */
+export function fanoutDimensions(scope: IConstruct): { service: string; route: string } {
+  return { service: lambdaMetricsService(scope, 'fanout'), route: FANOUT_ROUTE };
+}
 /** Iterator age at which the fan-out is "behind": utterances reach subscribers a minute late. */
 export const FANOUT_ITERATOR_AGE_ALARM_MS = 60_000;
+/**
+ * Gateway alarms on the load balancer and the gateway's own gauges and counts:
+ * - healthy targets below `minTasks` (Minimum over each minute) for `healthyHostsLowMinutes` minutes in a row:
+ *   deployments and scale-out add targets before old ones leave, so only lost capacity keeps it low that long;
+ * - any upgrade refused at `MAX_SESSIONS` within `refusedUpgradesPeriodMin` minutes (calls did not start);
+ * - any task's recordings spool unusable (Maximum of the gauge) within `recordingsUnavailablePeriodMin`.
+ */
+export const GATEWAY_ALARMS = {
+  healthyHostsLowMinutes: 5,
+  refusedUpgradesPeriodMin: 5,
+  recordingsUnavailablePeriodMin: 5,
+} as const;
 
 /** Operations our code performs (an alarm's math expression may hold at most 10 metrics). */
 const TABLE_OPERATIONS = [
@@ -60,8 +88,11 @@ const TABLE_OPERATIONS = [
 export interface ObservabilityProps {
   readonly metricsNamespace: string;
   readonly service: ecs.FargateService;
-  readonly loadBalancer: elbv2.ApplicationLoadBalancer;
-  readonly targetGroup: elbv2.ApplicationTargetGroup;
+  /** The gateway's network load balancer and its target group. */
+  readonly loadBalancer: elbv2.NetworkLoadBalancer;
+  readonly targetGroup: elbv2.NetworkTargetGroup;
+  /** Alarm when fewer gateway targets than this are healthy (the service's `minTasks`). */
+  readonly minHealthyTasks: number;
   readonly api: apigw.RestApi;
   /** Functions whose errors and throttles are graphed and alarmed, by display name. */
   readonly functions: Readonly<Record<string, lambda.IFunction>>;
@@ -81,25 +112,46 @@ export interface ObservabilityProps {
 /** Dashboard, alarms and the alarm topic. */
 export class Observability extends Construct {
   public readonly dashboard: cloudwatch.Dashboard;
+  /** Where every alarm of the stack goes (other constructs add theirs with `SnsAction`). */
   public readonly alarmTopic: sns.Topic;
+  /** Customer-managed key of {@link alarmTopic}; its policy lets CloudWatch alarms publish. */
+  public readonly alarmTopicKey: kms.Key;
   public readonly alarms: cloudwatch.Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: ObservabilityProps) {
     super(scope, id);
+    this.alarmTopicKey = new kms.Key(this, 'AlarmTopicKey', {
+      description: 'audiohook-transcribe alarm topic (SNS server-side encryption)',
+      enableKeyRotation: true,
+      // Alarm notifications are not stored: nothing is left to decrypt once the stack is gone.
+      removalPolicy: RemovalPolicy.DESTROY,
+      pendingWindow: Duration.days(7),
+    });
+    // CloudWatch publishes alarm notifications as itself: SNS asks KMS for a data key on its behalf.
+    this.alarmTopicKey.addToResourcePolicy(
+      new iam.PolicyStatement({
+        sid: 'CloudWatchAlarmsPublish',
+        principals: [new iam.ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
     this.alarmTopic = new sns.Topic(this, 'AlarmTopic', {
       enforceSSL: true,
       displayName: 'audiohook-transcribe alarms',
+      masterKey: this.alarmTopicKey,
     });
     if (props.alarmEmail) this.alarmTopic.addSubscription(new snsSubscriptions.EmailSubscription(props.alarmEmail));
 
     // Unlabelled, so alarms get a plain MetricName/Statistic; the dashboard adds labels with `.with()`.
-    const gw = (metricName: string, statistic: string) =>
+    const gatewayService = gatewayMetricsService(this);
+    const gw = (metricName: string, statistic: string, period = Duration.minutes(1)) =>
       new cloudwatch.Metric({
         namespace: props.metricsNamespace,
         metricName,
-        dimensionsMap: { service: GATEWAY_METRICS_SERVICE },
+        dimensionsMap: { service: gatewayService },
         statistic,
-        period: Duration.minutes(1),
+        period,
       });
     const label = (m: cloudwatch.Metric, text: string) => m.with({ label: text });
 
@@ -117,11 +169,24 @@ export class Observability extends Construct {
     const putFailures = gw(GATEWAY_METRICS.utterancePutFailures, 'Sum');
     const latencyP50 = gw(GATEWAY_METRICS.utteranceLatencyMs, 'p50');
     const latencyP99 = gw(GATEWAY_METRICS.utteranceLatencyMs, 'p99');
+    const refusedUpgrades = gw(GATEWAY_METRICS.refusedUpgrades, 'Sum');
+    const refusedUpgradesAlarmMetric = gw(
+      GATEWAY_METRICS.refusedUpgrades,
+      'Sum',
+      Duration.minutes(GATEWAY_ALARMS.refusedUpgradesPeriodMin),
+    );
+    const outOfRotation = gw(GATEWAY_METRICS.outOfRotation, 'Sum');
+    const recordingsUnavailable = gw(
+      GATEWAY_METRICS.recordingsUnavailable,
+      'Maximum',
+      Duration.minutes(GATEWAY_ALARMS.recordingsUnavailablePeriodMin),
+    );
+    const fanoutDims = fanoutDimensions(this);
     const fanoutMetric = (metricName: string) =>
       new cloudwatch.Metric({
         namespace: props.metricsNamespace,
         metricName,
-        dimensionsMap: { ...FANOUT_DIMENSIONS },
+        dimensionsMap: { ...fanoutDims },
         statistic: 'Sum',
         period: Duration.minutes(1),
       });
@@ -144,10 +209,21 @@ export class Observability extends Construct {
     const apiCount = props.api.metricCount({ period: Duration.minutes(1), statistic: 'Sum' });
     const apiLatency = props.api.metricLatency({ period: Duration.minutes(1), statistic: 'p99' });
 
-    const healthyHosts = props.targetGroup.metrics.healthyHostCount({ period: Duration.minutes(1) });
-    const unhealthyHosts = props.targetGroup.metrics.unhealthyHostCount({ period: Duration.minutes(1) });
-    // 5XX from the load balancer itself (no healthy target, target reset): calls could not connect.
-    const lb5xx = props.loadBalancer.metrics.httpCodeElb(elbv2.HttpCodeElb.ELB_5XX_COUNT, {
+    // AWS/NetworkELB, dimensions TargetGroup + LoadBalancer.
+    const healthyHosts = props.targetGroup.metrics.healthyHostCount({
+      period: Duration.minutes(1),
+      statistic: 'Minimum',
+    });
+    const unhealthyHosts = props.targetGroup.metrics.unHealthyHostCount({
+      period: Duration.minutes(1),
+      statistic: 'Maximum',
+    });
+    const lbMetrics = props.loadBalancer.metrics;
+    const activeFlows = lbMetrics.activeFlowCount({ period: Duration.minutes(1), statistic: 'Maximum' });
+    const newFlows = lbMetrics.newFlowCount({ period: Duration.minutes(1), statistic: 'Sum' });
+    const elbResets = lbMetrics.tcpElbResetCount({ period: Duration.minutes(1), statistic: 'Sum' });
+    const targetResets = lbMetrics.tcpTargetResetCount({ period: Duration.minutes(1), statistic: 'Sum' });
+    const tlsErrors = lbMetrics.custom('ClientTLSNegotiationErrorCount', {
       period: Duration.minutes(1),
       statistic: 'Sum',
     });
@@ -170,8 +246,37 @@ export class Observability extends Construct {
           new cloudwatch.GraphWidget({ title: 'Audio minutes streamed', left: [audioMinutes], width: 8 }),
           new cloudwatch.GraphWidget({
             title: 'Gateway tasks',
-            left: [healthyHosts, unhealthyHosts],
+            left: [
+              healthyHosts.with({ label: 'Healthy targets (min)' }),
+              unhealthyHosts.with({ label: 'Unhealthy targets (max)' }),
+              label(outOfRotation, 'Tasks out of rotation (self-drain)'),
+            ],
             right: [props.service.metricCpuUtilization(), props.service.metricMemoryUtilization()],
+            width: 8,
+          }),
+        ],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Gateway load balancer',
+            left: [
+              activeFlows.with({ label: 'Active connections (max)' }),
+              newFlows.with({ label: 'New connections' }),
+            ],
+            right: [
+              elbResets.with({ label: 'Resets by the load balancer' }),
+              targetResets.with({ label: 'Resets by tasks' }),
+              tlsErrors.with({ label: 'Client TLS negotiation errors' }),
+            ],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Calls refused at MAX_SESSIONS',
+            left: [label(refusedUpgrades, 'Upgrades refused (task full)')],
+            width: 8,
+          }),
+          new cloudwatch.GraphWidget({
+            title: 'Recordings spool unavailable',
+            left: [label(recordingsUnavailable, 'Tasks without a usable spool (max)')],
             width: 8,
           }),
         ],
@@ -276,14 +381,17 @@ export class Observability extends Construct {
       threshold: number,
       description: string,
       periods = 1,
+      below?: { treatMissingData: cloudwatch.TreatMissingData },
     ) => {
       const a = new cloudwatch.Alarm(this, alarmId, {
         metric,
         threshold,
         evaluationPeriods: periods,
         datapointsToAlarm: periods,
-        comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-        treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+        comparisonOperator: below
+          ? cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD
+          : cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        treatMissingData: below?.treatMissingData ?? cloudwatch.TreatMissingData.NOT_BREACHING,
         alarmDescription: description,
       });
       a.addAlarmAction(new cwActions.SnsAction(this.alarmTopic));
@@ -316,8 +424,37 @@ export class Observability extends Construct {
       'Gateway tasks are near MAX_SESSIONS and scaling has not caught up: raise maxTasks or the task size',
       3,
     );
-    alarm('UnhealthyGatewayTasks', unhealthyHosts, 1, 'A gateway task fails its health check', 3);
-    alarm('LoadBalancer5xx', lb5xx, 5, 'The AudioHook load balancer answered 5xx: calls could not connect', 2);
+    alarm(
+      'UnhealthyGatewayTasks',
+      unhealthyHosts,
+      1,
+      'A gateway task fails its load balancer health check: ECS replaces it (ending its calls) once it is unhealthy',
+      3,
+    );
+    alarm(
+      'GatewayHealthyHostsLow',
+      healthyHosts,
+      props.minHealthyTasks,
+      `Fewer than ${props.minHealthyTasks} (minTasks) healthy gateway targets for ${GATEWAY_ALARMS.healthyHostsLowMinutes} ` +
+        'minutes: new calls have too little capacity (tasks failing, lost zone, or a deployment that does not start)',
+      GATEWAY_ALARMS.healthyHostsLowMinutes,
+      // No data means no healthy target reported at all.
+      { treatMissingData: cloudwatch.TreatMissingData.BREACHING },
+    );
+    alarm(
+      'RefusedUpgrades',
+      refusedUpgradesAlarmMetric,
+      1,
+      'A gateway task refused calls at MAX_SESSIONS: scaling did not keep up; raise maxTasks, lower ' +
+        'targetSessionsPerTask, or check that new tasks start',
+    );
+    alarm(
+      'RecordingsUnavailable',
+      recordingsUnavailable,
+      1,
+      'A gateway task cannot write its recordings spool (full or unusable task storage): segments that allow ' +
+        'recording are not recorded on it; see RECORDINGS_SPOOL_UNAVAILABLE in the gateway logs',
+    );
     alarm('Api5xx', api5xx, 5, 'The control API answered 5xx (start/stop/messages failing)', 2);
     alarm('ApiLatencyP99', apiLatency, 8000, 'Control API p99 latency above 8 s', 5);
     alarm(

@@ -22,16 +22,14 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import { executionLogGroupName } from './control-api';
 import { HouseFunction } from './house-function';
+import { type LambdaMetricsRole, lambdaMetricsService } from './metrics-scope';
 
 /** Stage of the WebSocket API (part of its URL: `wss://<id>.execute-api.<region>.amazonaws.com/live`). */
 export const WEBSOCKET_STAGE_NAME = 'live';
-/** Powertools `service` dimension of the fan-out's metrics. */
-export const FANOUT_SERVICE = 'audiohook-transcribe-fanout';
 /** Powertools `route` dimension of the fan-out's metrics (its function name in `createObservability`). */
 export const FANOUT_ROUTE = 'fanout';
-/** Powertools `service` of the WebSocket route handlers. */
-export const WEBSOCKET_SERVICE = 'audiohook-transcribe-websocket';
 
 /** The event source mapping's settings: the real-time contract in numbers. */
 export const FANOUT_STREAM_SETTINGS = {
@@ -85,6 +83,8 @@ export interface RealtimeDeliveryProps {
   readonly throttleBurst: number;
   readonly metricsNamespace: string;
   readonly logRetentionDays: logs.RetentionDays;
+  /** Removal policy of the stage's execution-log group. @default RemovalPolicy.DESTROY */
+  readonly executionLogsRemovalPolicy?: RemovalPolicy;
 }
 
 /** The fan-out, its dead-letter queue and the WebSocket API. */
@@ -98,6 +98,8 @@ export class RealtimeDelivery extends Construct {
   /** Route handlers by construct id (Connect, Disconnect, Subscribe, Unsubscribe, Default). */
   public readonly routeFunctions: ReadonlyMap<string, HouseFunction>;
   public readonly accessLogGroup: logs.LogGroup;
+  /** `API-Gateway-Execution-Logs_{apiId}/live`: the stage's error logs, with the configured retention. */
+  public readonly executionLogGroup: logs.LogGroup;
   /** `wss://…/live`: what clients connect to (and the token route echoes). */
   public readonly webSocketUrl: string;
   /** `https://…/live`: the management endpoint the fan-out posts to. */
@@ -110,15 +112,15 @@ export class RealtimeDelivery extends Construct {
       throw new Error('RealtimeDelivery: the Utterances table has no stream (store/tables.ts must set one)');
     }
 
-    const observabilityEnv = (service: string) => ({
-      POWERTOOLS_SERVICE_NAME: service,
+    const observabilityEnv = (role: LambdaMetricsRole) => ({
+      POWERTOOLS_SERVICE_NAME: lambdaMetricsService(this, role),
       POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
       LOG_LEVEL: 'INFO',
     });
 
     // ── WebSocket API ────────────────────────────────────────────────────────────────────────────────
     const routeEnv: Record<string, string> = {
-      ...observabilityEnv(WEBSOCKET_SERVICE),
+      ...observabilityEnv('websocket'),
       SUBSCRIPTIONS_TABLE: props.subscriptionsTable.tableName,
       API_CREDENTIALS_SECRET_ID: props.apiCredentialsSecret.secretArn,
       REALTIME_SUPERVISOR_API_IDS: props.supervisorApiIds.join(','),
@@ -186,6 +188,18 @@ export class RealtimeDelivery extends Construct {
     this.webSocketUrl = this.stage.url;
     this.callbackUrl = this.stage.callbackUrl;
 
+    // Execution logs at ERROR, never frame bodies (as the REST stage). API Gateway would create their group
+    // on first write, without retention: it is created here first (the stage depends on it).
+    const cfnStage = this.stage.node.defaultChild as apigwv2.CfnStage;
+    cfnStage.addPropertyOverride('DefaultRouteSettings.LoggingLevel', 'ERROR');
+    cfnStage.addPropertyOverride('DefaultRouteSettings.DataTraceEnabled', false);
+    this.executionLogGroup = new logs.LogGroup(this, 'ExecutionLogs', {
+      logGroupName: executionLogGroupName(this.webSocketApi.apiId, WEBSOCKET_STAGE_NAME),
+      retention: props.logRetentionDays,
+      removalPolicy: props.executionLogsRemovalPolicy ?? RemovalPolicy.DESTROY,
+    });
+    this.stage.node.addDependency(this.executionLogGroup);
+
     // $connect authenticates in its handler (API credentials or a connect token); API Gateway allows an
     // authorizer on $connect only, and the other routes run on an already authenticated connection.
     for (const child of this.webSocketApi.node.findAll()) {
@@ -221,7 +235,7 @@ export class RealtimeDelivery extends Construct {
       timeoutSec: 60,
       logRetentionDays: props.logRetentionDays,
       environment: {
-        ...observabilityEnv(FANOUT_SERVICE),
+        ...observabilityEnv('fanout'),
         SUBSCRIPTIONS_TABLE: props.subscriptionsTable.tableName,
         WEBSOCKET_MANAGEMENT_ENDPOINT: this.callbackUrl,
         WEBHOOK_TIMEOUT_MS: String(props.webhookTimeoutMs ?? 5000),
@@ -270,10 +284,12 @@ export class RealtimeDelivery extends Construct {
     // ── Management API: post (and delete gone) connections of this API's stage only ─────────────────
     const stack = Stack.of(this);
     const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
+    // A stack with a configured account renders it literally (audiohook.account, needed with vpc.vpcId).
+    const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
     const apiLogicalId = stack.getLogicalId(this.webSocketApi.node.defaultChild as apigwv2.CfnApi);
     // cdk-nag names a finding after the rendered ARN, tokens as <…>.
     const findingOf = (method: string) =>
-      `AwsSolutions-IAM5[Resource::arn:${partition}:execute-api:${stack.region}:<AWS::AccountId>:<${apiLogicalId}>/` +
+      `AwsSolutions-IAM5[Resource::arn:${partition}:execute-api:${stack.region}:${account}:<${apiLogicalId}>/` +
       `${WEBSOCKET_STAGE_NAME}/${method}/@connections/*]`;
     const connections = (method: 'POST' | 'DELETE') =>
       stack.formatArn({

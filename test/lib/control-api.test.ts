@@ -1,7 +1,17 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseAppConfig } from '../../bin/config';
 import { ROUTES } from '../../lambdas/shared/routes';
-import { onlyResource, type Synthesized, synthesize } from './fixtures';
+import {
+  API_GATEWAY_INTEGRATION_TIMEOUT_SEC,
+  executionLogGroupName,
+  STOP_ROUTE_OVERHEAD_SEC,
+  stopRouteTimeoutSec,
+} from '../../lib/control-api';
+import { BASE_CONFIG, onlyResource, type Synthesized, synthesize } from './fixtures';
+
+// Tests that synthesize a stack of their own: allow for a slow, shared machine.
+const SYNTH_TIMEOUT = { timeout: 180_000 };
 
 describe('control API', () => {
   let s: Synthesized;
@@ -213,6 +223,98 @@ describe('control API', () => {
       });
       metered.template.resourceCountIs('AWS::WAFv2::WebACLAssociation', 1);
       s.template.resourceCountIs('AWS::WAFv2::WebACL', 0);
+    });
+  });
+
+  describe('stop route timeout (API Gateway gives up after 29 s)', () => {
+    it('derives the stop timeout from stopWaitMs plus a 5 s margin, and refuses one that reaches 29 s', () => {
+      expect(STOP_ROUTE_OVERHEAD_SEC).toBe(5);
+      expect(stopRouteTimeoutSec(5000)).toBe(10);
+      expect(stopRouteTimeoutSec(20_000)).toBe(25);
+      expect(stopRouteTimeoutSec(20_001)).toBe(26);
+      expect(() => stopRouteTimeoutSec(24_000)).toThrow(/below API Gateway's 29 s/);
+    });
+
+    it('caps api.stopWaitMs at 20 s in the configuration', () => {
+      expect(() => parseAppConfig({ ...BASE_CONFIG, api: { stopWaitMs: 20_001 } })).toThrow(/api\.stopWaitMs/);
+      expect(parseAppConfig({ ...BASE_CONFIG, api: { stopWaitMs: 20_000 } }).api.stopWaitMs).toBe(20_000);
+    });
+
+    it('keeps every function behind the REST API below 29 s, even with the longest stop wait', SYNTH_TIMEOUT, () => {
+      const longest = synthesize({ api: { stopWaitMs: 20_000 } });
+      const functions = longest.template.toJSON().Resources as Record<string, { Properties: { Timeout?: number } }>;
+      const behindApi = [
+        longest.stack.controlApi.authorizerFunction,
+        ...longest.stack.controlApi.routeFunctions.values(),
+      ];
+      expect(behindApi.length).toBe(ROUTES.length + 1);
+      for (const fn of behindApi) {
+        const logicalId = longest.stack.getLogicalId(fn.node.defaultChild as never);
+        expect(functions[logicalId]?.Properties.Timeout, logicalId).toBeLessThan(API_GATEWAY_INTEGRATION_TIMEOUT_SEC);
+      }
+      longest.template.hasResourceProperties('AWS::Lambda::Function', {
+        Description: 'POST /mg-autotranscribe/v1/stop-streaming',
+        Timeout: 25,
+        Environment: { Variables: Match.objectLike({ STOP_WAIT_MS: '20000' }) },
+      });
+    });
+  });
+
+  describe('account-level CloudWatch role (api.manageCloudWatchRole)', () => {
+    it('creates the role and the account setting by default, the role retained on deletion', () => {
+      s.template.resourceCountIs('AWS::ApiGateway::Account', 1);
+      const roles = Object.entries(s.template.findResources('AWS::IAM::Role')).filter(([id]) =>
+        id.startsWith('ControlApiCloudWatchRole'),
+      );
+      expect(roles).toHaveLength(1);
+      const [, role] = roles[0] as [string, { DeletionPolicy?: string }];
+      expect(role.DeletionPolicy).toBe('Retain');
+      expect(JSON.stringify(role)).toContain('AmazonAPIGatewayPushToCloudWatchLogs');
+    });
+
+    it(
+      'creates neither when false, and both stages still write access logs (through the account role)',
+      SYNTH_TIMEOUT,
+      () => {
+        const unmanaged = synthesize({ api: { manageCloudWatchRole: false } });
+        unmanaged.template.resourceCountIs('AWS::ApiGateway::Account', 0);
+        const roles = Object.keys(unmanaged.template.findResources('AWS::IAM::Role'));
+        expect(roles.filter((id) => id.includes('CloudWatchRole'))).toEqual([]);
+        const [, rest] = onlyResource(unmanaged.template, 'AWS::ApiGateway::Stage');
+        expect(rest.AccessLogSetting).toBeDefined();
+        const [, ws] = onlyResource(unmanaged.template, 'AWS::ApiGatewayV2::Stage');
+        expect(ws.AccessLogSettings).toBeDefined();
+      },
+    );
+  });
+
+  describe('execution logs', () => {
+    it('creates API-Gateway-Execution-Logs_{apiId}/live with the log retention before the stage', () => {
+      const groupId = s.stack.getLogicalId(s.stack.controlApi.executionLogGroup.node.defaultChild as never);
+      const apiId = s.stack.getLogicalId(s.stack.controlApi.api.node.defaultChild as never);
+      const group = s.template.toJSON().Resources[groupId] as { Properties: unknown; DeletionPolicy?: string };
+      expect(group.Properties).toEqual({
+        LogGroupName: { 'Fn::Join': ['', ['API-Gateway-Execution-Logs_', { Ref: apiId }, '/live']] },
+        RetentionInDays: 30,
+      });
+      expect(group.DeletionPolicy).toBe('Retain');
+      const [stageId] = onlyResource(s.template, 'AWS::ApiGateway::Stage');
+      const stage = s.template.toJSON().Resources[stageId] as { DependsOn?: string[] };
+      expect(stage.DependsOn).toContain(groupId);
+      expect(executionLogGroupName('abc123', 'live')).toBe('API-Gateway-Execution-Logs_abc123/live');
+    });
+
+    it('lets the execution-log groups go with the stack when retainData is false', SYNTH_TIMEOUT, () => {
+      const disposable = synthesize({ retainData: false });
+      for (const group of [
+        disposable.stack.controlApi.executionLogGroup,
+        disposable.stack.realtime?.executionLogGroup,
+      ]) {
+        const logicalId = disposable.stack.getLogicalId(group?.node.defaultChild as never);
+        expect((disposable.template.toJSON().Resources[logicalId] as { DeletionPolicy?: string }).DeletionPolicy).toBe(
+          'Delete',
+        );
+      }
     });
   });
 

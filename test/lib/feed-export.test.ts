@@ -35,10 +35,21 @@ describe('feed export', () => {
   });
 
   describe('export function', () => {
-    it('runs up to 15 minutes with 1 GB, one at a time', () => {
+    it('runs up to 15 minutes with 1 GB, without reserved concurrency by default', () => {
       const fn = s.template.toJSON().Resources[id(feed().exportFunction)] as { Properties: Record<string, unknown> };
-      expect(fn.Properties).toMatchObject({ Timeout: 900, MemorySize: 1024, ReservedConcurrentExecutions: 1 });
-      expect(EXPORT_FUNCTION).toEqual({ timeoutSec: 900, memorySizeMiB: 1024, reservedConcurrency: 1 });
+      expect(fn.Properties).toMatchObject({ Timeout: 900, MemorySize: 1024 });
+      // Reserving any concurrency fails in accounts whose quota leaves fewer than 100 executions unreserved.
+      expect(fn.Properties.ReservedConcurrentExecutions).toBeUndefined();
+      expect(EXPORT_FUNCTION).toEqual({ timeoutSec: 900, memorySizeMiB: 1024 });
+    });
+
+    it('reserves one execution when features.exportReservedConcurrency is set', { timeout: 180_000 }, () => {
+      const reserved = synthesize({ features: { exportReservedConcurrency: true } });
+      const fn = reserved.stack.feedExport?.exportFunction;
+      const resource = reserved.template.toJSON().Resources[
+        reserved.stack.getLogicalId(fn?.node.defaultChild as never)
+      ] as { Properties: Record<string, unknown> };
+      expect(resource.Properties.ReservedConcurrentExecutions).toBe(1);
     });
 
     it('knows its table and bucket', () => {

@@ -9,7 +9,7 @@ import { Template } from 'aws-cdk-lib/assertions';
 import { type AppConfigInput, parseAppConfig } from '../../bin/config';
 import { AudiohookTranscribeStack } from '../../lib/audiohook-transcribe-stack';
 
-/** The feature flags of cdk.json (what `cdk synth` uses), without the sample deployment configuration. */
+/** The feature flags of cdk.json (what `cdk synth` uses): its `@aws-cdk/` context keys. */
 const FEATURE_FLAGS: Record<string, unknown> = Object.fromEntries(
   Object.entries(
     (

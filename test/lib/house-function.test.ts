@@ -5,7 +5,8 @@ import { App, Stack } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { HouseFunction } from '../../lib/house-function';
+import { HOUSE_ESBUILD_TARGET, HouseFunction } from '../../lib/house-function';
+import { synthesize } from './fixtures';
 
 describe('HouseFunction', () => {
   let outdir: string;
@@ -38,9 +39,10 @@ describe('HouseFunction', () => {
     expect(existsSync(join(outdir, bundled[0] as string, 'index.mjs.map'))).toBe(true);
   });
 
-  it('runs Node.js 22 on arm64 with X-Ray tracing, JSON logs and source maps enabled', () => {
+  it('runs Node.js 24 on arm64 with X-Ray tracing, JSON logs and source maps enabled', () => {
+    expect(HOUSE_ESBUILD_TARGET).toBe('node24');
     template.hasResourceProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs22.x',
+      Runtime: 'nodejs24.x',
       Architectures: ['arm64'],
       Handler: 'index.handler',
       TracingConfig: { Mode: 'Active' },
@@ -70,6 +72,34 @@ describe('HouseFunction', () => {
           { Action: ['xray:PutTraceSegments', 'xray:PutTelemetryRecords'], Effect: 'Allow', Resource: '*' },
         ],
       },
+    });
+  });
+});
+
+describe('Lambda runtimes of the whole stack', () => {
+  it('runs every function we define on nodejs24.x; the others are CDK-provided handlers', { timeout: 180_000 }, () => {
+    const { stack, template } = synthesize({ retainData: false, vpc: { transcribeEndpoint: true } });
+    const ours = new Set(
+      stack.node
+        .findAll()
+        .filter((c): c is HouseFunction => c instanceof HouseFunction)
+        .map((fn) => stack.getLogicalId(fn.node.defaultChild as never)),
+    );
+    expect(ours.size).toBeGreaterThan(15);
+    const functions = template.findResources('AWS::Lambda::Function') as Record<
+      string,
+      { Properties: { Runtime?: string } }
+    >;
+    const theirs: Record<string, string | undefined> = {};
+    for (const [id, fn] of Object.entries(functions)) {
+      if (ours.has(id)) expect(fn.Properties.Runtime, id).toBe('nodejs24.x');
+      else theirs[id.replace(/[0-9A-F]{8}$/, '')] = fn.Properties.Runtime;
+    }
+    // CDK's own singleton handlers: their runtime is set by aws-cdk-lib, not by us. A new entry here is a
+    // function whose runtime must be checked (and chosen by us when the construct allows it).
+    expect(theirs).toEqual({
+      CustomVpcRestrictDefaultSGCustomResourceProviderHandler: 'nodejs24.x',
+      BucketNotificationsHandler050a0587b7544547bf325f094a3db834: 'python3.13',
     });
   });
 });

@@ -47,6 +47,20 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     },
   );
 
+  it(
+    'reports nothing unacknowledged with a named account, the Transcribe endpoint and an existing CloudWatch role',
+    SYNTH_TIMEOUT,
+    () => {
+      // A named account is rendered literally in ARNs, so every acknowledgement that names an ARN must follow.
+      const { findings } = unacknowledged({
+        account: '123456789012',
+        vpc: { transcribeEndpoint: true },
+        api: { manageCloudWatchRole: false },
+      });
+      expect(findings).toEqual([]);
+    },
+  );
+
   it('reports nothing unacknowledged with real-time delivery and the feed export turned off', SYNTH_TIMEOUT, () => {
     const { findings } = unacknowledged({ features: { feedExport: false, realtimeDelivery: false } });
     expect(findings).toEqual([]);

@@ -91,7 +91,8 @@ describe('real-time delivery', () => {
       expect(env.WEBHOOK_TIMEOUT_MS).toBe('3000');
       expect(env.SUBSCRIPTIONS_TABLE).toEqual({ Ref: id(s.stack.store.subscriptionsTable) });
       expect(JSON.stringify(env.WEBSOCKET_MANAGEMENT_ENDPOINT)).toContain(`/${WEBSOCKET_STAGE_NAME}`);
-      expect(env.POWERTOOLS_SERVICE_NAME).toBe('audiohook-transcribe-fanout');
+      // Scoped to the stack: two stacks in one account publish under different service dimensions.
+      expect(env.POWERTOOLS_SERVICE_NAME).toBe(`${s.stack.stackName}-fanout`);
     });
 
     it('reads only this stream, and reaches the Subscriptions table itself (no index, no scan)', () => {
@@ -136,6 +137,26 @@ describe('real-time delivery', () => {
     it('deploys the stage after the account-level logging role exists', () => {
       const stage = Object.values(s.template.findResources('AWS::ApiGatewayV2::Stage'))[0] as { DependsOn?: string[] };
       expect(stage.DependsOn?.some((d) => d.includes('Account'))).toBe(true);
+    });
+
+    it('logs errors (no frame bodies) to an execution-log group it creates first, with the log retention', () => {
+      const [stageId, stage] = onlyResource(s.template, 'AWS::ApiGatewayV2::Stage');
+      expect(stage.DefaultRouteSettings).toMatchObject({ LoggingLevel: 'ERROR', DataTraceEnabled: false });
+      const groupId = id(realtime().executionLogGroup);
+      const group = s.template.toJSON().Resources[groupId] as {
+        Properties: Record<string, unknown>;
+        DeletionPolicy?: string;
+      };
+      expect(group.Properties).toEqual({
+        LogGroupName: {
+          'Fn::Join': ['', ['API-Gateway-Execution-Logs_', { Ref: id(realtime().webSocketApi) }, '/live']],
+        },
+        RetentionInDays: 30,
+      });
+      // retainData (the default) keeps it with the data; otherwise it goes with the stack.
+      expect(group.DeletionPolicy).toBe('Retain');
+      const deps = (s.template.toJSON().Resources[stageId] as { DependsOn?: string[] }).DependsOn;
+      expect(deps).toContain(groupId);
     });
 
     it('keeps connections in the Subscriptions table built from store/tables.ts', () => {

@@ -4,24 +4,11 @@
  * Its stdout (pino JSON logs and EMF metric lines) is parsed line by line for assertions.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { freePort } from '../../../bench/gateway-process';
 
 /** The repository root. */
 export const ROOT = join(import.meta.dirname, '..', '..', '..');
-
-/** A free TCP port on loopback (bound, then released). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Options of {@link startGatewayChild}. */
 export interface GatewayChildOptions {
