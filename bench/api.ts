@@ -41,12 +41,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { AppError } from '../core/errors';
 import { utteranceIdOf } from '../core/transcript/utterance';
 import { credentialEntry } from '../lambdas/authorizer/hash-secret';
 import { loadConfig } from '../lambdas/shared/config';
 import { createLocalDynamoDbClient, startDynamoDbLocal } from '../local/dynamodb';
 import { toneSource } from '../local/simulator/audio-source';
-import { runSimulatedSession, type SimulatedSessionResult } from '../local/simulator/client';
+import { runSimulatedSession } from '../local/simulator/client';
+import type { SimulatedSessionResult } from '../local/simulator/options';
 import { createScriptedRecognizer } from '../local/transcribe/recognizer';
 import { type LocalTranscribe, startLocalTranscribe } from '../local/transcribe/server';
 import { ConversationsRepository } from '../store/conversations';
@@ -91,11 +93,11 @@ interface Phase {
   wallMs: number;
 }
 
-class RequestFailed extends Error {
+class RequestFailed extends AppError {
   override readonly name = 'RequestFailed';
-  readonly code = 'BENCH_API_REQUEST_FAILED';
+  declare readonly code: 'BENCH_API_REQUEST_FAILED';
   constructor(readonly reason: string) {
-    super(`request failed: ${reason}`);
+    super('BENCH_API_REQUEST_FAILED', `request failed: ${reason}`);
   }
 }
 

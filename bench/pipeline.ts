@@ -66,6 +66,17 @@ export function benchRecognizer(): RecognizerFactory {
   return createScriptedRecognizer({ words: () => [`e${Date.now()}`, 'hello', 'there'] });
 }
 
+/** DynamoDB Local, the local Transcribe endpoint (bench recognizer, room for `maxStreams`) and a client of the first. */
+export async function startBenchBackends(maxStreams: number) {
+  const dynamo = await startDynamoDbLocal();
+  const transcribe = await startLocalTranscribe({
+    port: 0,
+    maxConcurrentStreams: maxStreams,
+    recognizer: benchRecognizer(),
+  });
+  return { dynamo, transcribe, dynamoClient: createLocalDynamoDbClient(dynamo.endpoint) };
+}
+
 /** The bundled gateway in transcription mode, in its own process, and its admin routes. */
 export interface GatewayChild {
   url: string;
@@ -99,7 +110,11 @@ export interface TranscribingGateway {
  * conversations already requested to start, so every session of {@link TranscribingGateway.runSessions}
  * streams to the endpoint and stores its finals. The caller stops `gw`.
  */
-export async function startTranscribingGateway(n: number, endpoints: Endpoints): Promise<TranscribingGateway> {
+export async function startTranscribingGateway(
+  n: number,
+  endpoints: Endpoints,
+  extraEnv: Record<string, string> = {},
+): Promise<TranscribingGateway> {
   const prefix = `bench${randomUUID().slice(0, 6)}`;
   const tables = await createTables(endpoints.dynamoClient, prefix);
   const doc = createDocumentClient(endpoints.dynamoClient);
@@ -114,6 +129,7 @@ export async function startTranscribingGateway(n: number, endpoints: Endpoints):
     DYNAMODB_ENDPOINT: endpoints.dynamo,
     TRANSCRIBE_ENDPOINT: endpoints.transcribe,
     TASK_ID: `bench-task-${prefix}`,
+    ...extraEnv,
   });
   const json = async <T>(path: string): Promise<T> => (await (await fetch(`${spawned.adminUrl}${path}`)).json()) as T;
   const gw: GatewayChild = {
@@ -257,13 +273,7 @@ export async function main(argv: string[]): Promise<void> {
     `pipeline benchmark: ${counts.join(', ')} sessions with transcription on, real-time stereo PCMU, ` +
       `${windowSec}s window, ${cpus().length} cores shared by gateway, DynamoDB Local, endpoint and load generator\n`,
   );
-  const dynamo = await startDynamoDbLocal();
-  const transcribe = await startLocalTranscribe({
-    port: 0,
-    maxConcurrentStreams: Math.max(...counts) + 10,
-    recognizer: benchRecognizer(),
-  });
-  const dynamoClient = createLocalDynamoDbClient(dynamo.endpoint);
+  const { dynamo, transcribe, dynamoClient } = await startBenchBackends(Math.max(...counts) + 10);
   const rows: Row[] = [];
   // DynamoDB Local's process and pipes are unref'd (so a crashed run never hangs), and this process is
   // otherwise only waiting on them at times: keep the event loop alive until the report is out.

@@ -23,6 +23,7 @@ import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+import { subscriptionsTableName } from '../contract/tables';
 import { utteranceIdOf } from '../core/transcript/utterance';
 import { credentialEntry } from '../lambdas/authorizer/hash-secret';
 import { makeHandler as makeFanout } from '../lambdas/fanout/handler';
@@ -36,7 +37,6 @@ import { createWebSocketFront, lazyPusher, webSocketRoutes } from '../local/webs
 import { createTables } from '../store/create-tables';
 import { createDocumentClient } from '../store/dynamo';
 import { DeadLetterRepository, SubscriptionsRepository } from '../store/subscriptions';
-import { subscriptionsTableName } from '../store/tables';
 import { UtterancesRepository } from '../store/utterances';
 import { fmt, percentile, table } from './stats';
 

@@ -24,6 +24,11 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ main: (a
       describe: 'N concurrent sessions with transcription on (local Transcribe + DynamoDB Local)',
       load: () => import('./pipeline'),
     },
+    floor: {
+      describe:
+        'the gateway vs the bare SDK (transcription, same endpoint and audio) and vs a bare ws server (protocol): CPU and memory per session, ratios',
+      load: () => import('./floor'),
+    },
     sizing: {
       describe:
         'steps N transcribed sessions to the sizing rule (≤ 60 % of a core, event-loop p99 < 50 ms): sessions per task',

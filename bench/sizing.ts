@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { SAMPLE_RATE } from '../core/audiohook/messages';
+import { SAMPLE_RATE } from '../core/audio/format';
 import { createLocalDynamoDbClient, startDynamoDbLocal } from '../local/dynamodb';
 import { type LocalTranscribeStats, startLocalTranscribe } from '../local/transcribe/server';
 import { benchRecognizer, type Endpoints, startTranscribingGateway, turnsCall } from './pipeline';

@@ -11,7 +11,7 @@ import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import type { Construct } from 'constructs';
-import type { AppConfig } from '../bin/config';
+import type { AppConfig } from '../contract/app-config';
 import { ControlApi } from './control-api';
 import { FeedExport } from './feed-export';
 import { GatewayService } from './gateway-service';

@@ -17,7 +17,8 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import { AUTHORIZER_ENTRY, ROUTES, type RouteSpec } from '../lambdas/shared/routes';
+import type { API_ENV, AUTHORIZER_ENV, EnvironmentOf, LAMBDA_OBSERVABILITY_ENV } from '../contract/env-names';
+import { AUTHORIZER_ENTRY, ROUTES, type RouteSpec } from '../contract/routes';
 import { EXPORT_REQUESTS_PREFIX, FEED_ROOT_PREFIX } from './feed-export';
 import { HouseFunction } from './house-function';
 import { lambdaMetricsService } from './metrics-scope';
@@ -231,7 +232,7 @@ export class ControlApi extends Construct {
       POWERTOOLS_SERVICE_NAME: lambdaMetricsService(this, 'api'),
       POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
       LOG_LEVEL: 'INFO',
-    };
+    } satisfies EnvironmentOf<typeof LAMBDA_OBSERVABILITY_ENV>;
 
     this.authorizerFunction = new HouseFunction(this, 'Authorizer', {
       entry: AUTHORIZER_ENTRY,
@@ -243,7 +244,7 @@ export class ControlApi extends Construct {
       environment: {
         ...observabilityEnv,
         API_CREDENTIALS_SECRET_ID: props.apiCredentialsSecret.secretArn,
-      },
+      } satisfies EnvironmentOf<typeof AUTHORIZER_ENV>,
     });
     props.apiCredentialsSecret.grantRead(this.authorizerFunction);
 
@@ -256,7 +257,7 @@ export class ControlApi extends Construct {
       REDACTION_ENABLED: String(props.redaction),
       RETENTION_DAYS: String(props.retentionDays),
       STOP_WAIT_MS: String(props.stopWaitMs),
-    };
+    } satisfies EnvironmentOf<typeof API_ENV>;
     const functions = new Map<RouteSpec['id'], HouseFunction>();
     for (const route of ROUTES) {
       const fn = new HouseFunction(this, pascal(route.id), {
@@ -546,10 +547,10 @@ function routeExtraEnv(id: RouteSpec['id'], props: ControlApiProps): Record<stri
       REALTIME_TOKEN_TTL_SEC: String(r.tokenTtlSec),
       // The ARN only: the handler reads the key at run time (granted above).
       ...(r.tokenSecret && { REALTIME_TOKEN_SECRET_ID: r.tokenSecret.secretArn }),
-    };
+    } satisfies EnvironmentOf<typeof API_ENV>;
   }
   if ((FILE_EXPORTER_READ_ROUTES.has(id) || id === 'request-export') && props.feedBucket) {
-    return { FEEDS_BUCKET: props.feedBucket.bucketName };
+    return { FEEDS_BUCKET: props.feedBucket.bucketName } satisfies EnvironmentOf<typeof API_ENV>;
   }
   return {};
 }

@@ -17,7 +17,7 @@
  *   parts are deterministic (same keys, same bytes for the same rows), so the result is normally the same
  *   files, and a re-export of the day repairs it otherwise. `features.exportReservedConcurrency` reserves one
  *   execution for a hard guarantee.
- * - The Glue table is built from `core/feeds/glue-schema.ts`, the same description the exporter's rows
+ * - The Glue table is built from `contract/glue-schema.ts`, the same description the exporter's rows
  *   follow: location `feeds/utterances/version=1/format=jsonl/`, partition projection on `dt`/`hr`.
  */
 import { Duration, Stack, TimeZone, Validations } from 'aws-cdk-lib';
@@ -33,8 +33,9 @@ import * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import * as schedulerTargets from 'aws-cdk-lib/aws-scheduler-targets';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import { type GlueTableSpec, utterancesGlueTable } from '../core/feeds/glue-schema';
-import { EXPORT_INDEX_NAME } from '../store/tables';
+import type { EnvironmentOf, EXPORT_ENV } from '../contract/env-names';
+import { type GlueTableSpec, utterancesGlueTable } from '../contract/glue-schema';
+import { EXPORT_INDEX_NAME } from '../contract/tables';
 import { HouseFunction } from './house-function';
 import { lambdaMetricsService } from './metrics-scope';
 import { logicalIdOf } from './store';
@@ -77,7 +78,7 @@ export class FeedExport extends Construct {
   public readonly deadLetterQueue: sqs.Queue;
   public readonly database: glue.CfnDatabase;
   public readonly table: glue.CfnTable;
-  /** The table as `core/feeds/glue-schema.ts` describes it (bucket name may be a token). */
+  /** The table as `contract/glue-schema.ts` describes it (bucket name may be a token). */
   public readonly tableSpec: GlueTableSpec;
 
   constructor(scope: Construct, id: string, props: FeedExportProps) {
@@ -109,7 +110,7 @@ export class FeedExport extends Construct {
         LOG_LEVEL: 'INFO',
         UTTERANCES_TABLE: props.utterancesTable.tableName,
         FEEDS_BUCKET: props.feedBucket.bucketName,
-      },
+      } satisfies EnvironmentOf<typeof EXPORT_ENV>,
     });
     // A failed run leaves its checkpoint; the retries resume from it, and what still fails lands in the queue.
     this.exportFunction.configureAsyncInvoke({

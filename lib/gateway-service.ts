@@ -40,6 +40,7 @@ import * as route53Targets from 'aws-cdk-lib/aws-route53-targets';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
+import type { EnvironmentOf, GATEWAY_ENV } from '../contract/env-names';
 import { PROJECT_ROOT } from './house-function';
 import { gatewayMetricsService } from './metrics-scope';
 import { logicalIdOf } from './store';
@@ -302,7 +303,7 @@ export class GatewayService extends Construct {
         SELF_DRAIN_ENABLED: 'true',
         TARGET_GROUP_ARN: this.targetGroup.targetGroupArn,
         SELF_DRAIN_CHECK_SEC: String(SELF_DRAIN_CHECK_SEC),
-      },
+      } satisfies EnvironmentOf<typeof GATEWAY_ENV>,
     });
 
     // Fargate task storage (sized for the spool), the only writable path of the container.

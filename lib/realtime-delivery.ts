@@ -6,7 +6,7 @@
  *   100, one batch per shard at a time (order per conversation), partial batch responses, bisection on
  *   error, and an encrypted SQS dead-letter queue for records that still fail after 24 h of retries.
  * - The WebSocket API (`$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `$default`) keeps its
- *   connections and subscriptions in the Subscriptions table (built by the store from `store/tables.ts`).
+ *   connections and subscriptions in the Subscriptions table (built by the store from `contract/tables.ts`).
  * - Webhook targets, credentials included, live in a Secrets Manager secret; only its id is in the
  *   environment.
  */
@@ -22,6 +22,7 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
+import type { EnvironmentOf, FANOUT_ENV, LAMBDA_OBSERVABILITY_ENV, WEBSOCKET_ENV } from '../contract/env-names';
 import { executionLogGroupName } from './control-api';
 import { HouseFunction } from './house-function';
 import { type LambdaMetricsRole, lambdaMetricsService } from './metrics-scope';
@@ -64,7 +65,7 @@ export const WEBSOCKET_ROUTES: ReadonlyArray<{ id: string; routeKey: string; ent
 
 /** Props of {@link RealtimeDelivery}. */
 export interface RealtimeDeliveryProps {
-  /** Utterances table; must have its stream enabled (store/tables.ts: NEW_IMAGE). */
+  /** Utterances table; must have its stream enabled (contract/tables.ts: NEW_IMAGE). */
   readonly utterancesTable: dynamodb.ITable;
   readonly subscriptionsTable: dynamodb.ITable;
   /** Hashed API credentials: `$connect` accepts the REST API's credentials too. */
@@ -109,14 +110,15 @@ export class RealtimeDelivery extends Construct {
     super(scope, id);
     const streamArn = props.utterancesTable.tableStreamArn;
     if (streamArn === undefined) {
-      throw new Error('RealtimeDelivery: the Utterances table has no stream (store/tables.ts must set one)');
+      throw new Error('RealtimeDelivery: the Utterances table has no stream (contract/tables.ts must set one)');
     }
 
-    const observabilityEnv = (role: LambdaMetricsRole) => ({
-      POWERTOOLS_SERVICE_NAME: lambdaMetricsService(this, role),
-      POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
-      LOG_LEVEL: 'INFO',
-    });
+    const observabilityEnv = (role: LambdaMetricsRole) =>
+      ({
+        POWERTOOLS_SERVICE_NAME: lambdaMetricsService(this, role),
+        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
+        LOG_LEVEL: 'INFO',
+      }) satisfies EnvironmentOf<typeof LAMBDA_OBSERVABILITY_ENV>;
 
     // ── WebSocket API ────────────────────────────────────────────────────────────────────────────────
     const routeEnv: Record<string, string> = {
@@ -124,13 +126,13 @@ export class RealtimeDelivery extends Construct {
       SUBSCRIPTIONS_TABLE: props.subscriptionsTable.tableName,
       API_CREDENTIALS_SECRET_ID: props.apiCredentialsSecret.secretArn,
       REALTIME_SUPERVISOR_API_IDS: props.supervisorApiIds.join(','),
-    };
+    } satisfies EnvironmentOf<typeof WEBSOCKET_ENV>;
     // Only $connect verifies tokens; it reads the key from the secret at run time, so no function
     // configuration holds the key itself.
     const connectEnv: Record<string, string> = {
       ...routeEnv,
       ...(props.tokenSecret && { REALTIME_TOKEN_SECRET_ID: props.tokenSecret.secretArn }),
-    };
+    } satisfies EnvironmentOf<typeof WEBSOCKET_ENV>;
 
     const handlers = new Map<string, HouseFunction>();
     const byEntry = new Map<string, HouseFunction>();
@@ -240,7 +242,7 @@ export class RealtimeDelivery extends Construct {
         WEBSOCKET_MANAGEMENT_ENDPOINT: this.callbackUrl,
         WEBHOOK_TIMEOUT_MS: String(props.webhookTimeoutMs ?? 5000),
         ...(props.webhookTargetsSecret && { WEBHOOK_TARGETS_SECRET_ID: props.webhookTargetsSecret.secretArn }),
-      },
+      } satisfies EnvironmentOf<typeof FANOUT_ENV>,
     });
     this.grantSubscriptions(this.fanoutFunction, props.subscriptionsTable);
     props.webhookTargetsSecret?.grantRead(this.fanoutFunction);

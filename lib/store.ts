@@ -1,6 +1,6 @@
 /**
  * Store: everything that holds data. Both DynamoDB tables are built from the plain-data specs in
- * `store/tables.ts` (the same specs create the local tables), so keys, indexes, stream and TTL cannot drift.
+ * `contract/tables.ts` (the same specs create the local tables), so keys, indexes, stream and TTL cannot drift.
  * Also the feed bucket (nightly export), the recordings bucket (call audio the gateway keeps), the access-log
  * bucket (load balancer and S3 server access logs), and the secrets the runtime reads by id.
  */
@@ -9,7 +9,7 @@ import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
-import { type KeyAttributeSpec, type ProjectionSpec, TABLE_SPECS, type TableSpec } from '../store/tables';
+import { type KeyAttributeSpec, type ProjectionSpec, TABLE_SPECS, type TableSpec } from '../contract/tables';
 
 /** Props of {@link Store}. */
 export interface StoreProps {
@@ -105,7 +105,7 @@ export class Store extends Construct {
     this.tables = tables;
     const required = (id: TableSpec['id']) => {
       const table = tables.get(id);
-      if (!table) throw new Error(`Store: store/tables.ts defines no ${id} table`);
+      if (!table) throw new Error(`Store: contract/tables.ts defines no ${id} table`);
       return table;
     };
     this.conversationsTable = required('Conversations');

@@ -13,6 +13,7 @@
  *
  * Exits 0 when the call was transcribed; non-zero with one clear message otherwise.
  */
+
 import { execFileSync } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -24,6 +25,7 @@ import WebSocket from 'ws';
 import { encodeMulaw } from '../core/audio/mulaw';
 import type { Role } from '../core/audio/roles';
 import { encodeWav, parseWav } from '../core/audio/wav';
+import { AppError, type AppErrorOptions } from '../core/errors';
 import { loadLocalConfig } from './config';
 import { loadWavFile } from './simulator/audio-source';
 import { runSimulatedSession } from './simulator/client';
@@ -42,14 +44,11 @@ export type DemoErrorCode =
   | 'DEMO_USAGE';
 
 /** Why the demo could not complete; the message says what to do. */
-export class DemoError extends Error {
+export class DemoError extends AppError {
   override readonly name = 'DemoError';
-  constructor(
-    readonly code: DemoErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  declare readonly code: DemoErrorCode;
+  constructor(code: DemoErrorCode, message: string, options?: AppErrorOptions) {
+    super(code, message, options);
   }
 }
 

@@ -51,11 +51,13 @@ export async function runDlqCli(
     out('--limit must be a positive whole number');
     return 2;
   }
-  const [{ loadFanoutConfig }, { fanoutDepsFromConfig, redrive }, { createLocalDynamoDbClient }] = await Promise.all([
-    import('../lambdas/shared/realtime-config'),
-    import('../lambdas/fanout/handler'),
-    import('./dynamodb'),
-  ]);
+  const [{ loadFanoutConfig }, { fanoutDepsFromConfig }, { redrive }, { createLocalDynamoDbClient }] =
+    await Promise.all([
+      import('../lambdas/shared/realtime-config'),
+      import('../lambdas/fanout/deps'),
+      import('../lambdas/fanout/redrive'),
+      import('./dynamodb'),
+    ]);
   const withDefaults = {
     SUBSCRIPTIONS_TABLE: 'local-subscriptions',
     ...(env.AWS_REGION === undefined &&

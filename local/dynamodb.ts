@@ -12,12 +12,14 @@
  * closes, which happens on {@link DynamoDbLocal.stop} and also when this process dies for any reason
  * (even SIGKILL: the kernel closes the pipe).
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer, type Socket } from 'node:net';
 import { dirname, join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
+import { AppError, type AppErrorOptions } from '../core/errors';
 
 /** Options of {@link startDynamoDbLocal}. */
 export interface DynamoDbLocalOptions {
@@ -44,9 +46,12 @@ export interface DynamoDbLocal {
 }
 
 /** Error starting DynamoDB Local (no Java, port taken, jar missing, never became ready). */
-export class DynamoDbLocalError extends Error {
+export class DynamoDbLocalError extends AppError {
   override readonly name = 'DynamoDbLocalError';
-  readonly code = 'LOCAL_DYNAMODB_START_FAILED';
+  declare readonly code: 'LOCAL_DYNAMODB_START_FAILED';
+  constructor(message: string, options?: AppErrorOptions) {
+    super('LOCAL_DYNAMODB_START_FAILED', message, options);
+  }
 }
 
 const MAIN_CLASS = 'software.amazon.dynamodb.services.local.main.ServerRunner';

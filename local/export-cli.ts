@@ -10,10 +10,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { tableNames } from '../contract/tables';
 import { type ExportScope, isValidDay, previousUtcDay, UTTERANCES_TABLE } from '../core/feeds/partitions';
 import { exportDepsFromConfig, exportUntilComplete } from '../lambdas/export/handler';
 import { loadExportConfig } from '../lambdas/shared/export-config';
-import { tableNames } from '../store/tables';
 import { LOCAL_S3_CREDENTIALS } from './s3';
 
 const ROOT = join(import.meta.dirname, '..');

@@ -4,12 +4,14 @@
  * store/feeds.ts `createFeedsS3Client`). Data lives in `dataDir` when given (kept across restarts), else in
  * a fresh temporary directory removed on {@link LocalS3.stop}.
  */
+
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AppError, type AppErrorOptions } from '../core/errors';
 
 /**
  * The only credentials s3rver accepts (it verifies signatures against them). Local processes get them as
@@ -52,9 +54,12 @@ export interface LocalS3 {
 }
 
 /** The local S3 could not start. */
-export class LocalS3Error extends Error {
+export class LocalS3Error extends AppError {
   override readonly name = 'LocalS3Error';
-  readonly code = 'LOCAL_S3_START_FAILED';
+  declare readonly code: 'LOCAL_S3_START_FAILED';
+  constructor(message: string, options?: AppErrorOptions) {
+    super('LOCAL_S3_START_FAILED', message, options);
+  }
 }
 
 /** The part of s3rver's API we use (the package ships no types). */

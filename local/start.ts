@@ -13,9 +13,9 @@ import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { subscriptionsTableName } from '../contract/tables';
 import { credentialEntry } from '../lambdas/authorizer/hash-secret';
 import { createTables } from '../store/create-tables';
-import { subscriptionsTableName } from '../store/tables';
 import { type LocalConfig, loadLocalConfig } from './config';
 import { createLocalDynamoDbClient, type DynamoDbLocal, startDynamoDbLocal } from './dynamodb';
 import { formatLogLine } from './log-format';

@@ -27,12 +27,14 @@
  * GetShardIterator, GetRecords) go over `fetch` with the JSON protocol; DynamoDB Local wants an
  * `Authorization` header but checks no signature.
  */
+
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { compareSequenceNumbers } from '../core/delivery/ordering';
+import { AppError } from '../core/errors';
 
 /** The handler an event source mapping invokes. */
 export type StreamHandler = (
@@ -138,14 +140,14 @@ interface Checkpoints {
 }
 
 /** A DynamoDB Streams API error (its `__type` name). */
-export class StreamsApiError extends Error {
+export class StreamsApiError extends AppError {
   override readonly name = 'StreamsApiError';
-  readonly code = 'LOCAL_STREAMS_API_FAILED';
+  declare readonly code: 'LOCAL_STREAMS_API_FAILED';
   constructor(
     readonly type: string,
     message: string,
   ) {
-    super(message);
+    super('LOCAL_STREAMS_API_FAILED', message);
   }
 }
 
@@ -597,13 +599,19 @@ export function loadPollerConfig(env: Record<string, string | undefined>): Polle
  * WEBSOCKET_MANAGEMENT_ENDPOINT, WEBHOOK_URL / WEBHOOK_AUTH / …).
  */
 export async function main(env: Record<string, string | undefined> = process.env): Promise<void> {
-  const [{ loadFanoutConfig }, { fanoutDepsFromConfig, makeHandler }, { createLocalDynamoDbClient }, { appendJsonl }] =
-    await Promise.all([
-      import('../lambdas/shared/realtime-config'),
-      import('../lambdas/fanout/handler'),
-      import('./dynamodb'),
-      import('./dlq'),
-    ]);
+  const [
+    { loadFanoutConfig },
+    { fanoutDepsFromConfig },
+    { makeHandler },
+    { createLocalDynamoDbClient },
+    { appendJsonl },
+  ] = await Promise.all([
+    import('../lambdas/shared/realtime-config'),
+    import('../lambdas/fanout/deps'),
+    import('../lambdas/fanout/handler'),
+    import('./dynamodb'),
+    import('./dlq'),
+  ]);
   const pollerConfig = loadPollerConfig(env);
   const fanoutConfig = loadFanoutConfig({ ...env, DYNAMODB_ENDPOINT: pollerConfig.dynamoDbEndpoint });
   const client = createLocalDynamoDbClient(pollerConfig.dynamoDbEndpoint);

@@ -14,24 +14,23 @@
  * Build ≠ listen: {@link createUiServer} returns the server; {@link startUiServer} listens. Run as a script
  * (`tsx local/ui-server.ts`) it is the `ui` component of `npm start` (see {@link main}).
  */
+
 import { realpathSync } from 'node:fs';
 import { readFile, realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { extname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { AppError, type AppErrorOptions } from '../core/errors';
 
 /** Stable codes of {@link UiServerError} (listed in docs/errors.md). */
 export type UiServerErrorCode = 'UI_CONFIG_INVALID' | 'UI_TOKEN_FAILED';
 
 /** Bad configuration of the page server, or a token the REST API would not issue. */
-export class UiServerError extends Error {
+export class UiServerError extends AppError {
   override readonly name = 'UiServerError';
-  constructor(
-    readonly code: UiServerErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  declare readonly code: UiServerErrorCode;
+  constructor(code: UiServerErrorCode, message: string, options?: AppErrorOptions) {
+    super(code, message, options);
   }
 }
 

@@ -16,8 +16,8 @@ import {
   QueryCommand,
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
+import type { DesiredState } from '../core/conversation/conversation';
 import type { Clock } from '../core/ports';
-import type { DesiredState } from './conversations';
 import { isConditionalCheckFailed, ttlAfter } from './dynamo';
 import { InvalidArgumentError, toStoreError } from './errors';
 import { inboxSk, taskPk } from './keys';

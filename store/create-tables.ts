@@ -1,5 +1,5 @@
 /**
- * Creates the tables described in store/tables.ts on a DynamoDB endpoint (DynamoDB Local for `npm start`
+ * Creates the tables described in contract/tables.ts on a DynamoDB endpoint (DynamoDB Local for `npm start`
  * and tests). In AWS the CDK stack creates them from the same specs; this is never called there.
  */
 import {
@@ -10,8 +10,8 @@ import {
   type DynamoDBClient,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
+import { TABLE_SPECS, type TableNames, type TableSpec, tableName, tableNames } from '../contract/tables';
 import { errorName, toStoreError } from './errors';
-import { TABLE_SPECS, type TableNames, type TableSpec, tableName, tableNames } from './tables';
 
 /** The CreateTable request for a spec (pure; exported so tests can compare it with the spec). */
 export function createTableInput(spec: TableSpec, name: string): CreateTableCommandInput {

@@ -6,6 +6,7 @@
  * page token, a missing item, and an unavailable or misbehaving DynamoDB. No raw SDK error leaks out:
  * {@link toStoreError} wraps it, keeping it as `cause`.
  */
+import { AppError, type AppErrorOptions, errorFields } from '../core/errors';
 
 /** Stable codes of {@link StoreError}s. */
 export type StoreErrorCode =
@@ -17,8 +18,8 @@ export type StoreErrorCode =
   | 'STORE_FAILURE';
 
 /** Base class of every error thrown by `store/`. */
-export abstract class StoreError extends Error {
-  abstract readonly code: StoreErrorCode;
+export abstract class StoreError extends AppError {
+  declare readonly code: StoreErrorCode;
   /** True when repeating the same call later may succeed (throttling, a transient outage). */
   readonly retryable: boolean = false;
 }
@@ -26,7 +27,10 @@ export abstract class StoreError extends Error {
 /** A caller passed a value the store cannot accept (out-of-range limit, malformed day, empty id…). */
 export class InvalidArgumentError extends StoreError {
   override readonly name = 'InvalidArgumentError';
-  readonly code = 'STORE_INVALID_ARGUMENT';
+  declare readonly code: 'STORE_INVALID_ARGUMENT';
+  constructor(message: string, options?: AppErrorOptions) {
+    super('STORE_INVALID_ARGUMENT', message, options);
+  }
 }
 
 /**
@@ -35,20 +39,29 @@ export class InvalidArgumentError extends StoreError {
  */
 export class InvalidTokenError extends StoreError {
   override readonly name = 'InvalidTokenError';
-  readonly code = 'STORE_INVALID_TOKEN';
+  declare readonly code: 'STORE_INVALID_TOKEN';
+  constructor(message: string, options?: AppErrorOptions) {
+    super('STORE_INVALID_TOKEN', message, options);
+  }
 }
 
 /** The item an operation needs (e.g. the segment to count into) does not exist. */
 export class NotFoundError extends StoreError {
   override readonly name = 'NotFoundError';
-  readonly code = 'STORE_NOT_FOUND';
+  declare readonly code: 'STORE_NOT_FOUND';
+  constructor(message: string, options?: AppErrorOptions) {
+    super('STORE_NOT_FOUND', message, options);
+  }
 }
 
 /** DynamoDB throttled us or is briefly unavailable, after the SDK's own retries. Retry later (`503`). */
 export class StoreUnavailableError extends StoreError {
   override readonly name = 'StoreUnavailableError';
-  readonly code = 'STORE_UNAVAILABLE';
+  declare readonly code: 'STORE_UNAVAILABLE';
   override readonly retryable = true;
+  constructor(message: string, options?: AppErrorOptions) {
+    super('STORE_UNAVAILABLE', message, options);
+  }
 }
 
 /**
@@ -57,13 +70,19 @@ export class StoreUnavailableError extends StoreError {
  */
 export class StoreRequestRejectedError extends StoreError {
   override readonly name = 'StoreRequestRejectedError';
-  readonly code = 'STORE_REQUEST_REJECTED';
+  declare readonly code: 'STORE_REQUEST_REJECTED';
+  constructor(message: string, options?: AppErrorOptions) {
+    super('STORE_REQUEST_REJECTED', message, options);
+  }
 }
 
 /** Any other failure while talking to DynamoDB. */
 export class StoreFailureError extends StoreError {
   override readonly name = 'StoreFailureError';
-  readonly code = 'STORE_FAILURE';
+  declare readonly code: 'STORE_FAILURE';
+  constructor(message: string, options?: AppErrorOptions) {
+    super('STORE_FAILURE', message, options);
+  }
 }
 
 const TRANSIENT = new Set([
@@ -104,13 +123,9 @@ export function toStoreError(err: unknown, operation: string): StoreError {
   const name = errorName(err) ?? 'UnknownError';
   const detail = err instanceof Error ? err.message : String(err);
   const message = `${operation} failed: ${name}: ${detail}`;
-  const sdkRetryable =
-    typeof err === 'object' &&
-    err !== null &&
-    '$retryable' in err &&
-    Boolean((err as { $retryable?: unknown }).$retryable);
-  const sysCode =
-    typeof err === 'object' && err !== null && 'code' in err ? String((err as { code?: unknown }).code) : '';
+  const fields = errorFields(err);
+  const sdkRetryable = Boolean(fields.$retryable);
+  const sysCode = fields.code === undefined ? '' : String(fields.code);
   if (TRANSIENT.has(name) || sdkRetryable || NETWORK.has(sysCode))
     return new StoreUnavailableError(message, { cause: err });
   if (REJECTED.has(name)) return new StoreRequestRejectedError(message, { cause: err });

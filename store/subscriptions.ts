@@ -1,5 +1,5 @@
 /**
- * The Subscriptions table (store/tables.ts `SUBSCRIPTIONS_TABLE`): real-time delivery state.
+ * The Subscriptions table (contract/tables.ts `SUBSCRIPTIONS_TABLE`): real-time delivery state.
  *
  * ```
  * pk                      sk                         item

@@ -12,11 +12,11 @@ import {
   type QueryCommandInput,
   type QueryCommandOutput,
 } from '@aws-sdk/lib-dynamodb';
+import { EXPORT_INDEX_NAME } from '../contract/tables';
 import type { Clock } from '../core/ports';
-import type { Utterance } from '../core/transcript/utterance';
+import type { RecordedUtterance, Utterance } from '../core/transcript/utterance';
 import { DEFAULT_RETENTION_SECONDS, isConditionalCheckFailed, ttlAfter } from './dynamo';
 import { InvalidArgumentError, InvalidTokenError, toStoreError } from './errors';
-import { EXPORT_INDEX_NAME } from './tables';
 
 /** Number of export shards per day (the nightly export queries each `YYYY-MM-DD#00..15`). */
 export const EXPORT_SHARDS = 16;
@@ -32,15 +32,8 @@ export interface FinalUtteranceInput extends Utterance {
   createdAt?: number;
 }
 
-/** An utterance as stored (and as seen on the table stream). */
-export interface StoredUtterance extends Utterance {
-  /** `<startMs padded to 10>#<role>#<utteranceId>`: oldest first, stable across roles. */
-  sk: string;
-  senderExternalId?: string;
-  /** ULID (time part = createdAt) for the messages API. */
-  messageId: string;
-  /** ISO-8601 time the utterance was stored. */
-  createdAt: string;
+/** An utterance as stored (and as seen on the table stream): the recorded utterance plus its index keys. */
+export interface StoredUtterance extends RecordedUtterance {
   /** `YYYY-MM-DD#NN`: UTC day of createdAt and shard of the conversation. */
   exportDay: string;
   /** `<createdAt>#<conversationId>#<sk>`: export order within a shard. */

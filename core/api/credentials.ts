@@ -22,7 +22,9 @@
  * Comparisons are constant-time over equal-length digests; an unknown id still costs one hash, so timing
  * does not tell known ids from unknown ones.
  */
+
 import { createHash, scrypt, timingSafeEqual } from 'node:crypto';
+import { AppError, type AppErrorOptions } from '../errors';
 
 /** Hash algorithms of a stored secret. */
 export type CredentialAlg = 'scrypt' | 'sha256';
@@ -41,9 +43,12 @@ export interface CredentialEntry {
 }
 
 /** A credential set that cannot be used. */
-export class CredentialConfigError extends Error {
+export class CredentialConfigError extends AppError {
   override readonly name = 'CredentialConfigError';
-  readonly code = 'CREDENTIALS_INVALID';
+  declare readonly code: 'CREDENTIALS_INVALID';
+  constructor(message: string, options?: AppErrorOptions) {
+    super('CREDENTIALS_INVALID', message, options);
+  }
 }
 
 /** scrypt cost parameters of `alg: "scrypt"` (fixed: changing them would invalidate every stored hash). */

@@ -5,6 +5,7 @@
  * `<HTTP status>-<subcode>` and the status is always the code's prefix, so the table cannot drift.
  * Messages are for humans and never carry internals (stack traces, table names, SDK errors).
  */
+import { AppError } from '../errors';
 
 /** Every code the API answers with. Listed with meanings in docs/errors.md. */
 export type ApiErrorCode =
@@ -64,16 +65,13 @@ export interface ApiErrorOptions {
  * A request-level failure with a stable contract code. Thrown by the rules and the handlers, turned into
  * the envelope exactly once at the handler edge.
  */
-export class ApiError extends Error {
+export class ApiError extends AppError {
   override readonly name = 'ApiError';
+  declare readonly code: ApiErrorCode;
   readonly status: number;
   readonly retryAfterSec: number | undefined;
-  constructor(
-    readonly code: ApiErrorCode,
-    message: string = API_ERROR_MESSAGES[code],
-    options: ApiErrorOptions = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+  constructor(code: ApiErrorCode, message: string = API_ERROR_MESSAGES[code], options: ApiErrorOptions = {}) {
+    super(code, message, options);
     this.status = statusOf(code);
     this.retryAfterSec = options.retryAfterSec;
   }

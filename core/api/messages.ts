@@ -14,6 +14,7 @@
  *   `null` (the field is nullable in the contract).
  */
 import type { Role } from '../audio/roles';
+import type { RecordedUtterance } from '../transcript/utterance';
 
 /** The contract's Message. */
 export interface AsappMessage {
@@ -25,16 +26,10 @@ export interface AsappMessage {
 }
 
 /** What the mapping reads from a stored utterance. */
-export interface MessageSource {
-  messageId: string;
-  role: Role;
-  text: string;
-  startMs: number;
-  segment: number;
-  /** ISO-8601. */
-  createdAt: string;
-  senderExternalId?: string;
-}
+export type MessageSource = Pick<
+  RecordedUtterance,
+  'messageId' | 'role' | 'text' | 'startMs' | 'segment' | 'createdAt' | 'senderExternalId'
+>;
 
 /** What the mapping knows about the segment an utterance belongs to. */
 export interface SegmentContext {

@@ -4,9 +4,7 @@
  * paths with JSONPath, so nothing here may be renamed or nested differently.
  */
 import type { Role } from '../audio/roles';
-
-/** The roles in the order the contract lists them. */
-export const RESPONSE_ROLES: readonly Role[] = ['customer', 'agent'];
+import type { RoleSummary } from '../conversation/segment';
 
 /** A participant stream's status (`code` is an integer on the HTTP API, api-contract.md §7 A10). */
 export interface StreamStatus {
@@ -16,22 +14,6 @@ export interface StreamStatus {
 
 /** The only per-stream status a request-level success reports (the contract's `1000 OK`). */
 export const STATUS_OK: StreamStatus = { code: 1000, description: 'OK' };
-
-/** The stop summary of one participant (api-contract.md §1.2). */
-export interface RoleSummary {
-  totalAudioBytes: number;
-  audioDurationMs: number;
-  streamingSeconds: number;
-  transcripts: number;
-}
-
-/** A summary of a segment nothing was streamed in. */
-export const ZERO_SUMMARY: Readonly<RoleSummary> = Object.freeze({
-  totalAudioBytes: 0,
-  audioDurationMs: 0,
-  streamingSeconds: 0,
-  transcripts: 0,
-});
 
 /** One participant of a start response. */
 export interface StartParticipant {

@@ -4,6 +4,8 @@
  * meaning — which namespace this deployment serves, which languages, the redaction combinations, what a
  * store outcome means to the caller — is decided here, once.
  */
+import type { StartParams } from '../conversation/conversation';
+import type { StopRefusalOutcome } from '../conversation/rules';
 import type { RedactionOutput } from '../transcript/utterance';
 import { ApiError } from './errors';
 
@@ -52,17 +54,6 @@ export interface StartRequest {
 export interface StopRequest {
   namespace: Namespace;
   guid: string;
-}
-
-/** The transcription parameters a start records, with every default applied. */
-export interface StartParams {
-  customerId: string;
-  agentId: string;
-  /** Canonical spelling from the policy, whatever case the caller used (api-contract.md §7 A20). */
-  language: string;
-  detailedToken: boolean;
-  audioRecordingAllowed: boolean;
-  redactionOutput: RedactionOutput;
 }
 
 /** What a valid start asks for. */
@@ -135,8 +126,8 @@ export function startConflictError(): ApiError {
   return new ApiError('409-202', 'Another start or stop for this guid is still pending; retry');
 }
 
-/** What the store answered to a stop, other than `stopped`. */
-export type StopRefusal = 'not-started' | 'already-stopped' | 'unknown' | 'conflict';
+/** What the store answered to a stop, other than `stopped`: a refusal by the rules, or a lost race. */
+export type StopRefusal = StopRefusalOutcome | 'conflict';
 
 const STOP_REFUSALS: Readonly<Record<StopRefusal, () => ApiError>> = {
   // A start before the session opens makes the conversation known, so that race never lands here.
@@ -153,11 +144,3 @@ const STOP_REFUSALS: Readonly<Record<StopRefusal, () => ApiError>> = {
 export function stopRefusalError(outcome: StopRefusal): ApiError {
   return STOP_REFUSALS[outcome]();
 }
-
-/**
- * How long a gateway task holding a segment may be silent (no counter flush, no heartbeat) before a stop
- * that it did not confirm closes the segment for it as `holder-lost`. Gateways heartbeat every counter
- * flush period (5 s by default), so 30 s is six missed beats: a task that is alive but slow keeps its
- * segment, a task that died (killed, out of memory, lost its network) does not leave it active forever.
- */
-export const SEGMENT_HOLDER_SILENT_MS = 30_000;

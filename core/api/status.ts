@@ -4,61 +4,52 @@
  * version, every segment with its summary, every AudioHook session with a coarse health, and the
  * `waiting-for-audio` state of a start that arrived before the call's audio (api-contract.md §6).
  *
- * Inputs are structural copies of the store's records, so this stays a pure function of data.
+ * Inputs are the domain's records (core/conversation), narrowed to what the view reads, so this stays a
+ * pure function of data.
  */
 import type { Role } from '../audio/roles';
-import { type RoleSummary, toSummary } from './responses';
+import type { ConversationMeta, ConversationStatus } from '../conversation/conversation';
+import type { RoleSummary, SegmentRecord } from '../conversation/segment';
+import type { SessionRecord } from '../conversation/session';
+import { toSummary } from './responses';
 
-/** Control status as the store keeps it. */
-export type ConversationState = 'idle' | 'waiting-for-audio' | 'transcribing' | 'stopped';
+/** What the status view reads from the conversation. */
+export type StatusMetaInput = Pick<
+  ConversationMeta,
+  | 'desired'
+  | 'desiredVersion'
+  | 'status'
+  | 'params'
+  | 'currentSegment'
+  | 'createdAt'
+  | 'updatedAt'
+  | 'startedAt'
+  | 'stoppedAt'
+>;
 
-/** What the status view reads from the conversation's META item. */
-export interface StatusMetaInput {
-  desired: 'on' | 'off';
-  desiredVersion: number;
-  status: ConversationState;
-  params?: {
-    language: string;
-    redactionOutput: string;
-    detailedToken: boolean;
-    audioRecordingAllowed: boolean;
-    customerId: string;
-    agentId: string;
-  };
-  currentSegment?: number;
-  createdAt: string;
-  updatedAt: string;
-  startedAt?: string;
-  stoppedAt?: string;
-}
+/**
+ * What the status view reads from one segment. The summary may be partial (an item written before a
+ * counter existed); the view reads what is missing as 0.
+ */
+export type StatusSegmentInput = Pick<
+  SegmentRecord,
+  | 'segment'
+  | 'state'
+  | 'streamIds'
+  | 'startedAt'
+  | 'openedAt'
+  | 'stopRequestedAt'
+  | 'endedAt'
+  | 'heartbeatAt'
+  | 'closeReason'
+  | 'sessionId'
+> & { summary: Partial<Record<Role, Partial<RoleSummary>>> };
 
-/** What the status view reads from one segment item. */
-export interface StatusSegmentInput {
-  segment: number;
-  state: 'pending' | 'active' | 'closing' | 'closed';
-  streamIds: Record<Role, string>;
-  startedAt: string;
-  openedAt?: string;
-  stopRequestedAt?: string;
-  endedAt?: string;
-  /** Last sign of life of the holder task (see store/conversations.ts `heartbeatSegment`). */
-  heartbeatAt?: string;
-  closeReason?: 'holder-lost';
-  sessionId?: string;
-  summary: Partial<Record<Role, Partial<Record<keyof RoleSummary, unknown>>>>;
-}
-
-/** What the status view reads from one session item. */
-export interface StatusSessionInput {
-  sessionId: string;
-  taskId: string;
-  state: 'open' | 'closed';
-  openedAt: string;
-  closedAt?: string;
-  closeReason?: string;
-  channels?: string[];
-  mediaFormat?: string;
-}
+/** What the status view reads from one session. */
+export type StatusSessionInput = Pick<
+  SessionRecord,
+  'sessionId' | 'taskId' | 'state' | 'openedAt' | 'closedAt' | 'closeReason' | 'channels' | 'mediaFormat'
+>;
 
 /**
  * Coarse health of a session: `streaming` (open and carrying the running segment), `connected` (open,
@@ -69,7 +60,7 @@ export type SessionHealth = 'streaming' | 'connected' | 'closed';
 /** The status route's 200 body. */
 export interface ConversationStatusView {
   conversationId: string;
-  state: ConversationState;
+  state: ConversationStatus;
   desired: 'on' | 'off';
   desiredVersion: number;
   params?: StatusMetaInput['params'];

@@ -3,25 +3,32 @@
  * PCMU is 1 byte per sample, L16 is 2 bytes little-endian; stereo is sample-interleaved in the
  * negotiated channel order. A frame must hold whole sample-frames for all channels.
  */
-import type { MediaParameter } from '../audiohook/messages';
+import type { MediaFormat } from './format';
 import { MULAW_DECODE_TABLE } from './mulaw';
+import type { ChannelName } from './roles';
+
+/** How a binary frame is laid out: its encoding and its channels in negotiated order (a media parameter fits). */
+export interface FrameLayout {
+  readonly format: MediaFormat;
+  readonly channels: readonly ChannelName[];
+}
 
 export type DecodeResult = { ok: true; samples: number; channels: Int16Array[] } | { ok: false; error: string };
 
 /** Bytes per sample of a media format. */
-export function bytesPerSample(format: MediaParameter['format']): number {
+export function bytesPerSample(format: MediaFormat): number {
   return format === 'PCMU' ? 1 : 2;
 }
 
 /** Samples per channel that `byteLength` bytes hold, or `null` when it is not whole sample-frames. */
-export function samplesInFrame(media: MediaParameter, byteLength: number): number | null {
+export function samplesInFrame(media: FrameLayout, byteLength: number): number | null {
   const frameBytes = media.channels.length * bytesPerSample(media.format);
   if (frameBytes === 0 || byteLength % frameBytes !== 0) return null;
   return byteLength / frameBytes;
 }
 
 /** Decodes one binary frame into one Int16Array per negotiated channel (in channel order). */
-export function decodeFrame(media: MediaParameter, bytes: Uint8Array): DecodeResult {
+export function decodeFrame(media: FrameLayout, bytes: Uint8Array): DecodeResult {
   const n = samplesInFrame(media, bytes.byteLength);
   if (n === null) {
     const unit = media.channels.length * bytesPerSample(media.format);

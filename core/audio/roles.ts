@@ -3,7 +3,8 @@
  * `external` is the customer side, `internal` the agent side. The negotiated channel order decides
  * which interleaved sample belongs to whom; it is never assumed.
  */
-import type { ChannelName } from '../audiohook/messages';
+/** AudioHook channel names (§2.5): `external` is the customer side, `internal` the agent side. */
+export type ChannelName = 'external' | 'internal';
 
 export type Role = 'customer' | 'agent';
 

@@ -7,22 +7,29 @@
  * - a downstream recognizer's *forwarded* time: it only counts the samples it was actually sent, so it
  *   loses pauses, discards, stop/start and stream rotation ({@link AnchorMap} maps it back).
  */
-import { SAMPLE_RATE } from '../audiohook/messages';
-import type { TimelineGap } from '../audiohook/ports';
+import { AppError } from '../errors';
+import { SAMPLE_RATE } from './format';
 
 const SAMPLES_PER_MS = SAMPLE_RATE / 1000;
+
+/** A span of the timeline with no audio (client pause or discard, or audio dropped after our pause), in samples. */
+export interface TimelineGap {
+  kind: 'paused' | 'discarded' | 'server-paused';
+  /** Timeline position where the gap starts. */
+  start: number;
+  /** Length of the gap in samples. */
+  length: number;
+}
 
 /** Stable codes of {@link TimelineError}. */
 export type TimelineErrorCode = 'TIMELINE_INVALID_SAMPLES' | 'TIMELINE_EMPTY';
 
 /** A programming error in timeline use: a non-integer or negative sample count, or mapping before any audio. */
-export class TimelineError extends Error {
+export class TimelineError extends AppError {
   override readonly name = 'TimelineError';
-  constructor(
-    readonly code: TimelineErrorCode,
-    message: string,
-  ) {
-    super(message);
+  declare readonly code: TimelineErrorCode;
+  constructor(code: TimelineErrorCode, message: string) {
+    super(code, message);
   }
 }
 

@@ -3,7 +3,8 @@
  * little-endian L16, mono or sample-interleaved stereo, 8 kHz). Used by the simulator, tests and
  * benchmarks, so it is deterministic and keeps a running sample clock across frames.
  */
-import { type MediaFormat, SAMPLE_RATE } from '../audiohook/messages';
+import { AppError, type AppErrorOptions } from '../errors';
+import { type MediaFormat, SAMPLE_RATE } from './format';
 import { encodeMulawSample } from './mulaw';
 
 /**
@@ -51,9 +52,12 @@ export const REFERENCE_TONE = { hz: 1000, amplitude: 0.8, phase: Math.PI } as co
 export type ToneErrorCode = 'TONE_INVALID_OPTIONS';
 
 /** Invalid synthesis parameters (a programming error in a test, simulator or benchmark). */
-export class ToneOptionsError extends Error {
+export class ToneOptionsError extends AppError {
   override readonly name = 'ToneOptionsError';
-  readonly code: ToneErrorCode = 'TONE_INVALID_OPTIONS';
+  declare readonly code: ToneErrorCode;
+  constructor(message: string, options?: AppErrorOptions) {
+    super('TONE_INVALID_OPTIONS', message, options);
+  }
 }
 
 function bytesPerSample(format: MediaFormat): number {

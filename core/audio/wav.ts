@@ -4,7 +4,8 @@
  * plain or WAVE_FORMAT_EXTENSIBLE. Used for fixtures, the simulator's WAV source and the WAV sink.
  * The sample rate is reported rather than enforced: callers decide whether 8 kHz is required.
  */
-import type { MediaFormat } from '../audiohook/messages';
+import { AppError } from '../errors';
+import type { MediaFormat } from './format';
 
 /** Stable codes of {@link WavFormatError} (listed in docs/errors.md). */
 export type WavErrorCode =
@@ -19,13 +20,11 @@ export type WavErrorCode =
   | 'WAV_TOO_LARGE';
 
 /** A WAV file this module cannot read, or options it cannot encode. */
-export class WavFormatError extends Error {
+export class WavFormatError extends AppError {
   override readonly name = 'WavFormatError';
-  constructor(
-    readonly code: WavErrorCode,
-    message: string,
-  ) {
-    super(message);
+  declare readonly code: WavErrorCode;
+  constructor(code: WavErrorCode, message: string) {
+    super(code, message);
   }
 }
 

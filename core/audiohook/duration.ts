@@ -3,7 +3,8 @@
  * We parse defensively (also `PTnHnMn.nS`) and always emit the seconds-only form, computed with
  * integer arithmetic so tiny values never turn into `1e-7` and positions never drift.
  */
-import { type Duration, SAMPLE_RATE } from './messages';
+import { SAMPLE_RATE } from '../audio/format';
+import type { Duration } from './messages';
 
 const DURATION_RE = /^PT(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?|\.\d+)S)?$/;
 
@@ -23,6 +24,13 @@ export function parseDurationSeconds(text: string): number | null {
 export function parseDurationSamples(text: string): number | null {
   const s = parseDurationSeconds(text);
   return s === null ? null : Math.round(s * SAMPLE_RATE);
+}
+
+/** A wire duration (a `position`, a gap's `start`/`discarded`) as a safe integer sample count; `null` when absent or invalid. */
+export function sampleCountOf(duration: string | undefined): number | null {
+  if (duration === undefined) return null;
+  const n = parseDurationSamples(duration);
+  return n !== null && Number.isSafeInteger(n) && n >= 0 ? n : null;
 }
 
 /** True when `text` is a duration this server accepts. */

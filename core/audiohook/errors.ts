@@ -3,6 +3,7 @@
  * docs/errors.md). The session never throws them into a socket callback: a protocol violation is answered
  * on the wire with `disconnect{reason:"error", info}` (§4.5), and the error object only travels to logs.
  */
+import { AppError, type AppErrorOptions } from '../errors';
 
 /** Stable codes for client protocol violations (answered with `disconnect{error}`). */
 export type AudioHookProtocolErrorCode =
@@ -21,13 +22,14 @@ export type AudioHookProtocolErrorCode =
  * The client broke the protocol (or was refused). `info` is the short text sent in `disconnect.info`,
  * so it never holds internal detail.
  */
-export class AudioHookProtocolError extends Error {
+export class AudioHookProtocolError extends AppError {
   override readonly name = 'AudioHookProtocolError';
+  declare readonly code: AudioHookProtocolErrorCode;
   constructor(
-    readonly code: AudioHookProtocolErrorCode,
+    code: AudioHookProtocolErrorCode,
     readonly info: string,
   ) {
-    super(info);
+    super(code, info);
   }
 }
 
@@ -40,26 +42,10 @@ export type AudioHookSessionErrorCode =
   | 'AUDIOHOOK_INTERNAL';
 
 /** A hook, the sink or the transport failed, or an outgoing message could not be built. */
-export class AudioHookSessionError extends Error {
+export class AudioHookSessionError extends AppError {
   override readonly name = 'AudioHookSessionError';
-  constructor(
-    readonly code: AudioHookSessionErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  declare readonly code: AudioHookSessionErrorCode;
+  constructor(code: AudioHookSessionErrorCode, message: string, options?: AppErrorOptions) {
+    super(code, message, options);
   }
-}
-
-/** Normalizes anything caught into an `Error` (once, at the catch site). */
-export function toError(value: unknown): Error {
-  if (value instanceof Error) return value;
-  return new Error(typeof value === 'string' ? value : 'non-error value thrown', { cause: value });
-}
-
-/** Log-safe summary of a caught value: name, code and message, never a stack or arbitrary payload. */
-export function describeError(value: unknown): Record<string, unknown> {
-  const err = toError(value);
-  const code = (err as { code?: unknown }).code;
-  return { errName: err.name, errMessage: err.message, ...(typeof code === 'string' ? { errCode: code } : {}) };
 }

@@ -4,8 +4,9 @@
  * unchanged, and prefer stereo — transcription wants both parties — and PCMU, which is what Genesys
  * offers in practice and costs half the bytes of L16.
  */
-import type { ChannelName, MediaParameter } from './messages';
-import { SAMPLE_RATE } from './messages';
+import { SAMPLE_RATE } from '../audio/format';
+import type { ChannelName } from '../audio/roles';
+import type { MediaParameter } from './messages';
 
 const CHANNEL_NAMES: ReadonlySet<string> = new Set<ChannelName>(['external', 'internal']);
 

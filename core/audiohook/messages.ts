@@ -3,18 +3,17 @@
  * Hand-written: these are the protocol's own types; no library defines them.
  * Validation of untrusted input happens at the edge (fargate/src/audiohook/schema.ts, zod), which
  * produces these types; the session state machine in this folder only ever sees validated messages.
+ * The audio facts they carry (sample rate, encodings, channel names) are declared in core/audio.
  */
+import type { MediaFormat } from '../audio/format';
+import type { ChannelName } from '../audio/roles';
 
 export type Uuid = string;
 /** Seconds-only ISO-8601 duration as emitted on the wire, e.g. `PT1.25S`. */
 export type Duration = string;
-export type ChannelName = 'external' | 'internal';
-export type MediaFormat = 'PCMU' | 'L16';
 
 export const PROTOCOL_VERSION = '2';
 export const NIL_UUID = '00000000-0000-0000-0000-000000000000';
-/** The only sample rate AudioHook uses. */
-export const SAMPLE_RATE = 8000;
 /** Largest text message either side may send (characters), §2.1 / §6.1. */
 export const MAX_TEXT_MESSAGE_CHARS = 65_535;
 /** Largest WebSocket payload the reference server accepts (bytes), §6.1. */

@@ -1,10 +1,23 @@
 /**
  * The seams between the AudioHook session state machine (core) and everything around it:
- * the transport it writes to, the sink that receives decoded audio, and the hooks through which the
- * transcription layer decides what to do with a session. Implementations live outside core/.
+ * the transport it writes to, the sink that receives decoded audio, the hooks through which the
+ * transcription layer decides what to do with a session, and the session's own surface
+ * ({@link AudioHookSession}, built by `createSession` in session.ts from {@link SessionDeps}).
+ * Implementations of the collaborators live outside core/.
  */
-import type { Role } from '../audio/roles';
-import type { ChannelName, CloseReason, DisconnectReason, EventEntity, MediaParameter, Uuid } from './messages';
+import type { ChannelName, Role } from '../audio/roles';
+import type { TimelineGap } from '../audio/timeline';
+import type { Clock, Logger, Timers } from '../ports';
+import type {
+  ClientMessage,
+  CloseReason,
+  DisconnectReason,
+  EventEntity,
+  MediaParameter,
+  UnknownClientMessage,
+  Uuid,
+} from './messages';
+import type { SessionState } from './session-tables';
 
 /** Where the session writes. The gateway implements it over a `ws` socket; tests record calls. */
 export interface SessionTransport {
@@ -36,15 +49,6 @@ export interface AudioFrame {
   samples: number;
   /** 16-bit linear PCM per role (only the roles that the negotiated media carries). */
   pcm: Partial<Record<Role, Int16Array>>;
-}
-
-/** A span of the timeline with no audio (client pause or discard), in samples. */
-export interface TimelineGap {
-  kind: 'paused' | 'discarded' | 'server-paused';
-  /** Timeline position where the gap starts. */
-  start: number;
-  /** Length of the gap in samples. */
-  length: number;
 }
 
 /** What the sink is told when audio for a session starts flowing. */
@@ -149,4 +153,52 @@ export interface SessionControl {
   /** Server-initiated end of session. */
   disconnect(reason: DisconnectReason, info?: string): void;
   stats(): SessionStats;
+}
+
+/** Behaviour knobs of a session. */
+export interface SessionOptions {
+  /** Languages advertised in `opened` iff `open.parameters.supportedLanguages === true` (§4.3.1). */
+  supportedLanguages: readonly string[];
+  /** Answer `update` with `updated` (§4.3.7). @default false - the reference server never sends it */
+  sendUpdated?: boolean;
+  /**
+   * How long `opened` may wait for `hooks.onOpen`. When exceeded, `opened` goes out with
+   * `startPaused: true` and the decision is applied (a `resume`) when it arrives. @default 800
+   */
+  openDecisionBudgetMs?: number;
+  /** Longest wait for `sink.end()` (and held events) before `closed` is sent anyway. @default 3000 */
+  flushBudgetMs?: number;
+  /** Close the socket ourselves when the client has not done so this long after `closed`. @default 10000 */
+  closeSocketAfterClosedMs?: number;
+  /** After our `disconnect`, close the socket when no `close` arrives within this time. @default 10000 */
+  disconnectCloseTimeoutMs?: number;
+}
+
+/** Everything a session needs; all collaborators are injected (no globals, no wall clock). */
+export interface SessionDeps {
+  connection: ConnectionInfo;
+  transport: SessionTransport;
+  sink: AudioSink;
+  hooks?: SessionHooks;
+  clock: Clock;
+  timers: Timers;
+  logger: Logger;
+  options: SessionOptions;
+}
+
+/** One AudioHook session, driven by the transport adapter and controlled by the transcription layer. */
+export interface AudioHookSession extends SessionControl {
+  readonly state: SessionState;
+  /** From `open`; `undefined` before it. */
+  readonly conversationId: string | undefined;
+  /** True once an `open` identified a connection probe (§6.2 item 1). */
+  readonly isProbe: boolean;
+  /** One text message, already validated by the edge decoder. Replies (e.g. `pong`) are sent synchronously. */
+  handleMessage(msg: ClientMessage | UnknownClientMessage): void;
+  /** A text or binary frame the edge could not accept (malformed JSON, schema failure, too large). */
+  handleInvalid(reason: string): void;
+  /** One binary (audio) frame. */
+  handleAudio(data: Uint8Array): void;
+  /** The socket is gone (any state): ends the sink and calls `hooks.onEnd` once. */
+  handleTransportClosed(code: number, reason: string): void;
 }

@@ -2,6 +2,7 @@
  * Errors of real-time delivery (webhook, WebSocket, dead letters). One class, stable codes, listed in
  * docs/errors.md and docs/realtime.md. Messages never carry transcript text, secrets or tokens.
  */
+import { AppError, type AppErrorOptions } from '../errors';
 
 /** Stable codes of {@link DeliveryError}. */
 export type DeliveryErrorCode =
@@ -21,14 +22,15 @@ export type DeliveryErrorCode =
   | 'REALTIME_TOKEN_INVALID';
 
 /** A delivery failure with a stable code. `retryable` says whether trying again later can help. */
-export class DeliveryError extends Error {
+export class DeliveryError extends AppError {
   override readonly name = 'DeliveryError';
+  declare readonly code: DeliveryErrorCode;
   constructor(
-    readonly code: DeliveryErrorCode,
+    code: DeliveryErrorCode,
     message: string,
     readonly retryable = false,
-    options?: { cause?: unknown },
+    options?: AppErrorOptions,
   ) {
-    super(message, options);
+    super(code, message, options);
   }
 }

@@ -12,39 +12,16 @@
  * - `sender.externalId`: the stored customerId/agentId, `null` when none was recorded (as the messages
  *   API does).
  */
+import type { Role } from '../audio/roles';
+import type { RecordedUtterance, UtteranceToken } from '../transcript/utterance';
 import { DeliveryError } from './errors';
 
-/** Speaker roles of a transcript. */
-export type TranscriptRole = 'customer' | 'agent';
-
-/** One stored token (core/transcript/utterance.ts `UtteranceToken`). */
-export interface StoredToken {
-  content: string;
-  startMs: number;
-  endMs: number;
-  type: 'word' | 'punctuation';
-}
-
-/** What the fan-out reads from a NEW_IMAGE of the Utterances table. */
-export interface DeliverableUtterance {
-  conversationId: string;
-  /** The table's sort key: `<startMs padded>#<role>#<utteranceId>`. */
-  sk: string;
-  /** Deterministic UUID of the utterance: the receivers' idempotency key. */
-  utteranceId: string;
-  /** ULID of the messages API, when stored. */
-  messageId?: string;
-  streamId: string;
-  role: TranscriptRole;
-  senderExternalId?: string;
-  startMs: number;
-  endMs: number;
-  text: string;
-  unredactedText?: string;
-  tokens?: StoredToken[];
-  /** ISO-8601 time the utterance was stored. */
-  createdAt: string;
-}
+/** What the fan-out reads from a NEW_IMAGE of the Utterances table: the recorded utterance's delivery fields. */
+export type DeliverableUtterance = Pick<
+  RecordedUtterance,
+  'conversationId' | 'sk' | 'utteranceId' | 'streamId' | 'role' | 'startMs' | 'endMs' | 'text' | 'createdAt'
+> &
+  Partial<Pick<RecordedUtterance, 'messageId' | 'senderExternalId' | 'unredactedText' | 'tokens'>>;
 
 /** One detailed token on the wire (A14). */
 export interface TranscriptToken {
@@ -60,7 +37,7 @@ export interface TranscriptMessage {
   type: 'transcript';
   externalConversationId: string;
   streamId: string;
-  sender: { externalId: string | null; role: TranscriptRole };
+  sender: { externalId: string | null; role: Role };
   autotranscribeResponse: {
     message: 'transcript';
     start: number;
@@ -104,7 +81,7 @@ function int(image: Record<string, unknown>, field: string): number {
   return v as number;
 }
 
-function tokensOf(raw: unknown): StoredToken[] | undefined {
+function tokensOf(raw: unknown): UtteranceToken[] | undefined {
   if (raw === undefined || raw === null) return undefined;
   if (!Array.isArray(raw)) fail('tokens', 'must be a list');
   return (raw as unknown[]).map((t, i) => {
@@ -140,7 +117,7 @@ export function parseUtteranceImage(image: Record<string, unknown> | undefined):
     sk: str(img, 'sk'),
     utteranceId: str(img, 'utteranceId'),
     streamId: str(img, 'streamId'),
-    role: role as TranscriptRole,
+    role: role as Role,
     startMs,
     endMs,
     text: str(img, 'text'),
@@ -153,7 +130,7 @@ export function parseUtteranceImage(image: Record<string, unknown> | undefined):
 }
 
 /** Folds punctuation tokens into their neighbouring words (A14). */
-export function wireTokens(tokens: readonly StoredToken[]): TranscriptToken[] {
+export function wireTokens(tokens: readonly UtteranceToken[]): TranscriptToken[] {
   const out: TranscriptToken[] = [];
   let pendingBefore = '';
   for (const t of tokens) {

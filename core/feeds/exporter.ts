@@ -17,6 +17,7 @@
  * half file) and returns `incomplete`. The manifest is written last; stale parts of an earlier, larger
  * export are deleted after it; the checkpoint last of all.
  */
+import { AppError, type AppErrorOptions } from '../errors';
 import { type FeedSourceUtterance, feedLine, toFeedRow, UTTERANCE_FEED_COLUMNS } from './feed-row';
 import {
   buildManifest,
@@ -135,9 +136,12 @@ export interface ExportResult {
 }
 
 /** The export cannot run with these arguments. */
-export class ExportArgumentError extends Error {
+export class ExportArgumentError extends AppError {
   override readonly name = 'ExportArgumentError';
-  readonly code = 'EXPORT_INVALID_ARGUMENT';
+  declare readonly code: 'EXPORT_INVALID_ARGUMENT';
+  constructor(message: string, options?: AppErrorOptions) {
+    super('EXPORT_INVALID_ARGUMENT', message, options);
+  }
 }
 
 /** Buffered reader of one shard: the current page, one page prefetched. */

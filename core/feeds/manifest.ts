@@ -3,6 +3,7 @@
  * unfinished export leaves behind. Both are plain JSON objects in the bucket; the parsers below accept only
  * what we write, so a corrupted or foreign object is reported, never trusted.
  */
+import { AppError, type AppErrorOptions } from '../errors';
 import { formatHour, isValidDay, partIndexOf } from './partitions';
 
 /** One data file of a day. */
@@ -74,9 +75,12 @@ export interface ExportCheckpoint {
 }
 
 /** A manifest or checkpoint object that is not what we write. */
-export class FeedStateFormatError extends Error {
+export class FeedStateFormatError extends AppError {
   override readonly name = 'FeedStateFormatError';
-  readonly code = 'FEED_STATE_INVALID';
+  declare readonly code: 'FEED_STATE_INVALID';
+  constructor(message: string, options?: AppErrorOptions) {
+    super('FEED_STATE_INVALID', message, options);
+  }
 }
 
 type Obj = Record<string, unknown>;

@@ -7,6 +7,7 @@
  * caller's mistake ({@link FeedSelectorError} → `400-01`); a well-formed value we simply have no data for
  * is decided later by the handler (`404-01`).
  */
+import { AppError } from '../errors';
 
 /** Names of the selectors, as the request body spells them. */
 export type SelectorName = 'feed' | 'version' | 'format' | 'date' | 'interval' | 'fileName';
@@ -22,14 +23,14 @@ export interface FeedSelectors {
 }
 
 /** A selector that is missing or malformed. */
-export class FeedSelectorError extends Error {
+export class FeedSelectorError extends AppError {
   override readonly name = 'FeedSelectorError';
-  readonly code = 'FEED_INVALID_SELECTOR';
+  declare readonly code: 'FEED_INVALID_SELECTOR';
   constructor(
     readonly field: SelectorName,
     message: string,
   ) {
-    super(message);
+    super('FEED_INVALID_SELECTOR', message);
   }
 }
 

@@ -8,10 +8,10 @@
  *   reconnects and rotation are all accounted for.
  * - Text: redaction is done here from the PII entities (see redaction.ts), per `redactionOutput`.
  */
+import { SAMPLE_RATE } from '../audio/format';
 import type { Role } from '../audio/roles';
 import type { AnchorMap } from '../audio/timeline';
 import { TimelineError } from '../audio/timeline';
-import { SAMPLE_RATE } from '../audiohook/messages';
 import type { ChannelId, RecognizerItem, RecognizerResult } from './recognizer-result';
 import { mask, redactTranscript } from './redaction';
 import type { PartialUtterance, TranscriptionParams, Utterance, UtteranceToken } from './utterance';

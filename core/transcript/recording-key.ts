@@ -6,7 +6,9 @@
  * recordings list together under one prefix, in segment order (lexical order holds up to segment 9999;
  * beyond it the number keeps all its digits).
  */
+
 import type { Role } from '../audio/roles';
+import { AppError, type AppErrorOptions } from '../errors';
 
 /** Prefix of every recording object. */
 export const RECORDINGS_PREFIX = 'recordings/';
@@ -15,9 +17,12 @@ export const RECORDINGS_PREFIX = 'recordings/';
 export type RecordingKeyErrorCode = 'RECORDING_KEY_INVALID';
 
 /** A conversation id or segment number that cannot name a recording object. */
-export class RecordingKeyError extends Error {
+export class RecordingKeyError extends AppError {
   override readonly name = 'RecordingKeyError';
-  readonly code: RecordingKeyErrorCode = 'RECORDING_KEY_INVALID';
+  declare readonly code: RecordingKeyErrorCode;
+  constructor(message: string, options?: AppErrorOptions) {
+    super('RECORDING_KEY_INVALID', message, options);
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 /**
- * The domain's transcript shapes: a final {@link Utterance} as stored and delivered, the optional live
+ * The domain's transcript shapes: a final {@link Utterance} (and the {@link RecordedUtterance} it becomes
+ * once stored) with its tokens and {@link Role}, the one declaration the store and delivery share; the optional live
  * {@link PartialUtterance}, the ports through which the transcription adapter hands them on, and the
  * deterministic utterance key that makes every write idempotent (architecture.md §1.4, §3).
  */
@@ -54,6 +55,21 @@ export interface Utterance {
   confidence?: number;
   /** Language the recognizer reported for this result (falls back to the requested one). */
   language: string;
+}
+
+/**
+ * A final utterance as recorded: what persisting it adds (the Utterances table item's domain fields; the
+ * store adds only its export index keys and `ttl`). The messages API, the fan-out and the feed read this.
+ */
+export interface RecordedUtterance extends Utterance {
+  /** `<startMs padded to 10>#<role>#<utteranceId>`: oldest first, stable across roles (the page position). */
+  sk: string;
+  /** `customerId` or `agentId` from start-streaming, echoed as `sender.externalId`. */
+  senderExternalId?: string;
+  /** ULID (time part = createdAt) for the messages API. */
+  messageId: string;
+  /** ISO-8601 time the utterance was stored. */
+  createdAt: string;
 }
 
 /**

@@ -5,7 +5,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { describeError } from '../../core/audiohook/errors';
+import { describeError } from '../../core/errors';
 import type { Logger } from '../../core/ports';
 import type { GatewayStats } from './gateway';
 import type { SelfDrainState } from './observability/self-drain';
@@ -139,7 +139,7 @@ export function createAdminServer(deps: AdminDeps): AdminServer {
     try {
       await handler(req, res);
     } catch (err) {
-      deps.logger.error({ ...describeError(err), path: pathname }, 'admin route failed');
+      deps.logger.error({ err: describeError(err), path: pathname }, 'admin route failed');
       if (!res.headersSent) sendJson(res, 500, { error: 'internal_error' });
       else res.destroy();
     }

@@ -4,7 +4,10 @@
  * the variable and how to fix it. Secret values are never echoed back.
  */
 import { z } from 'zod';
+import { commaList, endpoint, integer, problemsOf, tableName } from '../../contract/env';
+import { type EnvSchemaOf, GATEWAY_ENV } from '../../contract/env-names';
 import { ApiKeyStore } from '../../core/auth/api-keys';
+import { ConfigError } from '../../core/config-error';
 
 /** Where the AudioHook API keys come from. */
 export type ApiKeysConfig =
@@ -162,45 +165,7 @@ export interface TaskProtectionConfig {
   releaseDelayMs: number;
 }
 
-/** Raised by {@link loadConfig}; `problems` holds one human-readable line per invalid variable. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly code = 'CONFIG_INVALID';
-  constructor(readonly problems: readonly string[]) {
-    super(`Invalid gateway configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  }
-}
-
 const LOG_LEVELS = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'] as const;
-
-const integer = (name: string, min: number, max: number) =>
-  z
-    .string()
-    .regex(/^\d+$/, { message: `${name} must be a whole number between ${min} and ${max}` })
-    .transform(Number)
-    .pipe(
-      z
-        .number()
-        .int()
-        .min(min, { message: `${name} must be at least ${min}` })
-        .max(max, { message: `${name} must be at most ${max}` }),
-    );
-
-const tableName = (name: string) =>
-  z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, {
-    message: `${name} must be a DynamoDB table name (3-255 characters: letters, digits, _ . -)`,
-  });
-
-const endpoint = (name: string) =>
-  z.string().regex(/^https?:\/\/[^\s/?#]+\/?$/, {
-    message: `${name} must be an http(s) URL without path, e.g. http://127.0.0.1:8000`,
-  });
-
-const commaList = (s: string) =>
-  s
-    .split(',')
-    .map((x) => x.trim())
-    .filter((x) => x.length > 0);
 
 const schema = z.object({
   PORT: integer('PORT', 1, 65_535).default(8080),
@@ -309,10 +274,10 @@ const schema = z.object({
   SELF_DRAIN_CHECK_SEC: integer('SELF_DRAIN_CHECK_SEC', 1, 3600).default(30),
   ECS_ENDPOINT: endpoint('ECS_ENDPOINT').optional(),
   ELB_ENDPOINT: endpoint('ELB_ENDPOINT').optional(),
-});
+} satisfies EnvSchemaOf<typeof GATEWAY_ENV, z.ZodType>);
 
 /** Env variables this module reads; a blank value counts as unset (ECS and compose files often leave them ""). */
-const KNOWN = Object.keys(schema.shape) as Array<keyof typeof schema.shape>;
+const KNOWN = Object.values(GATEWAY_ENV);
 
 /**
  * Reads and validates the gateway configuration.
@@ -340,13 +305,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
   if (inlineKeys && !inlineKeys.ok) problems.push(inlineKeys.problem);
 
   const parsed = schema.safeParse(input);
-  if (!parsed.success) {
-    for (const issue of parsed.error.issues) {
-      const variable = String(issue.path[0] ?? 'environment');
-      // Custom messages above already name their variable; zod's own fallbacks do not.
-      problems.push(issue.message.includes(variable) ? issue.message : `${variable}: ${issue.message}`);
-    }
-  }
+  if (!parsed.success) problems.push(...problemsOf(parsed.error));
   const tables = [input.CONVERSATIONS_TABLE, input.UTTERANCES_TABLE].filter((t) => t !== undefined).length;
   if (tables === 1) {
     problems.push(
@@ -361,7 +320,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
   if (tables === 2 && input.AWS_REGION === undefined && !(input.DYNAMODB_ENDPOINT && input.TRANSCRIBE_ENDPOINT)) {
     problems.push('AWS_REGION is required for the transcription pipeline (ECS sets it), e.g. AWS_REGION=us-east-1');
   }
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, 'gateway configuration');
   const e = parsed.data;
   const selfDrainMissing =
     e.SELF_DRAIN_ENABLED === 'true'

@@ -9,10 +9,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { describeError } from '../../core/audiohook/errors';
-import type { AudioSink, ConnectionInfo, SessionHooks } from '../../core/audiohook/ports';
-import { type AudioHookSession, createSession, type SessionOptions } from '../../core/audiohook/session';
+import type {
+  AudioHookSession,
+  AudioSink,
+  ConnectionInfo,
+  SessionHooks,
+  SessionOptions,
+} from '../../core/audiohook/ports';
+import { createSession } from '../../core/audiohook/session';
 import { type AuthOutcome, type AuthRequest, MIN_AUTH_FAILURE_DELAY_MS } from '../../core/auth/authenticator';
+import { describeError } from '../../core/errors';
 import type { Clock, Logger, TimerHandle, Timers } from '../../core/ports';
 import { type Connection, createConnection } from './audiohook/connection';
 
@@ -159,13 +165,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
   server.headersTimeout = 15_000;
   server.requestTimeout = 30_000;
   server.on('clientError', (err, socket) => {
-    logger.debug(describeError(err), 'http client error');
+    logger.debug({ err: describeError(err) }, 'http client error');
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
     else socket.destroy();
   });
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     handleUpgrade(req, socket, head).catch((err: unknown) => {
-      logger.error(describeError(err), 'upgrade handling failed');
+      logger.error({ err: describeError(err) }, 'upgrade handling failed');
       reject(socket, 500, 'internal-error');
     });
   });
@@ -186,7 +192,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       try {
         deps.onUpgradeRefused(code);
       } catch (err) {
-        logger.warn(describeError(err), 'upgrade refusal observer failed');
+        logger.warn({ err: describeError(err) }, 'upgrade refusal observer failed');
       }
     }
   }
@@ -209,7 +215,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     // Until ws takes the socket over, a reset from the client must not become an uncaught 'error'.
-    socket.on('error', (err) => logger.debug(describeError(err), 'upgrade socket error'));
+    socket.on('error', (err) => logger.debug({ err: describeError(err) }, 'upgrade socket error'));
 
     const remoteAddress = req.socket.remoteAddress;
     if (!paths.has(pathnameOf(req.url) ?? '')) {
@@ -356,7 +362,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       );
     } catch (err) {
       // A factory or constructor bug costs this call only: close as an internal error (§4.6).
-      sessionLogger.error(describeError(err), 'session setup failed');
+      sessionLogger.error({ err: describeError(err) }, 'session setup failed');
       count('internal-error');
       connection.transport.close(1011, 'internal error');
     }
@@ -420,7 +426,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         try {
           entry.session.disconnect('error', reason);
         } catch (err) {
-          logger.warn({ sessionId, ...describeError(err) }, 'disconnect failed; dropping the socket');
+          logger.warn({ sessionId, err: describeError(err) }, 'disconnect failed; dropping the socket');
           entry.connection.terminate();
         }
       }

@@ -40,6 +40,10 @@ export function createLogger(opts: CreateLoggerOptions): GatewayLogger {
       level: opts.level,
       base: { service: opts.service ?? 'audiohook-gateway', ...opts.base },
       redact: { paths: [...REDACT_PATHS], censor: '[Redacted]' },
+      // Callers log `err: describeError(e)` (core/errors.ts), already plain and log-safe. pino's default
+      // `err` serializer would treat that object as an Error: add `type: "Object"` and an empty stack,
+      // fold the cause chain into the message and drop `cause`. Only a raw Error goes through it.
+      serializers: { err: (value: unknown) => (value instanceof Error ? pino.stdSerializers.err(value) : value) },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: {
         // A string level ("info") reads better in CloudWatch Logs Insights than pino's numeric one.

@@ -17,12 +17,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
-import { describeError } from '../../core/audiohook/errors';
 import { Authenticator } from '../../core/auth/authenticator';
 import { NonceCache } from '../../core/auth/nonce-cache';
+import { ConfigError } from '../../core/config-error';
+import { describeError } from '../../core/errors';
 import { systemClock, systemTimers } from '../../core/ports';
 import { type AdminServer, createAdminServer } from './admin';
-import { ConfigError, type GatewayConfig, loadConfig } from './config';
+import { type GatewayConfig, loadConfig } from './config';
 import { createPipeline, type Pipeline } from './control/pipeline';
 import { createGateway } from './gateway';
 import { createLogger, type GatewayLogger } from './logger';
@@ -72,7 +73,7 @@ async function main(): Promise<void> {
           });
   } catch (err) {
     logger.fatal(
-      describeError(err),
+      { err: describeError(err) },
       'cannot load AudioHook API keys: set AUDIOHOOK_API_KEYS (JSON object of keys) or ' +
         'AUDIOHOOK_API_KEYS_SECRET_ID (a readable Secrets Manager secret holding that JSON)',
     );
@@ -298,19 +299,19 @@ async function main(): Promise<void> {
   };
   const onStop = (why: string) => {
     stop(why).catch((err: unknown) => {
-      logger.fatal(describeError(err), 'shutdown failed');
+      logger.fatal({ err: describeError(err) }, 'shutdown failed');
       process.exit(1);
     });
   };
   process.on('SIGTERM', () => onStop('SIGTERM'));
   process.on('SIGINT', () => onStop('SIGINT'));
   process.on('unhandledRejection', (reason) => {
-    logger.error(describeError(reason), 'unhandled promise rejection');
+    logger.error({ err: describeError(reason) }, 'unhandled promise rejection');
   });
   process.on('uncaughtException', (err) => {
     // The process state is suspect, but dropping every live call at once is worse: stop taking new ones,
     // let the load balancer and ECS replace this task, and let the current calls finish.
-    logger.fatal(describeError(err), 'uncaught exception: draining this task');
+    logger.fatal({ err: describeError(err) }, 'uncaught exception: draining this task');
     if (!stopping) onStop('uncaughtException');
   });
 }
@@ -357,7 +358,7 @@ function fatalBeforeLogger(message: string, code: string): never {
 
 main().catch((err: unknown) => {
   process.stderr.write(
-    `${JSON.stringify({ level: 'fatal', service: 'audiohook-gateway', msg: 'gateway failed to start', ...describeError(err) })}\n`,
+    `${JSON.stringify({ level: 'fatal', service: 'audiohook-gateway', msg: 'gateway failed to start', err: describeError(err) })}\n`,
   );
   process.exit(1);
 });

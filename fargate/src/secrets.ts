@@ -6,8 +6,8 @@
  */
 
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { describeError, toError } from '../../core/audiohook/errors';
 import { type ApiKeyDefinition, ApiKeyStore } from '../../core/auth/api-keys';
+import { AppError, type AppErrorOptions, describeError, toError } from '../../core/errors';
 import type { Clock, Logger, TimerHandle, Timers } from '../../core/ports';
 
 /** What the gateway needs from a key source. */
@@ -25,14 +25,11 @@ export interface ApiKeySource {
 }
 
 /** A failure to read or parse the API keys secret. Never carries the secret's value. */
-export class SecretsError extends Error {
+export class SecretsError extends AppError {
   override readonly name = 'SecretsError';
-  constructor(
-    readonly code: 'SECRETS_FETCH_FAILED' | 'SECRETS_INVALID',
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  declare readonly code: 'SECRETS_FETCH_FAILED' | 'SECRETS_INVALID';
+  constructor(code: 'SECRETS_FETCH_FAILED' | 'SECRETS_INVALID', message: string, options?: AppErrorOptions) {
+    super(code, message, options);
   }
 }
 
@@ -134,7 +131,7 @@ export class SecretsManagerKeySource implements ApiKeySource {
       .catch((err: unknown) => {
         // Keep serving with the last good keys: a transient AWS error must not lock every caller out.
         this.opts.logger.error(
-          { secretId: this.opts.secretId, ...describeError(err) },
+          { secretId: this.opts.secretId, err: describeError(err) },
           'api keys refresh failed; keeping the previous keys',
         );
         return false;

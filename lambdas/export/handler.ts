@@ -13,8 +13,10 @@
  * covers every completed part), writes a continuation request, and the next invocation resumes. A failure
  * (thrown error) leaves the same checkpoint; the asynchronous invocation's retries resume from it.
  */
+
 import { randomUUID } from 'node:crypto';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { AppError, type AppErrorOptions } from '../../core/errors';
 import { type ExportResult, type ExportSource, exportFeed, type FeedObjectStore } from '../../core/feeds/exporter';
 import type { PartBudget } from '../../core/feeds/manifest';
 import {
@@ -69,9 +71,12 @@ export interface ExportSummary {
 }
 
 /** The event could not be understood. */
-export class ExportEventError extends Error {
+export class ExportEventError extends AppError {
   override readonly name = 'ExportEventError';
-  readonly code = 'EXPORT_INVALID_EVENT';
+  declare readonly code: 'EXPORT_INVALID_EVENT';
+  constructor(message: string, options?: AppErrorOptions) {
+    super('EXPORT_INVALID_EVENT', message, options);
+  }
 }
 
 function normalizeHour(hour: string | number | undefined): string | undefined {

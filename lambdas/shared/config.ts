@@ -6,10 +6,9 @@
  * never echoed.
  */
 import { z } from 'zod';
-import { boolean, commaList, type Env, integer, nonEmpty, present, problemsOf } from './env';
-
-// The shared variable parsers live in ./env; re-exported so existing loaders importing them from here keep working.
-export { boolean, type Env, integer, nonEmpty, present, problemsOf };
+import { boolean, commaList, type Env, integer, nonEmpty, present, problemsOf, url } from '../../contract/env';
+import type { API_ENV, AUTHORIZER_ENV, EnvSchemaOf, LAMBDA_OBSERVABILITY_ENV } from '../../contract/env-names';
+import { ConfigError } from '../../core/config-error';
 
 /** Powertools log levels. */
 export type LogLevel = 'DEBUG' | 'INFO' | 'WARN' | 'ERROR' | 'SILENT';
@@ -110,10 +109,13 @@ export function credentialSourceOf(v: {
     (s) => s !== undefined,
   );
   if (sources.length !== 1) {
-    throw new ConfigError([
-      'set exactly one of API_CREDENTIALS_SECRET_ID (AWS), API_CREDENTIALS_JSON or API_CREDENTIALS_FILE (local); ' +
-        'entries come from `npx tsx lambdas/authorizer/hash-secret.ts`',
-    ]);
+    throw new ConfigError(
+      [
+        'set exactly one of API_CREDENTIALS_SECRET_ID (AWS), API_CREDENTIALS_JSON or API_CREDENTIALS_FILE (local); ' +
+          'entries come from `npx tsx lambdas/authorizer/hash-secret.ts`',
+      ],
+      API_CONFIG_SUBJECT,
+    );
   }
   if (v.API_CREDENTIALS_SECRET_ID !== undefined) {
     return {
@@ -135,14 +137,8 @@ export interface AuthorizerConfig extends ObservabilityConfig {
   negativeCacheTtlSec: number;
 }
 
-/** Raised by the loaders; `problems` holds one human-readable line per invalid variable. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  readonly code = 'CONFIG_INVALID';
-  constructor(readonly problems: readonly string[]) {
-    super(`Invalid API configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
-  }
-}
+/** What the Lambdas' `ConfigError`s say they were configuring. */
+export const API_CONFIG_SUBJECT = 'API configuration';
 
 const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
 
@@ -169,12 +165,12 @@ export const observabilitySchema = z.object({
   METRICS_ENABLED: boolean('METRICS_ENABLED').optional(),
   AWS_LAMBDA_FUNCTION_NAME: z.string().optional(),
   AWS_REGION: z.string().min(1).optional(),
-});
+} satisfies EnvSchemaOf<typeof LAMBDA_OBSERVABILITY_ENV, z.ZodType>);
 
 const apiSchema = observabilitySchema.extend({
   CONVERSATIONS_TABLE: nonEmpty('CONVERSATIONS_TABLE'),
   UTTERANCES_TABLE: nonEmpty('UTTERANCES_TABLE'),
-  DYNAMODB_ENDPOINT: z.url({ message: 'DYNAMODB_ENDPOINT must be a URL, e.g. http://127.0.0.1:8000' }).optional(),
+  DYNAMODB_ENDPOINT: url('DYNAMODB_ENDPOINT', 'http://127.0.0.1:8000').optional(),
   SUPPORTED_LANGUAGES: z
     .string()
     .transform(commaList)
@@ -201,24 +197,24 @@ const apiSchema = observabilitySchema.extend({
     .optional(),
   REALTIME_TOKEN_SECRET_ID: z.string().min(1).optional(),
   REALTIME_TOKEN_SECRET_CACHE_TTL_SEC: integer('REALTIME_TOKEN_SECRET_CACHE_TTL_SEC', 0, 3600).default(300),
-  SECRETS_MANAGER_ENDPOINT: z.url({ message: 'SECRETS_MANAGER_ENDPOINT must be a URL' }).optional(),
+  SECRETS_MANAGER_ENDPOINT: url('SECRETS_MANAGER_ENDPOINT').optional(),
   REALTIME_TOKEN_TTL_SEC: integer('REALTIME_TOKEN_TTL_SEC', 10, 900).default(300),
   REALTIME_SUPERVISOR_API_IDS: z.string().transform(commaList).default([]),
   WEBSOCKET_URL: z.url({ message: 'WEBSOCKET_URL must be a ws(s) URL' }).optional(),
   FEEDS_BUCKET: z.string().min(3, { message: 'FEEDS_BUCKET must be a bucket name' }).optional(),
-  S3_ENDPOINT: z.url({ message: 'S3_ENDPOINT must be a URL, e.g. http://127.0.0.1:4568' }).optional(),
+  S3_ENDPOINT: url('S3_ENDPOINT', 'http://127.0.0.1:4568').optional(),
   // S3 pre-signed URLs live at most 7 days.
   FEED_URL_TTL_SEC: integer('FEED_URL_TTL_SEC', 60, 604_800).default(900),
-});
+} satisfies EnvSchemaOf<Omit<typeof API_ENV, keyof typeof LAMBDA_OBSERVABILITY_ENV>, z.ZodType>);
 
 const authorizerSchema = observabilitySchema.extend({
   API_CREDENTIALS_SECRET_ID: z.string().min(1).optional(),
   API_CREDENTIALS_JSON: z.string().min(1).optional(),
   API_CREDENTIALS_FILE: z.string().min(1).optional(),
-  SECRETS_MANAGER_ENDPOINT: z.url({ message: 'SECRETS_MANAGER_ENDPOINT must be a URL' }).optional(),
+  SECRETS_MANAGER_ENDPOINT: url('SECRETS_MANAGER_ENDPOINT').optional(),
   CREDENTIALS_CACHE_TTL_SEC: integer('CREDENTIALS_CACHE_TTL_SEC', 0, 3600).default(300),
   NEGATIVE_CACHE_TTL_SEC: integer('NEGATIVE_CACHE_TTL_SEC', 0, 300).default(10),
-});
+} satisfies EnvSchemaOf<Omit<typeof AUTHORIZER_ENV, keyof typeof LAMBDA_OBSERVABILITY_ENV>, z.ZodType>);
 
 /** The observability settings from parsed variables. */
 export function observability(v: z.infer<typeof observabilitySchema>): ObservabilityConfig {
@@ -241,16 +237,19 @@ export const TOKEN_KEY_BOTH_SET =
 /** Reads and validates the route handlers' configuration. Throws {@link ConfigError}. */
 export function loadConfig(env: Env = process.env): ApiConfig {
   const parsed = apiSchema.safeParse(present(env));
-  if (!parsed.success) throw new ConfigError(problemsOf(parsed.error));
+  if (!parsed.success) throw new ConfigError(problemsOf(parsed.error), API_CONFIG_SUBJECT);
   const v = parsed.data;
   if (v.REALTIME_TOKEN_SECRET !== undefined && v.REALTIME_TOKEN_SECRET_ID !== undefined) {
-    throw new ConfigError([TOKEN_KEY_BOTH_SET]);
+    throw new ConfigError([TOKEN_KEY_BOTH_SET], API_CONFIG_SUBJECT);
   }
   const defaultLanguage = v.SUPPORTED_LANGUAGES.find((l) => l.toLowerCase() === v.DEFAULT_LANGUAGE.toLowerCase());
   if (defaultLanguage === undefined) {
-    throw new ConfigError([
-      `DEFAULT_LANGUAGE '${v.DEFAULT_LANGUAGE}' must be one of SUPPORTED_LANGUAGES (${v.SUPPORTED_LANGUAGES.join(', ')})`,
-    ]);
+    throw new ConfigError(
+      [
+        `DEFAULT_LANGUAGE '${v.DEFAULT_LANGUAGE}' must be one of SUPPORTED_LANGUAGES (${v.SUPPORTED_LANGUAGES.join(', ')})`,
+      ],
+      API_CONFIG_SUBJECT,
+    );
   }
   return {
     ...observability(v),
@@ -280,7 +279,7 @@ export function loadConfig(env: Env = process.env): ApiConfig {
 /** Reads and validates the authorizer's configuration. Throws {@link ConfigError}. */
 export function loadAuthorizerConfig(env: Env = process.env): AuthorizerConfig {
   const parsed = authorizerSchema.safeParse(present(env));
-  if (!parsed.success) throw new ConfigError(problemsOf(parsed.error));
+  if (!parsed.success) throw new ConfigError(problemsOf(parsed.error), API_CONFIG_SUBJECT);
   const v = parsed.data;
   const credentials = credentialSourceOf(v);
   return {

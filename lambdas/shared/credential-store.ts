@@ -7,9 +7,11 @@
  * or a rotated key works within seconds without letting unknown callers hammer Secrets Manager. A failed
  * re-read keeps the last good value.
  */
+
 import { readFile } from 'node:fs/promises';
 import { GetSecretValueCommand, type SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { type CredentialEntry, parseCredentials } from '../../core/api/credentials';
+import { AppError, type AppErrorOptions } from '../../core/errors';
 
 /** Supplies the raw credential JSON. */
 export interface CredentialSource {
@@ -19,9 +21,12 @@ export interface CredentialSource {
 }
 
 /** Failure to read the credential set (the authorizer then answers 500 → `500-01` via API Gateway). */
-export class CredentialSourceError extends Error {
+export class CredentialSourceError extends AppError {
   override readonly name = 'CredentialSourceError';
-  readonly code = 'CREDENTIALS_UNAVAILABLE';
+  declare readonly code: 'CREDENTIALS_UNAVAILABLE';
+  constructor(message: string, options?: AppErrorOptions) {
+    super('CREDENTIALS_UNAVAILABLE', message, options);
+  }
 }
 
 function parseJson(text: string, where: string): unknown {

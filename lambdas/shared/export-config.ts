@@ -4,17 +4,10 @@
  * fast with one line per problem ({@link ConfigError}).
  */
 import { z } from 'zod';
-import {
-  ConfigError,
-  type Env,
-  integer,
-  nonEmpty,
-  type ObservabilityConfig,
-  observability,
-  observabilitySchema,
-  present,
-  problemsOf,
-} from './config';
+import { type Env, integer, nonEmpty, present, problemsOf, url } from '../../contract/env';
+import type { EnvSchemaOf, EXPORT_ENV, LAMBDA_OBSERVABILITY_ENV } from '../../contract/env-names';
+import { ConfigError } from '../../core/config-error';
+import { API_CONFIG_SUBJECT, type ObservabilityConfig, observability, observabilitySchema } from './config';
 
 /** Configuration of the feed export. Units are in the names. */
 export interface ExportConfig extends ObservabilityConfig {
@@ -41,8 +34,8 @@ export interface ExportConfig extends ObservabilityConfig {
 const exportSchema = observabilitySchema.extend({
   UTTERANCES_TABLE: nonEmpty('UTTERANCES_TABLE'),
   FEEDS_BUCKET: nonEmpty('FEEDS_BUCKET'),
-  DYNAMODB_ENDPOINT: z.url({ message: 'DYNAMODB_ENDPOINT must be a URL, e.g. http://127.0.0.1:8000' }).optional(),
-  S3_ENDPOINT: z.url({ message: 'S3_ENDPOINT must be a URL, e.g. http://127.0.0.1:4568' }).optional(),
+  DYNAMODB_ENDPOINT: url('DYNAMODB_ENDPOINT', 'http://127.0.0.1:8000').optional(),
+  S3_ENDPOINT: url('S3_ENDPOINT', 'http://127.0.0.1:4568').optional(),
   EXPORT_MAX_ROWS_PER_PART: integer('EXPORT_MAX_ROWS_PER_PART', 1, 10_000_000).default(200_000),
   EXPORT_MAX_BYTES_PER_PART: integer('EXPORT_MAX_BYTES_PER_PART', 1024, 4 * 1024 ** 3).default(128 * 1024 ** 2),
   EXPORT_PAGE_SIZE: integer('EXPORT_PAGE_SIZE', 1, 10_000).default(1000),
@@ -51,12 +44,12 @@ const exportSchema = observabilitySchema.extend({
     .string()
     .max(255, { message: 'FEED_COMPANY_MARKER must be at most 255 characters' })
     .optional(),
-});
+} satisfies EnvSchemaOf<Omit<typeof EXPORT_ENV, keyof typeof LAMBDA_OBSERVABILITY_ENV>, z.ZodType>);
 
 /** Reads and validates the export's configuration. Throws {@link ConfigError}. */
 export function loadExportConfig(env: Env = process.env): ExportConfig {
   const parsed = exportSchema.safeParse(present(env));
-  if (!parsed.success) throw new ConfigError(problemsOf(parsed.error));
+  if (!parsed.success) throw new ConfigError(problemsOf(parsed.error), API_CONFIG_SUBJECT);
   const v = parsed.data;
   return {
     ...observability(v),

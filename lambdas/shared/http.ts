@@ -7,7 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult } from 'aws-lambda';
 import { ApiError, type ApiErrorCode, errorEnvelope } from '../../core/api/errors';
-import { InvalidTokenError, StoreError, StoreUnavailableError } from '../../store/errors';
+import { describeError } from '../../core/errors';
+import { InvalidTokenError, StoreUnavailableError } from '../../store/errors';
 import { type ApiLogger, type MetricsSink, withKeys } from './observability';
 
 /** The event every route handler receives (REST API, Lambda proxy integration, payload v1). */
@@ -89,18 +90,6 @@ export function toApiError(err: unknown, internalCode: ApiErrorCode = '500-01'):
   return new ApiError(internalCode, undefined, { cause: err });
 }
 
-function describe(err: unknown): Record<string, unknown> {
-  if (!(err instanceof Error)) return { error: String(err) };
-  const cause = err.cause instanceof Error ? { causeName: err.cause.name, causeMessage: err.cause.message } : {};
-  return {
-    errorName: err.name,
-    errorMessage: err.message,
-    ...(err instanceof StoreError && { storeCode: err.code }),
-    ...cause,
-    stack: err.stack,
-  };
-}
-
 /**
  * Runs one route invocation: request id and logger keys, the route's logic, the envelope for failures,
  * one `Requests` metric per outcome class and a latency metric, then flushes metrics.
@@ -122,7 +111,7 @@ export async function runRoute(
   } catch (err) {
     const apiError = toApiError(err, options.internalErrorCode);
     if (apiError.status >= 500) {
-      log.error('request failed', { code: apiError.code, ...describe(err) });
+      log.error('request failed', { code: apiError.code, err: describeError(err, { stack: true }) });
     } else {
       log.info('request rejected', { code: apiError.code, status: apiError.status, reason: apiError.message });
     }
@@ -135,7 +124,7 @@ export async function runRoute(
     options.metrics.publish();
   } catch (err) {
     // Metrics are best effort: a failed flush must not turn a served request into an error.
-    log.warn('metrics flush failed', describe(err));
+    log.warn('metrics flush failed', { err: describeError(err, { stack: true }) });
   }
   return result;
 }

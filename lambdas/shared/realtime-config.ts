@@ -4,9 +4,12 @@
  * read their environment, every variable validated at once, one line per problem, no secret echoed.
  */
 import { z } from 'zod';
+import { commaList, type Env, integer, nonEmpty, present, problemsOf, url } from '../../contract/env';
+import type { EnvSchemaOf, FANOUT_ENV, LAMBDA_OBSERVABILITY_ENV, WEBSOCKET_ENV } from '../../contract/env-names';
+import { ConfigError } from '../../core/config-error';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../core/delivery/retry-policy';
 import {
-  ConfigError,
+  API_CONFIG_SUBJECT,
   type CredentialSourceConfig,
   credentialSourceOf,
   type ObservabilityConfig,
@@ -14,7 +17,6 @@ import {
   observabilitySchema,
   TOKEN_KEY_BOTH_SET,
 } from './config';
-import { commaList, type Env, integer, nonEmpty, present, problemsOf } from './env';
 import { parseWebhookTargets, targetFromEnv, WebhookConfigError, type WebhookTarget } from './webhook-targets';
 
 /** Where the fan-out finds its webhook targets. */
@@ -85,12 +87,12 @@ export interface WebSocketConfig extends ObservabilityConfig {
 
 const fanoutSchema = observabilitySchema.extend({
   SUBSCRIPTIONS_TABLE: nonEmpty('SUBSCRIPTIONS_TABLE'),
-  DYNAMODB_ENDPOINT: z.url({ message: 'DYNAMODB_ENDPOINT must be a URL' }).optional(),
-  WEBSOCKET_MANAGEMENT_ENDPOINT: z.url({ message: 'WEBSOCKET_MANAGEMENT_ENDPOINT must be a URL' }).optional(),
+  DYNAMODB_ENDPOINT: url('DYNAMODB_ENDPOINT').optional(),
+  WEBSOCKET_MANAGEMENT_ENDPOINT: url('WEBSOCKET_MANAGEMENT_ENDPOINT').optional(),
   WEBHOOK_TARGETS_JSON: z.string().min(1).optional(),
   WEBHOOK_TARGETS_SECRET_ID: z.string().min(1).optional(),
   WEBHOOK_URL: z.string().min(1).optional(),
-  SECRETS_MANAGER_ENDPOINT: z.url({ message: 'SECRETS_MANAGER_ENDPOINT must be a URL' }).optional(),
+  SECRETS_MANAGER_ENDPOINT: url('SECRETS_MANAGER_ENDPOINT').optional(),
   WEBHOOK_TIMEOUT_MS: integer('WEBHOOK_TIMEOUT_MS', 100, 60_000).default(DEFAULT_RETRY_POLICY.requestTimeoutMs),
   WEBHOOK_MAX_ATTEMPTS_PER_RUN: integer('WEBHOOK_MAX_ATTEMPTS_PER_RUN', 1, 20).default(
     DEFAULT_RETRY_POLICY.maxAttemptsPerRun,
@@ -101,17 +103,20 @@ const fanoutSchema = observabilitySchema.extend({
   DEAD_LETTER_RETENTION_DAYS: integer('DEAD_LETTER_RETENTION_DAYS', 1, 365).default(14),
   FANOUT_CONCURRENCY: integer('FANOUT_CONCURRENCY', 1, 256).default(16),
   FANOUT_TIME_BUDGET_MS: integer('FANOUT_TIME_BUDGET_MS', 1000, 900_000).default(30_000),
-});
+} satisfies EnvSchemaOf<Omit<typeof FANOUT_ENV, keyof typeof LAMBDA_OBSERVABILITY_ENV>, z.ZodType>);
 
 /** Reads and validates the fan-out's configuration. Throws {@link ConfigError}. */
 export function loadFanoutConfig(env: Env = process.env): FanoutConfig {
   const vars = present(env);
   const parsed = fanoutSchema.safeParse(vars);
-  if (!parsed.success) throw new ConfigError(problemsOf(parsed.error));
+  if (!parsed.success) throw new ConfigError(problemsOf(parsed.error), API_CONFIG_SUBJECT);
   const v = parsed.data;
   const sources = [v.WEBHOOK_TARGETS_JSON, v.WEBHOOK_TARGETS_SECRET_ID, v.WEBHOOK_URL].filter((s) => s !== undefined);
   if (sources.length > 1) {
-    throw new ConfigError(['set at most one of WEBHOOK_TARGETS_JSON, WEBHOOK_TARGETS_SECRET_ID, WEBHOOK_URL']);
+    throw new ConfigError(
+      ['set at most one of WEBHOOK_TARGETS_JSON, WEBHOOK_TARGETS_SECRET_ID, WEBHOOK_URL'],
+      API_CONFIG_SUBJECT,
+    );
   }
   let webhooks: WebhookTargetsSource = { source: 'none' };
   try {
@@ -128,11 +133,11 @@ export function loadFanoutConfig(env: Env = process.env): FanoutConfig {
       if (target) webhooks = { source: 'inline', targets: [target] };
     }
   } catch (err) {
-    if (err instanceof WebhookConfigError) throw new ConfigError(err.problems);
+    if (err instanceof WebhookConfigError) throw new ConfigError(err.problems, API_CONFIG_SUBJECT);
     throw err;
   }
   if (v.WEBHOOK_BACKOFF_BASE_MS > v.WEBHOOK_BACKOFF_MAX_MS) {
-    throw new ConfigError(['WEBHOOK_BACKOFF_BASE_MS must not exceed WEBHOOK_BACKOFF_MAX_MS']);
+    throw new ConfigError(['WEBHOOK_BACKOFF_BASE_MS must not exceed WEBHOOK_BACKOFF_MAX_MS'], API_CONFIG_SUBJECT);
   }
   return {
     ...observability(v),
@@ -156,12 +161,12 @@ export function loadFanoutConfig(env: Env = process.env): FanoutConfig {
 
 const webSocketSchema = observabilitySchema.extend({
   SUBSCRIPTIONS_TABLE: nonEmpty('SUBSCRIPTIONS_TABLE'),
-  DYNAMODB_ENDPOINT: z.url({ message: 'DYNAMODB_ENDPOINT must be a URL' }).optional(),
-  WEBSOCKET_MANAGEMENT_ENDPOINT: z.url({ message: 'WEBSOCKET_MANAGEMENT_ENDPOINT must be a URL' }).optional(),
+  DYNAMODB_ENDPOINT: url('DYNAMODB_ENDPOINT').optional(),
+  WEBSOCKET_MANAGEMENT_ENDPOINT: url('WEBSOCKET_MANAGEMENT_ENDPOINT').optional(),
   API_CREDENTIALS_SECRET_ID: z.string().min(1).optional(),
   API_CREDENTIALS_JSON: z.string().min(1).optional(),
   API_CREDENTIALS_FILE: z.string().min(1).optional(),
-  SECRETS_MANAGER_ENDPOINT: z.url({ message: 'SECRETS_MANAGER_ENDPOINT must be a URL' }).optional(),
+  SECRETS_MANAGER_ENDPOINT: url('SECRETS_MANAGER_ENDPOINT').optional(),
   CREDENTIALS_CACHE_TTL_SEC: integer('CREDENTIALS_CACHE_TTL_SEC', 0, 3600).default(300),
   REALTIME_TOKEN_SECRET: z
     .string()
@@ -171,15 +176,15 @@ const webSocketSchema = observabilitySchema.extend({
   REALTIME_TOKEN_SECRET_CACHE_TTL_SEC: integer('REALTIME_TOKEN_SECRET_CACHE_TTL_SEC', 0, 3600).default(300),
   REALTIME_SUPERVISOR_API_IDS: z.string().transform(commaList).default([]),
   CONNECTION_TTL_SEC: integer('CONNECTION_TTL_SEC', 60, 86_400).default(7800),
-});
+} satisfies EnvSchemaOf<Omit<typeof WEBSOCKET_ENV, keyof typeof LAMBDA_OBSERVABILITY_ENV>, z.ZodType>);
 
 /** Reads and validates the WebSocket handlers' configuration. Throws {@link ConfigError}. */
 export function loadWebSocketConfig(env: Env = process.env): WebSocketConfig {
   const parsed = webSocketSchema.safeParse(present(env));
-  if (!parsed.success) throw new ConfigError(problemsOf(parsed.error));
+  if (!parsed.success) throw new ConfigError(problemsOf(parsed.error), API_CONFIG_SUBJECT);
   const v = parsed.data;
   if (v.REALTIME_TOKEN_SECRET !== undefined && v.REALTIME_TOKEN_SECRET_ID !== undefined) {
-    throw new ConfigError([TOKEN_KEY_BOTH_SET]);
+    throw new ConfigError([TOKEN_KEY_BOTH_SET], API_CONFIG_SUBJECT);
   }
   const credentials = credentialSourceOf(v);
   return {

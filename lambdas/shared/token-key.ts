@@ -6,7 +6,9 @@
  * ({@link CachedValue}), so a `put-secret-value` is picked up within the cache TTL without a redeploy.
  * Local runs pass the key itself (`REALTIME_TOKEN_SECRET`), which never changes for a process.
  */
+
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { AppError, type AppErrorOptions } from '../../core/errors';
 import { CachedValue, CredentialSourceError, type CredentialStoreOptions, readSecretString } from './credential-store';
 
 /** Shortest key accepted, in characters (the same rule as `REALTIME_TOKEN_SECRET`). */
@@ -20,14 +22,11 @@ export type TokenKeyErrorCode = 'REALTIME_TOKEN_KEY_UNAVAILABLE' | 'REALTIME_TOK
  * {@link MIN_TOKEN_KEY_LENGTH} characters (`REALTIME_TOKEN_KEY_INVALID`), and no earlier key is held. The
  * message names the secret and the SDK error, never a value.
  */
-export class TokenKeyError extends Error {
+export class TokenKeyError extends AppError {
   override readonly name = 'TokenKeyError';
-  constructor(
-    readonly code: TokenKeyErrorCode,
-    message: string,
-    options?: ErrorOptions,
-  ) {
-    super(message, options);
+  declare readonly code: TokenKeyErrorCode;
+  constructor(code: TokenKeyErrorCode, message: string, options?: AppErrorOptions) {
+    super(code, message, options);
   }
 }
 

@@ -7,10 +7,12 @@
  * Node's `http`/`https` are used rather than `fetch` because a custom CA and a client certificate are
  * per-connection TLS options (an `https.Agent` per target, kept alive between POSTs).
  */
+
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { type AttemptOutcome, classifyStatus, parseRetryAfter } from '../../core/delivery/retry-policy';
 import { SIGNATURE_HEADER, signBody } from '../../core/delivery/signature';
+import { AppError } from '../../core/errors';
 import type { WebhookTarget } from './webhook-targets';
 
 /** Header carrying the utterance id: the receivers' idempotency key. */
@@ -45,13 +47,11 @@ interface RawResponse {
   body: string;
 }
 
-class RequestFailed extends Error {
+class RequestFailed extends AppError {
   override readonly name = 'RequestFailed';
-  constructor(
-    readonly code: 'WEBHOOK_TIMEOUT' | 'WEBHOOK_NETWORK',
-    message: string,
-  ) {
-    super(message);
+  declare readonly code: 'WEBHOOK_TIMEOUT' | 'WEBHOOK_NETWORK';
+  constructor(code: 'WEBHOOK_TIMEOUT' | 'WEBHOOK_NETWORK', message: string) {
+    super(code, message);
   }
 }
 

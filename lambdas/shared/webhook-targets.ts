@@ -7,8 +7,10 @@
  * - the single-target variables `npm start` passes (`WEBHOOK_URL`, `WEBHOOK_AUTH`, …), see
  *   {@link targetFromEnv} and docs/realtime.md.
  */
+
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
+import { AppError } from '../../core/errors';
 
 /** How the receiver authenticates us. */
 export type WebhookAuth =
@@ -51,11 +53,11 @@ export interface WebhookTarget {
 }
 
 /** The target configuration could not be used. */
-export class WebhookConfigError extends Error {
+export class WebhookConfigError extends AppError {
   override readonly name = 'WebhookConfigError';
-  readonly code = 'WEBHOOK_CONFIG_INVALID';
+  declare readonly code: 'WEBHOOK_CONFIG_INVALID';
   constructor(readonly problems: readonly string[]) {
-    super(`Invalid webhook configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super('WEBHOOK_CONFIG_INVALID', `Invalid webhook configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
   }
 }
 

@@ -10,6 +10,7 @@
 
 import { startResponseBody } from '../../core/api/responses';
 import { decideStart, startConflictError } from '../../core/api/start-stop-rules';
+import { notifyHoldingTasks } from '../../store/control-service';
 import { loadConfig } from '../shared/config';
 import { type ApiDeps, depsFromConfig } from '../shared/deps';
 import { parseJsonBody, type RouteHandler, runRoute } from '../shared/http';
@@ -31,14 +32,8 @@ export function makeHandler(deps: ApiDeps): RouteHandler {
         // attempt that recorded the start but died before notifying.
         let notified = 0;
         if (result.outcome === 'started' || result.meta.status === 'waiting-for-audio') {
-          const sessions = await deps.conversations.listSessions(conversationId, { openOnly: true });
-          const tasks = sessions.map((s) => s.taskId);
-          if (tasks.length > 0) {
-            const r = await deps.inbox.notifyTasks(conversationId, result.meta.desiredVersion, tasks, {
-              desired: 'on',
-            });
-            notified = r.notified.length;
-          }
+          const sent = await notifyHoldingTasks(deps, conversationId, result.meta.desiredVersion, 'on');
+          notified = sent.answer?.notified.length ?? 0;
         }
         metrics.addMetric(result.outcome === 'started' ? 'StartAccepted' : 'StartRepeated', 'Count', 1);
         log.info('start recorded', {

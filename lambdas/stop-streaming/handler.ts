@@ -1,7 +1,7 @@
 /**
  * `POST /mg-autotranscribe/v1/stop-streaming` (api-contract.md §1.2): parse → record desired `off` →
- * notify the gateway tasks → wait (bounded) for the gateway to close the segment → answer with the
- * segment's per-role summary.
+ * notify the gateway tasks and wait (bounded) for the gateway to close the segment (store/control-service.ts
+ * `settleStop`) → answer with the segment's per-role summary.
  *
  * - A segment no gateway ever opened is closed by the store in the stop transaction itself: the answer
  *   is immediate, with a zero summary.
@@ -13,7 +13,8 @@
  *   closed here as `holder-lost` (`StopHolderLost`): its task died, and nothing else would ever close it.
  */
 import { stopResponseBody } from '../../core/api/responses';
-import { assertServedNamespace, SEGMENT_HOLDER_SILENT_MS, stopRefusalError } from '../../core/api/start-stop-rules';
+import { assertServedNamespace, stopRefusalError } from '../../core/api/start-stop-rules';
+import { settleStop } from '../../store/control-service';
 import { loadConfig } from '../shared/config';
 import { type ApiDeps, depsFromConfig } from '../shared/deps';
 import { parseJsonBody, type RouteHandler, runRoute } from '../shared/http';
@@ -33,42 +34,11 @@ export function makeHandler(deps: ApiDeps): RouteHandler {
         const result = await deps.conversations.requestStop(conversationId, now());
         if (result.outcome !== 'stopped') throw stopRefusalError(result.outcome);
         const { segment } = result;
-        let record = await deps.conversations.getSegment(conversationId, segment);
-        let confirmed = record?.state === 'closed';
-        let notified = 0;
-        const waitStarted = now();
-        if (!confirmed) {
-          const sessions = await deps.conversations.listSessions(conversationId, { openOnly: true });
-          const tasks = new Set(sessions.map((s) => s.taskId));
-          if (record?.taskId) tasks.add(record.taskId);
-          if (tasks.size > 0) {
-            const r = await deps.inbox.notifyTasks(conversationId, result.meta.desiredVersion, tasks, {
-              desired: 'off',
-            });
-            notified = r.notified.length;
-          }
-          const waited = await deps.conversations.waitForSegmentClosed(conversationId, segment, {
-            timeoutMs: deps.stopWaitMs,
-            pollMs: deps.stopPollMs,
-          });
-          confirmed = waited.closed;
-          record = waited.segment ?? record;
-        }
-        let holderLost = false;
-        if (!confirmed && record && (record.state === 'active' || record.state === 'closing')) {
-          // No confirmation: a holder silent for long is dead (its task ended without closing the segment).
-          const at = now();
-          const outcome = await deps.conversations.abandonSegment(
-            conversationId,
-            segment,
-            at,
-            at - SEGMENT_HOLDER_SILENT_MS,
-          );
-          if (outcome !== 'alive') {
-            holderLost = outcome === 'closed';
-            record = (await deps.conversations.getSegment(conversationId, segment)) ?? record;
-          }
-        }
+        const { record, confirmed, holderLost, notified, waitedMs } = await settleStop(
+          deps,
+          { conversationId, segment, version: result.meta.desiredVersion },
+          { timeoutMs: deps.stopWaitMs, pollMs: deps.stopPollMs, now },
+        );
         if (!record) {
           // The stop transaction guarantees the segment exists; its absence is an inconsistency.
           throw new Error(`segment ${segment} of the stopped conversation is missing`);
@@ -90,7 +60,7 @@ export function makeHandler(deps: ApiDeps): RouteHandler {
             conversationId,
             segment,
             segmentState: record.state,
-            waitedMs: now() - waitStarted,
+            waitedMs,
             taskId: record.taskId,
           });
         }

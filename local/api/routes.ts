@@ -1,7 +1,9 @@
 /**
  * The REST routes wired to the real handlers, for the local adapter: the same route table CDK reads
- * (lambdas/shared/routes.ts), each entry bound to its handler's `makeHandler`.
+ * (contract/routes.ts), each entry bound to its handler's `makeHandler`.
  */
+
+import { ROUTES, type RouteSpec } from '../../contract/routes';
 import { makeHandler as conversationStatus } from '../../lambdas/conversation-status/handler';
 import { makeHandler as requestExport } from '../../lambdas/file-exporter/request-export/handler';
 import { makeOperationHandler as fileExporter } from '../../lambdas/file-exporter/static/handler';
@@ -9,7 +11,6 @@ import { makeHandler as getMessages } from '../../lambdas/get-messages/handler';
 import { makeHandler as realtimeToken } from '../../lambdas/realtime-token/handler';
 import type { ApiDeps } from '../../lambdas/shared/deps';
 import type { RouteHandler } from '../../lambdas/shared/http';
-import { ROUTES, type RouteSpec } from '../../lambdas/shared/routes';
 import { makeHandler as startStreaming } from '../../lambdas/start-streaming/handler';
 import { makeHandler as stopStreaming } from '../../lambdas/stop-streaming/handler';
 import type { LocalRoute } from './server';

@@ -4,23 +4,25 @@
  * because the simulated client, like the reference client's tone source, keeps its position clock running
  * through pauses and discards (docs/audiohook-protocol.md §2.4) and then reads from wherever the clock is.
  */
+
 import { readFile } from 'node:fs/promises';
+import { type MediaFormat, SAMPLE_RATE } from '../../core/audio/format';
 import { decodeFrame } from '../../core/audio/pcm';
+import type { ChannelName } from '../../core/audio/roles';
 import { encodeFrame, REFERENCE_TONE, silenceFrame, ToneSource } from '../../core/audio/tone';
 import { parseWav } from '../../core/audio/wav';
-import { type ChannelName, type MediaFormat, type MediaParameter, SAMPLE_RATE } from '../../core/audiohook/messages';
+import type { MediaParameter } from '../../core/audiohook/messages';
+import { AppError } from '../../core/errors';
 
 /** Stable codes of {@link AudioSourceError} (listed in docs/errors.md). */
 export type AudioSourceErrorCode = 'SIM_AUDIO_UNSUPPORTED_RATE' | 'SIM_AUDIO_INVALID_OPTIONS' | 'SIM_AUDIO_EMPTY';
 
 /** Audio the simulator cannot stream, or invalid generator options. */
-export class AudioSourceError extends Error {
+export class AudioSourceError extends AppError {
   override readonly name = 'AudioSourceError';
-  constructor(
-    readonly code: AudioSourceErrorCode,
-    message: string,
-  ) {
-    super(message);
+  declare readonly code: AudioSourceErrorCode;
+  constructor(code: AudioSourceErrorCode, message: string) {
+    super(code, message);
   }
 }
 

@@ -5,12 +5,15 @@
  * summary (or JSON with `--json`). Exit code: 0 when every session closed cleanly, 1 otherwise, 2 for a
  * usage error. This file is a composition root: it reads argv and wires the simulator, nothing more.
  */
+
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import type { ChannelName, MediaFormat } from '../../core/audiohook/messages';
+import type { MediaFormat } from '../../core/audio/format';
+import type { ChannelName } from '../../core/audio/roles';
+import { AppError, type AppErrorOptions } from '../../core/errors';
 import { type AudioSource, loadWavFile, toneSource } from './audio-source';
-import type { SimulatedAction, SimulatedSessionOptions, SimulatedSessionResult } from './client';
 import { type ManySessionsSummary, runManySessions } from './multi';
+import type { SimulatedAction, SimulatedSessionOptions, SimulatedSessionResult } from './options';
 
 const USAGE = `Usage: npm run simulate -- --uri <ws(s)://host/path> --api-key <key> [options]
 
@@ -60,9 +63,12 @@ export interface CliIo {
 }
 
 /** A command line the CLI cannot run; `message` says how to fix it. */
-export class UsageError extends Error {
+export class UsageError extends AppError {
   override readonly name = 'UsageError';
-  readonly code = 'SIM_USAGE';
+  declare readonly code: 'SIM_USAGE';
+  constructor(message: string, options?: AppErrorOptions) {
+    super('SIM_USAGE', message, options);
+  }
 }
 
 const OPTIONS = {

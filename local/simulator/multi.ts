@@ -3,12 +3,8 @@
  * and optionally capped in concurrency. At most one ramp timer is pending at any time, whatever the
  * number of sessions, so ten thousand sessions cost ten thousand results and nothing more.
  */
-import {
-  runSimulatedSession,
-  type SessionOutcome,
-  type SimulatedSessionOptions,
-  type SimulatedSessionResult,
-} from './client';
+import { runSimulatedSession } from './client';
+import type { SessionOutcome, SimulatedSessionOptions, SimulatedSessionResult } from './options';
 
 /** Options of {@link runManySessions}. */
 export interface ManySessionsOptions {

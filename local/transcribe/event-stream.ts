@@ -4,8 +4,10 @@
  * `TranscriptEvent` and exception messages. Message framing and CRCs are the SDK's own codec
  * (`@smithy/eventstream-codec`); this module only buffers bytes until a whole message is present.
  */
+
 import { EventStreamCodec, type Message, type MessageHeaders } from '@smithy/eventstream-codec';
 import { fromUtf8, toUtf8 } from '@smithy/util-utf8';
+import { AppError, type AppErrorOptions } from '../../core/errors';
 
 /** Exceptions the service sends inside the response stream (TranscriptResultStream members). */
 export type StreamExceptionType =
@@ -24,14 +26,11 @@ export type EventStreamErrorCode =
   | 'EVENT_STREAM_UNEXPECTED_EVENT';
 
 /** Request bytes that are not a valid Transcribe audio stream. */
-export class EventStreamError extends Error {
+export class EventStreamError extends AppError {
   override readonly name = 'EventStreamError';
-  constructor(
-    readonly code: EventStreamErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  declare readonly code: EventStreamErrorCode;
+  constructor(code: EventStreamErrorCode, message: string, options?: AppErrorOptions) {
+    super(code, message, options);
   }
 }
 

@@ -15,12 +15,14 @@
  * noise above 4 kHz is added, because upsampled telephone audio has an empty upper band whose log energies
  * match nothing the model was trained on (measured: it turns "thank you for calling" into "what college").
  */
+
 import { type ChildProcessByStdio, spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, constants as fsConstants, mkdtempSync, open, openSync, rmSync } from 'node:fs';
 import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
+import { AppError, type AppErrorOptions } from '../../core/errors';
 import type { TimedWord } from './pii';
 import type { Recognizer, RecognizerFactory } from './recognizer';
 import { RECOGNIZER_SAMPLE_RATE } from './recognizer';
@@ -43,14 +45,11 @@ export interface PocketsphinxOptions {
 export type PocketsphinxErrorCode = 'POCKETSPHINX_SPAWN_FAILED' | 'POCKETSPHINX_EXITED' | 'POCKETSPHINX_TIMEOUT';
 
 /** The recognizer process failed. */
-export class PocketsphinxError extends Error {
+export class PocketsphinxError extends AppError {
   override readonly name = 'PocketsphinxError';
-  constructor(
-    readonly code: PocketsphinxErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  declare readonly code: PocketsphinxErrorCode;
+  constructor(code: PocketsphinxErrorCode, message: string, options?: AppErrorOptions) {
+    super(code, message, options);
   }
 }
 

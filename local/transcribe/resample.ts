@@ -7,18 +7,17 @@
  * Output sample `m` sits at input position `m·inRate/outRate` (no group delay: the filter is centred), so a
  * time in the output domain is the same time in the input domain.
  */
+import { AppError } from '../../core/errors';
 
 /** Stable codes of {@link ResampleError}. */
 export type ResampleErrorCode = 'RESAMPLE_INVALID_RATE';
 
 /** Invalid resampler options. */
-export class ResampleError extends Error {
+export class ResampleError extends AppError {
   override readonly name = 'ResampleError';
-  constructor(
-    readonly code: ResampleErrorCode,
-    message: string,
-  ) {
-    super(message);
+  declare readonly code: ResampleErrorCode;
+  constructor(code: ResampleErrorCode, message: string) {
+    super(code, message);
   }
 }
 

@@ -12,7 +12,7 @@
  */
 import { expect } from 'vitest';
 import type { Role } from '../../core/audio/roles';
-import type { SimulatedSessionResult } from '../../local/simulator/client';
+import type { SimulatedSessionResult } from '../../local/simulator/options';
 import { wordErrorRate } from '../../local/transcribe/wer';
 import { type CallLine, speechSpan } from '../fargate/control/pipeline-harness';
 import { eventually, type LocalStack, type PushedMessage } from './harness';

@@ -15,11 +15,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
-import {
-  runSimulatedSession,
-  type SimulatedSessionOptions,
-  type SimulatedSessionResult,
-} from '../../local/simulator/client';
+import { AppError } from '../../core/errors';
+import { runSimulatedSession } from '../../local/simulator/client';
+import type { SimulatedSessionOptions, SimulatedSessionResult } from '../../local/simulator/options';
 import {
   FAULT_CONTROL_PATH,
   type FaultControlRequest,
@@ -106,13 +104,11 @@ export interface LocalStack {
 }
 
 /** The stack did not become ready, or left processes behind. */
-export class LocalStackError extends Error {
+export class LocalStackError extends AppError {
   override readonly name = 'LocalStackError';
-  constructor(
-    readonly code: 'E2E_STACK_NOT_READY' | 'E2E_STACK_ORPHANS',
-    message: string,
-  ) {
-    super(message);
+  declare readonly code: 'E2E_STACK_NOT_READY' | 'E2E_STACK_ORPHANS';
+  constructor(code: 'E2E_STACK_NOT_READY' | 'E2E_STACK_ORPHANS', message: string) {
+    super(code, message);
   }
 }
 

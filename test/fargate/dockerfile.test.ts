@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { build as esbuild } from 'esbuild';
 import { describe, expect, it } from 'vitest';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -60,6 +61,41 @@ describe('fargate/Dockerfile', () => {
 
   it('runs nothing in the runtime stage (cross-architecture builds need no emulation)', () => {
     expect(runtime?.instructions.filter((i) => i.op === 'RUN')).toEqual([]);
+  });
+
+  it('copies every project folder the gateway bundle reads, and .dockerignore lets each through', async () => {
+    // What the build stage's esbuild will read: the entry's transitive imports, outside node_modules.
+    const result = await esbuild({
+      entryPoints: [join(ROOT, 'fargate', 'src', 'main.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      write: false,
+      metafile: true,
+      logLevel: 'silent',
+      absWorkingDir: ROOT,
+    });
+    const folders = new Set(
+      Object.keys(result.metafile.inputs)
+        .filter((path) => !path.startsWith('node_modules/'))
+        .map((path) => path.split('/')[0]),
+    );
+    expect(folders).toContain('fargate');
+    const copied = new Set(
+      (build?.instructions ?? [])
+        .filter((i) => i.op === 'COPY' && !i.args.startsWith('--from'))
+        .map((i) => i.args.split(/\s+/)[0]),
+    );
+    const allowed = new Set(
+      readFileSync(join(ROOT, '.dockerignore'), 'utf8')
+        .split('\n')
+        .filter((l) => l.startsWith('!'))
+        .map((l) => l.slice(1).replace(/\/$/, '')),
+    );
+    for (const folder of folders) {
+      expect(copied, `fargate/Dockerfile must COPY ${folder}/`).toContain(folder);
+      expect(allowed, `.dockerignore must allow ${folder}/`).toContain(folder);
+    }
   });
 
   it('declares the spool volume, owned by the non-root user it runs as', () => {

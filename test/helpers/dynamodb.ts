@@ -8,10 +8,10 @@ import { randomUUID } from 'node:crypto';
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import { inject } from 'vitest';
+import type { TableNames } from '../../contract/tables';
 import { createLocalDynamoDbClient, type DynamoDbLocal, startDynamoDbLocal } from '../../local/dynamodb';
 import { createTables } from '../../store/create-tables';
 import { createDocumentClient } from '../../store/dynamo';
-import type { TableNames } from '../../store/tables';
 
 declare module 'vitest' {
   export interface ProvidedContext {

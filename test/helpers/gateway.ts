@@ -11,10 +11,10 @@ import { randomBytes } from 'node:crypto';
 import { request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { decodeFrame } from '../../core/audio/pcm';
-import type { Role } from '../../core/audio/roles';
-import type { ChannelName, MediaParameter } from '../../core/audiohook/messages';
-import type { AudioFrame, SessionHooks, SinkStartInfo, TimelineGap } from '../../core/audiohook/ports';
-import type { SessionOptions } from '../../core/audiohook/session';
+import type { ChannelName, Role } from '../../core/audio/roles';
+import type { TimelineGap } from '../../core/audio/timeline';
+import type { MediaParameter } from '../../core/audiohook/messages';
+import type { AudioFrame, SessionHooks, SessionOptions, SinkStartInfo } from '../../core/audiohook/ports';
 import { Authenticator } from '../../core/auth/authenticator';
 import { NonceCache } from '../../core/auth/nonce-cache';
 import { type Logger, silentLogger, systemClock, systemTimers } from '../../core/ports';
@@ -22,7 +22,7 @@ import { createGateway, type Gateway } from '../../fargate/src/gateway';
 import { StaticKeySource } from '../../fargate/src/secrets';
 import { NullSink } from '../../fargate/src/sinks/null-sink';
 import type { AudioSource } from '../../local/simulator/audio-source';
-import type { SimulatedSessionResult } from '../../local/simulator/client';
+import type { SimulatedSessionResult } from '../../local/simulator/options';
 
 /** The AudioHook path the test gateway serves (the configuration default). */
 export const AUDIOHOOK_PATH = '/api/v1/audiohook/ws';

@@ -24,8 +24,9 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../core/audio/roles';
-import type { AudioHookSession } from '../../core/audiohook/session';
-import { runSimulatedSession, type SimulatedSessionResult } from '../../local/simulator/client';
+import type { AudioHookSession } from '../../core/audiohook/ports';
+import { runSimulatedSession } from '../../local/simulator/client';
+import type { SimulatedSessionResult } from '../../local/simulator/options';
 import { pocketsphinxAvailable } from '../../local/transcribe/pocketsphinx';
 import { audioEvents, pcmBytes, transcribe } from '../../local/transcribe/test-support';
 import { wordErrorRate } from '../../local/transcribe/wer';

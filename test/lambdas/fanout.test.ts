@@ -5,13 +5,15 @@
  */
 import type { DynamoDBRecord } from 'aws-lambda';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { subscriptionsTableName } from '../../contract/tables';
 import type { RetryPolicy } from '../../core/delivery/retry-policy';
 import { verifySignature } from '../../core/delivery/signature';
-import { type FanoutDeps, makeHandler, redrive, type WebhookSender } from '../../lambdas/fanout/handler';
+import type { FanoutDeps, WebhookSender } from '../../lambdas/fanout/deps';
+import { makeHandler } from '../../lambdas/fanout/handler';
+import { redrive } from '../../lambdas/fanout/redrive';
 import { WebhookClient } from '../../lambdas/shared/webhook-client';
 import { parseWebhookTargets, type WebhookTarget } from '../../lambdas/shared/webhook-targets';
 import { DeadLetterRepository } from '../../store/subscriptions';
-import { subscriptionsTableName } from '../../store/tables';
 import { setupDynamoDb, type TestDynamoDb } from '../helpers/dynamodb';
 import {
   insertRecord,

@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateBucketCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES } from '../../contract/routes';
 import { exportFeed } from '../../core/feeds/exporter';
 import { type FeedManifest, parseManifest } from '../../core/feeds/manifest';
 import {
@@ -21,7 +22,6 @@ import { makeHandler as makeRequestExport } from '../../lambdas/file-exporter/re
 import { makeHandler } from '../../lambdas/file-exporter/static/handler';
 import type { FeedsAccess } from '../../lambdas/shared/deps';
 import type { ApiResult } from '../../lambdas/shared/http';
-import { ROUTES } from '../../lambdas/shared/routes';
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from '../../local/s3';
 import { createFeedsS3Client, S3FeedStore, utteranceExportSource } from '../../store/feeds';
 import { UtterancesRepository } from '../../store/utterances';

@@ -1,6 +1,6 @@
 /**
  * docs/openapi.yaml against the real handlers: the file parses (it is JSON-compatible YAML), lists every
- * route of lambdas/shared/routes.ts with its operationId, and real responses of every route validate
+ * route of contract/routes.ts with its operationId, and real responses of every route validate
  * against the schema it declares for their status. The validator below is a small JSON Schema subset
  * (type, properties, required, additionalProperties, items, enum, minLength, maxLength, pattern, minimum,
  * maximum, format date-time, $ref) — exactly the keywords the document uses; an unknown keyword fails.
@@ -8,11 +8,11 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ROUTES } from '../../contract/routes';
 import { utteranceIdOf } from '../../core/transcript/utterance';
 import { makeHandler as makeStatus } from '../../lambdas/conversation-status/handler';
 import { makeHandler as makeMessages } from '../../lambdas/get-messages/handler';
 import type { ApiResult } from '../../lambdas/shared/http';
-import { ROUTES } from '../../lambdas/shared/routes';
 import { makeHandler as makeStart } from '../../lambdas/start-streaming/handler';
 import { makeHandler as makeStop } from '../../lambdas/stop-streaming/handler';
 import { setupDynamoDb, type TestDynamoDb } from '../helpers/dynamodb';

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { ApiError } from '../../core/api/errors';
-import { ConfigError, loadAuthorizerConfig, loadConfig } from '../../lambdas/shared/config';
+import { ConfigError } from '../../core/config-error';
+import { loadAuthorizerConfig, loadConfig } from '../../lambdas/shared/config';
 import { MAX_BODY_BYTES, parseJsonBody, toApiError } from '../../lambdas/shared/http';
 import { loadWebSocketConfig } from '../../lambdas/shared/realtime-config';
 import { InvalidTokenError, StoreFailureError, StoreUnavailableError } from '../../store/errors';

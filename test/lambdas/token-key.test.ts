@@ -6,10 +6,11 @@
 import { randomUUID } from 'node:crypto';
 import type { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError } from '../../core/config-error';
 import { issueRealtimeToken, verifyRealtimeToken } from '../../core/delivery/realtime-token';
 import { credentialEntry } from '../../lambdas/authorizer/hash-secret';
 import { makeHandler as makeToken } from '../../lambdas/realtime-token/handler';
-import { ConfigError, loadConfig, TOKEN_KEY_BOTH_SET } from '../../lambdas/shared/config';
+import { loadConfig, TOKEN_KEY_BOTH_SET } from '../../lambdas/shared/config';
 import { CredentialStore, inlineSource } from '../../lambdas/shared/credential-store';
 import { realtimeOf } from '../../lambdas/shared/deps';
 import { loadWebSocketConfig } from '../../lambdas/shared/realtime-config';

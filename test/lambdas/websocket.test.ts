@@ -4,6 +4,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { subscriptionsTableName } from '../../contract/tables';
 import { issueRealtimeToken, verifyRealtimeToken } from '../../core/delivery/realtime-token';
 import { credentialEntry } from '../../lambdas/authorizer/hash-secret';
 import { makeHandler as makeToken } from '../../lambdas/realtime-token/handler';
@@ -14,7 +15,6 @@ import { makeHandler as makeDefault } from '../../lambdas/websocket/default/hand
 import { makeHandler as makeDisconnect } from '../../lambdas/websocket/disconnect/handler';
 import { makeHandler as makeSubscribe } from '../../lambdas/websocket/subscribe/handler';
 import { ALL_CONVERSATIONS, SubscriptionsRepository } from '../../store/subscriptions';
-import { subscriptionsTableName } from '../../store/tables';
 import { setupDynamoDb, type TestDynamoDb } from '../helpers/dynamodb';
 import { apiEvent, bodyOf, captureLogger, recordMetrics } from './helpers/api';
 

@@ -2,14 +2,12 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import {
   AppConfigError,
-  type AppConfigInput,
-  CONFIG_CONTEXT_KEY,
   CONFIG_FILE_ALIAS_CONTEXT_KEY,
   CONFIG_FILE_CONTEXT_KEY,
-  DRAIN_MARGIN_SEC,
   loadAppConfig,
   parseAppConfig,
 } from '../../bin/config';
+import { type AppConfigInput, CONFIG_CONTEXT_KEY, DRAIN_MARGIN_SEC } from '../../contract/app-config';
 import { BASE_CONFIG } from './fixtures';
 
 function problemsOf(input: unknown): readonly string[] {

@@ -1,7 +1,7 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAppConfig } from '../../bin/config';
-import { ROUTES } from '../../lambdas/shared/routes';
+import { ROUTES } from '../../contract/routes';
 import {
   API_GATEWAY_INTEGRATION_TIMEOUT_SEC,
   executionLogGroupName,

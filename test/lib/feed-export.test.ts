@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { UTTERANCES_GLUE_COLUMNS, utterancesGlueTable } from '../../core/feeds/glue-schema';
+import { UTTERANCES_GLUE_COLUMNS, utterancesGlueTable } from '../../contract/glue-schema';
 import { EXPORT_REQUESTS_PREFIX as CORE_REQUESTS_PREFIX } from '../../core/feeds/partitions';
 import {
   EXPORT_FUNCTION,
@@ -174,7 +174,7 @@ describe('feed export', () => {
   });
 
   describe('Glue table', () => {
-    it('is exactly utterancesGlueTable() of core/feeds/glue-schema.ts over the feed bucket', () => {
+    it('is exactly utterancesGlueTable() of contract/glue-schema.ts over the feed bucket', () => {
       const [, table] = onlyResource(s.template, 'AWS::Glue::Table');
       const spec = s.stack.resolve(
         utterancesGlueTable({ bucketName: s.stack.store.feedBucket.bucketName, projectionStartDay: '2025-01-01' }),

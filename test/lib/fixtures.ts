@@ -6,7 +6,8 @@
 import { readFileSync } from 'node:fs';
 import { App } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
-import { type AppConfigInput, parseAppConfig } from '../../bin/config';
+import { parseAppConfig } from '../../bin/config';
+import type { AppConfigInput } from '../../contract/app-config';
 import { AudiohookTranscribeStack } from '../../lib/audiohook-transcribe-stack';
 
 /** The feature flags of cdk.json (what `cdk synth` uses): its `@aws-cdk/` context keys. */

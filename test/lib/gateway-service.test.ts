@@ -1,13 +1,13 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { parseAppConfig } from '../../bin/config';
 import {
   type AppConfigInput,
   AUDIOHOOK_PING_INTERVAL_SEC,
   FARGATE_MAX_STOP_TIMEOUT_SEC,
   NLB_MAX_DEREGISTRATION_DELAY_SEC,
   NLB_TLS_IDLE_TIMEOUT_SEC,
-  parseAppConfig,
-} from '../../bin/config';
+} from '../../contract/app-config';
 import {
   CONTAINER_HEALTH_CHECK,
   GATEWAY_TLS_POLICY,

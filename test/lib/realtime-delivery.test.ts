@@ -159,7 +159,7 @@ describe('real-time delivery', () => {
       expect(deps).toContain(groupId);
     });
 
-    it('keeps connections in the Subscriptions table built from store/tables.ts', () => {
+    it('keeps connections in the Subscriptions table built from contract/tables.ts', () => {
       for (const fn of new Set(realtime().routeFunctions.values())) {
         expect(envOf(fn).SUBSCRIPTIONS_TABLE).toEqual({ Ref: id(s.stack.store.subscriptionsTable) });
       }

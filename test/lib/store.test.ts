@@ -1,8 +1,8 @@
 import { Match } from 'aws-cdk-lib/assertions';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { TABLE_SPECS, type TableSpec } from '../../contract/tables';
 import { parseWebhookTargets } from '../../lambdas/shared/webhook-targets';
 import { initialWebhookTargets, WEBHOOK_TARGET_ID } from '../../lib/store';
-import { TABLE_SPECS, type TableSpec } from '../../store/tables';
 import { type Synthesized, synthesize } from './fixtures';
 
 describe('store', () => {
@@ -24,55 +24,58 @@ describe('store', () => {
     expect(Object.keys(s.template.findResources('AWS::DynamoDB::Table'))).toHaveLength(TABLE_SPECS.length);
   });
 
-  describe.each(TABLE_SPECS.map((spec) => [spec.id, spec] as const))('%s table (from store/tables.ts)', (_id, spec) => {
-    it('has the keys of the spec', () => {
-      const keys = [{ AttributeName: spec.partitionKey.name, KeyType: 'HASH' }];
-      if (spec.sortKey) keys.push({ AttributeName: spec.sortKey.name, KeyType: 'RANGE' });
-      expect(tableOf(spec).Properties.KeySchema).toEqual(keys);
-      for (const k of [spec.partitionKey, spec.sortKey].filter((x) => x !== undefined)) {
-        expect(tableOf(spec).Properties.AttributeDefinitions).toContainEqual({
-          AttributeName: k.name,
-          AttributeType: k.type,
-        });
-      }
-    });
-
-    it('has exactly the global secondary indexes of the spec', () => {
-      const gsis = (tableOf(spec).Properties.GlobalSecondaryIndexes ?? []) as Array<Record<string, unknown>>;
-      expect(gsis.map((g) => g.IndexName)).toEqual(spec.globalSecondaryIndexes.map((g) => g.indexName));
-      for (const g of spec.globalSecondaryIndexes) {
-        const keys = [{ AttributeName: g.partitionKey.name, KeyType: 'HASH' }];
-        if (g.sortKey) keys.push({ AttributeName: g.sortKey.name, KeyType: 'RANGE' });
-        expect(gsis.find((x) => x.IndexName === g.indexName)).toMatchObject({
-          KeySchema: keys,
-          Projection: { ProjectionType: g.projection.type },
-        });
-      }
-    });
-
-    it('has the stream of the spec (or none)', () => {
-      const stream = tableOf(spec).Properties.StreamSpecification;
-      if (spec.stream) expect(stream).toEqual({ StreamViewType: spec.stream });
-      else expect(stream).toBeUndefined();
-    });
-
-    it('expires items on the spec TTL attribute', () => {
-      expect(tableOf(spec).Properties.TimeToLiveSpecification).toEqual({
-        AttributeName: spec.ttlAttribute,
-        Enabled: true,
+  describe.each(TABLE_SPECS.map((spec) => [spec.id, spec] as const))(
+    '%s table (from contract/tables.ts)',
+    (_id, spec) => {
+      it('has the keys of the spec', () => {
+        const keys = [{ AttributeName: spec.partitionKey.name, KeyType: 'HASH' }];
+        if (spec.sortKey) keys.push({ AttributeName: spec.sortKey.name, KeyType: 'RANGE' });
+        expect(tableOf(spec).Properties.KeySchema).toEqual(keys);
+        for (const k of [spec.partitionKey, spec.sortKey].filter((x) => x !== undefined)) {
+          expect(tableOf(spec).Properties.AttributeDefinitions).toContainEqual({
+            AttributeName: k.name,
+            AttributeType: k.type,
+          });
+        }
       });
-    });
 
-    it('is on-demand, KMS-encrypted, point-in-time recoverable, protected and retained', () => {
-      expect(tableOf(spec).Properties).toMatchObject({
-        BillingMode: 'PAY_PER_REQUEST',
-        SSESpecification: { SSEEnabled: true },
-        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
-        DeletionProtectionEnabled: true,
+      it('has exactly the global secondary indexes of the spec', () => {
+        const gsis = (tableOf(spec).Properties.GlobalSecondaryIndexes ?? []) as Array<Record<string, unknown>>;
+        expect(gsis.map((g) => g.IndexName)).toEqual(spec.globalSecondaryIndexes.map((g) => g.indexName));
+        for (const g of spec.globalSecondaryIndexes) {
+          const keys = [{ AttributeName: g.partitionKey.name, KeyType: 'HASH' }];
+          if (g.sortKey) keys.push({ AttributeName: g.sortKey.name, KeyType: 'RANGE' });
+          expect(gsis.find((x) => x.IndexName === g.indexName)).toMatchObject({
+            KeySchema: keys,
+            Projection: { ProjectionType: g.projection.type },
+          });
+        }
       });
-      expect(tableOf(spec).DeletionPolicy).toBe('Retain');
-    });
-  });
+
+      it('has the stream of the spec (or none)', () => {
+        const stream = tableOf(spec).Properties.StreamSpecification;
+        if (spec.stream) expect(stream).toEqual({ StreamViewType: spec.stream });
+        else expect(stream).toBeUndefined();
+      });
+
+      it('expires items on the spec TTL attribute', () => {
+        expect(tableOf(spec).Properties.TimeToLiveSpecification).toEqual({
+          AttributeName: spec.ttlAttribute,
+          Enabled: true,
+        });
+      });
+
+      it('is on-demand, KMS-encrypted, point-in-time recoverable, protected and retained', () => {
+        expect(tableOf(spec).Properties).toMatchObject({
+          BillingMode: 'PAY_PER_REQUEST',
+          SSESpecification: { SSEEnabled: true },
+          PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+          DeletionProtectionEnabled: true,
+        });
+        expect(tableOf(spec).DeletionPolicy).toBe('Retain');
+      });
+    },
+  );
 
   describe('feed bucket', () => {
     let props: Record<string, unknown>;

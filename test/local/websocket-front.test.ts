@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { subscriptionsTableName } from '../../contract/tables';
 import { issueRealtimeToken } from '../../core/delivery/realtime-token';
 import { credentialEntry } from '../../lambdas/authorizer/hash-secret';
 import { makeHandler as makeFanout } from '../../lambdas/fanout/handler';
@@ -13,7 +14,6 @@ import { CredentialStore, inlineSource } from '../../lambdas/shared/credential-s
 import { ManagementApiPusher, managementClient, type WebSocketDeps } from '../../lambdas/shared/websocket';
 import { createWebSocketFront, lazyPusher, type WebSocketFront, webSocketRoutes } from '../../local/websocket-front';
 import { DeadLetterRepository, SubscriptionsRepository } from '../../store/subscriptions';
-import { subscriptionsTableName } from '../../store/tables';
 import { setupDynamoDb, type TestDynamoDb } from '../helpers/dynamodb';
 import { insertRecord, storedItem, utteranceInput } from '../lambdas/fanout-helpers';
 import { captureLogger, recordMetrics } from '../lambdas/helpers/api';

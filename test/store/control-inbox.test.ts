@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { StartParams } from '../../core/conversation/conversation';
 import { ControlInbox } from '../../store/control-inbox';
-import { ConversationsRepository, type StartParams } from '../../store/conversations';
+import { ConversationsRepository } from '../../store/conversations';
 import { inboxSk, taskPk } from '../../store/keys';
 import { setupDynamoDb, type TestDynamoDb } from '../helpers/dynamodb';
 

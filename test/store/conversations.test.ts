@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { GetCommand } from '@aws-sdk/lib-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConversationsRepository, type StartParams } from '../../store/conversations';
+import type { StartParams } from '../../core/conversation/conversation';
+import { ConversationsRepository } from '../../store/conversations';
 import { InvalidArgumentError, NotFoundError, StoreRequestRejectedError } from '../../store/errors';
 import { conversationPk, META_SK } from '../../store/keys';
 import { setupDynamoDb, type TestDynamoDb } from '../helpers/dynamodb';

@@ -7,10 +7,10 @@
  */
 
 import type { RawData, WebSocket } from 'ws';
-import { describeError } from '../../../core/audiohook/errors';
 import type { ClientMessage, UnknownClientMessage } from '../../../core/audiohook/messages';
 import { MAX_FRAME_BYTES, MAX_TEXT_MESSAGE_CHARS } from '../../../core/audiohook/messages';
 import type { SessionTransport } from '../../../core/audiohook/ports';
+import { describeError } from '../../../core/errors';
 import type { Logger, TimerHandle, Timers } from '../../../core/ports';
 import { decodeClientText } from './schema';
 
@@ -67,7 +67,7 @@ export function createConnection(ws: WebSocket, opts: ConnectionOptions): Connec
       fn();
     } catch (err) {
       // A session bug must cost this call only: log it and end this socket as an internal error (§4.6).
-      logger.error({ ...describeError(err), during: what }, 'session threw; closing its socket');
+      logger.error({ err: describeError(err), during: what }, 'session threw; closing its socket');
       safeClose(1011, 'internal error');
     }
   };
@@ -77,7 +77,7 @@ export function createConnection(ws: WebSocket, opts: ConnectionOptions): Connec
     try {
       ws.close(code, truncateUtf8(reason, MAX_CLOSE_REASON_BYTES));
     } catch (err) {
-      logger.warn(describeError(err), 'websocket close failed; terminating');
+      logger.warn({ err: describeError(err) }, 'websocket close failed; terminating');
       ws.terminate();
     }
   };
@@ -94,7 +94,7 @@ export function createConnection(ws: WebSocket, opts: ConnectionOptions): Connec
     try {
       opts.onClosed?.(code, reason);
     } catch (err) {
-      logger.error(describeError(err), 'onClosed callback threw');
+      logger.error({ err: describeError(err) }, 'onClosed callback threw');
     }
   };
 
@@ -147,7 +147,7 @@ export function createConnection(ws: WebSocket, opts: ConnectionOptions): Connec
   ws.on('error', (err: Error) => {
     // Oversized frame, invalid UTF-8, socket reset…: ws always follows with 'close' (carrying the code it
     // closed with, e.g. 1009), which ends the session; here we only record why.
-    logger.warn(describeError(err), 'websocket error');
+    logger.warn({ err: describeError(err) }, 'websocket error');
   });
 
   const transport: SessionTransport = {
@@ -157,7 +157,7 @@ export function createConnection(ws: WebSocket, opts: ConnectionOptions): Connec
         return;
       }
       ws.send(text, (err) => {
-        if (err) logger.debug(describeError(err), 'websocket send failed');
+        if (err) logger.debug({ err: describeError(err) }, 'websocket send failed');
       });
     },
     close(code, reason) {

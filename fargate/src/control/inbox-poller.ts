@@ -12,9 +12,10 @@
  *   exponentially (full jitter) up to `maxBackoffMs`, and logs once per outage plus every
  *   {@link LOG_EVERY_FAILURES} failures.
  */
+import { describeError } from '../../../core/errors';
 import type { Logger, TimerHandle, Timers } from '../../../core/ports';
 import type { InboxItem } from '../../../store/control-inbox';
-import { describeError, fullJitterDelay } from '../transcribe/backoff';
+import { fullJitterDelay } from '../transcribe/backoff';
 
 /** The slice of `ControlInbox` the poller uses. */
 export interface InboxPort {

@@ -14,7 +14,9 @@ import { UtterancesRepository } from '../../../store/utterances';
 import { SegmentRecordings } from '../recordings/recordings';
 import { createRecordingsS3Client, S3RecordingStore } from '../recordings/s3-recording-store';
 import { createTranscribeClient } from '../transcribe/client';
-import type { StreamerConfig, TranscribeCustomization, TranscribeMetrics } from '../transcribe/streamer';
+import type { TranscribeCustomization } from '../transcribe/start-request';
+import type { StreamerConfig } from '../transcribe/streamer-config';
+import type { TranscribeMetrics } from '../transcribe/streamer-stats';
 import { ConversationController } from './conversation-controller';
 import { type PipelineMetricsSink, PipelineStats } from './metrics';
 

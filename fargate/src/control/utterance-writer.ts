@@ -8,12 +8,14 @@
  * and counted, then rejected with {@link UtteranceStoreError} so the segment's `transcripts` counter only
  * counts what was stored.
  */
+
 import type { Role } from '../../../core/audio/roles';
+import { AppError, type AppErrorOptions, describeError } from '../../../core/errors';
 import type { Logger, Timers } from '../../../core/ports';
 import type { Utterance, UtteranceSink } from '../../../core/transcript/utterance';
 import { StoreError } from '../../../store/errors';
 import type { FinalUtteranceInput, PutFinalResult } from '../../../store/utterances';
-import { type BackoffPolicy, describeError, fullJitterDelay } from '../transcribe/backoff';
+import { type BackoffPolicy, fullJitterDelay } from '../transcribe/backoff';
 import type { PipelineStats } from './metrics';
 
 /** The slice of `UtterancesRepository` the writer uses. */
@@ -25,16 +27,16 @@ export interface UtterancePutPort {
 export type UtteranceStoreErrorCode = 'PIPELINE_UTTERANCE_NOT_STORED';
 
 /** An utterance could not be stored (after retries, or at once for a non-retryable store error). */
-export class UtteranceStoreError extends Error {
+export class UtteranceStoreError extends AppError {
   override readonly name = 'UtteranceStoreError';
-  readonly code: UtteranceStoreErrorCode = 'PIPELINE_UTTERANCE_NOT_STORED';
+  declare readonly code: UtteranceStoreErrorCode;
   constructor(
     readonly utteranceId: string,
     readonly attempts: number,
-    options?: { cause?: unknown },
+    options?: AppErrorOptions,
   ) {
     // The message names the utterance, never its text (it reaches logs).
-    super(`utterance ${utteranceId} not stored after ${attempts} attempt(s)`, options);
+    super('PIPELINE_UTTERANCE_NOT_STORED', `utterance ${utteranceId} not stored after ${attempts} attempt(s)`, options);
   }
 }
 

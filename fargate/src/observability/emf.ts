@@ -16,7 +16,7 @@
 import type { AudioFrame, AudioSink } from '../../../core/audiohook/ports';
 import type { Clock, Logger, TimerHandle, Timers } from '../../../core/ports';
 import type { PipelineCounterName, PipelineLatencyName, PipelineMetricsSink } from '../control/metrics';
-import type { TranscribeMetricName, TranscribeMetrics } from '../transcribe/streamer';
+import type { TranscribeMetricName, TranscribeMetrics } from '../transcribe/streamer-stats';
 
 /** Default `service` dimension value. */
 export const GATEWAY_METRICS_SERVICE = 'audiohook-gateway';

@@ -2,6 +2,7 @@
  * Errors of segment recordings. Recording problems never end a session or a segment: they are logged
  * with one of these codes (docs/errors.md) and the recording is kept on disk or given up.
  */
+import { AppError, type AppErrorOptions } from '../../../core/errors';
 
 /** Stable codes of {@link RecordingError}. */
 export type RecordingErrorCode =
@@ -13,13 +14,10 @@ export type RecordingErrorCode =
   | 'RECORDING_CLEANUP_FAILED';
 
 /** A recording that could not be spooled, stored or cleaned up. */
-export class RecordingError extends Error {
+export class RecordingError extends AppError {
   override readonly name = 'RecordingError';
-  constructor(
-    readonly code: RecordingErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
+  declare readonly code: RecordingErrorCode;
+  constructor(code: RecordingErrorCode, message: string, options?: AppErrorOptions) {
+    super(code, message, options);
   }
 }

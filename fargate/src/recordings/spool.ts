@@ -10,11 +10,12 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
+import { interleaveL16 } from '../../../core/audio/interleave';
 import type { Role } from '../../../core/audio/roles';
 import { encodeWavHeader, wavHeaderBytes } from '../../../core/audio/wav';
 import type { AudioFrame } from '../../../core/audiohook/ports';
+import { describeError } from '../../../core/errors';
 import type { Logger } from '../../../core/ports';
-import { describeError } from '../transcribe/backoff';
 import { RecordingError } from './errors';
 
 /** AudioHook audio is 8 kHz (protocol §2.5). */
@@ -102,12 +103,17 @@ export class SegmentSpool {
     }
     this.#startPosition ??= frame.position;
     const sources = this.#roles.map((r) => frame.pcm[r]);
-    for (let i = 0; i < frame.samples; i++) {
-      if (this.#fill + channels * 2 > this.#batch.length) this.#flushBatch();
-      for (let c = 0; c < channels; c++) {
-        this.#batch.writeInt16LE(sources[c]?.[i] ?? 0, this.#fill);
-        this.#fill += 2;
+    const frameBytes = channels * 2;
+    for (let i = 0; i < frame.samples; ) {
+      let room = Math.floor((this.#batch.length - this.#fill) / frameBytes);
+      if (room === 0) {
+        this.#flushBatch();
+        room = Math.floor(this.#batch.length / frameBytes);
       }
+      const n = Math.min(room, frame.samples - i);
+      interleaveL16(sources, i, n, this.#batch, this.#fill / frameBytes);
+      this.#fill += n * frameBytes;
+      i += n;
     }
     this.#dataBytes += bytes;
     this.#samples += frame.samples;

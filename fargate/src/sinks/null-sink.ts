@@ -3,7 +3,8 @@
  * the session's audio path must run end to end without doing any I/O.
  */
 import type { Role } from '../../../core/audio/roles';
-import type { AudioFrame, AudioSink, SinkStartInfo, TimelineGap } from '../../../core/audiohook/ports';
+import type { TimelineGap } from '../../../core/audio/timeline';
+import type { AudioFrame, AudioSink, SinkStartInfo } from '../../../core/audiohook/ports';
 
 const ROLES: readonly Role[] = ['customer', 'agent'];
 

@@ -6,12 +6,16 @@
  * when the session ends. A sink must never throw into the session: any error is logged and the sink
  * disables itself (the partial file is left on disk).
  */
+
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
+import { SAMPLE_RATE } from '../../../core/audio/format';
+import { interleaveL16 } from '../../../core/audio/interleave';
+import type { TimelineGap } from '../../../core/audio/timeline';
 import { encodeWavHeader, wavHeaderBytes } from '../../../core/audio/wav';
-import { SAMPLE_RATE } from '../../../core/audiohook/messages';
-import type { AudioFrame, AudioSink, SinkStartInfo, TimelineGap } from '../../../core/audiohook/ports';
+import type { AudioFrame, AudioSink, SinkStartInfo } from '../../../core/audiohook/ports';
+import { AppError, type AppErrorOptions } from '../../../core/errors';
 import type { Logger } from '../../../core/ports';
 
 /** Options of {@link WavSink}. */
@@ -36,9 +40,12 @@ export interface WavSinkOptions {
 export type WavSinkErrorCode = 'WAV_SINK_CONFIG';
 
 /** Invalid {@link WavSinkOptions}, reported when the factory is created (at start-up, not per session). */
-export class WavSinkConfigError extends Error {
+export class WavSinkConfigError extends AppError {
   override readonly name = 'WavSinkConfigError';
-  readonly code: WavSinkErrorCode = 'WAV_SINK_CONFIG';
+  declare readonly code: WavSinkErrorCode;
+  constructor(message: string, options?: AppErrorOptions) {
+    super('WAV_SINK_CONFIG', message, options);
+  }
 }
 
 /** What a {@link WavSink} has written so far, in samples per channel. */
@@ -235,14 +242,8 @@ export class WavSink implements AudioSink {
 
   #interleave(frame: AudioFrame, skip: number, n: number): Uint8Array {
     const out = new Uint8Array(n * BYTES_PER_SAMPLE_FRAME);
-    const view = new DataView(out.buffer);
     // Fixed layout: customer left, agent right; a role the session does not carry stays silent.
-    const customer = frame.pcm.customer;
-    const agent = frame.pcm.agent;
-    for (let i = 0; i < n; i++) {
-      if (customer) view.setInt16(i * 4, customer[skip + i] ?? 0, true);
-      if (agent) view.setInt16(i * 4 + 2, agent[skip + i] ?? 0, true);
-    }
+    interleaveL16([frame.pcm.customer, frame.pcm.agent], skip, n, out, 0);
     return out;
   }
 

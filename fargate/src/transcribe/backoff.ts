@@ -5,6 +5,7 @@
  * ceiling): when a regional hiccup drops many streams at once, their reopen attempts spread out instead of
  * arriving together and tripping the concurrent-stream quota again.
  */
+import { errorFields } from '../../../core/errors';
 
 /** An exponential backoff policy. */
 export interface BackoffPolicy {
@@ -41,18 +42,6 @@ export function fullJitterDelay(policy: BackoffPolicy, attempt: number, random: 
  */
 export type FailureKind = 'no-audio-timeout' | 'throttled' | 'transient' | 'fatal';
 
-interface ErrorLike {
-  name?: unknown;
-  message?: unknown;
-  code?: unknown;
-  cause?: unknown;
-  $metadata?: { httpStatusCode?: unknown };
-}
-
-function fields(err: unknown): ErrorLike {
-  return typeof err === 'object' && err !== null ? (err as ErrorLike) : {};
-}
-
 /** Recognizes Transcribe's idle-stream error ("…no new audio was received for 15 seconds…"). */
 function isNoAudioTimeout(message: string): boolean {
   return /no new audio|timed out/i.test(message);
@@ -60,7 +49,7 @@ function isNoAudioTimeout(message: string): boolean {
 
 /** Classifies an error thrown by `StartStreamTranscription` or by its result stream. */
 export function classifyFailure(err: unknown): FailureKind {
-  const e = fields(err);
+  const e = errorFields(err);
   const name = typeof e.name === 'string' ? e.name : '';
   const message = typeof e.message === 'string' ? e.message : '';
   const status = typeof e.$metadata?.httpStatusCode === 'number' ? e.$metadata.httpStatusCode : undefined;
@@ -89,16 +78,4 @@ export function classifyFailure(err: unknown): FailureKind {
   // Network errors (ECONNRESET, ERR_HTTP2_*, socket hang up, a stream that ended without a result
   // stream), 5xx and anything unknown: worth a bounded number of retries.
   return 'transient';
-}
-
-/** A short, log-safe description of an error (never the audio or transcript). */
-export function describeError(err: unknown): { name: string; message: string; code?: string; status?: number } {
-  const e = fields(err);
-  const out: { name: string; message: string; code?: string; status?: number } = {
-    name: typeof e.name === 'string' ? e.name : typeof err,
-    message: typeof e.message === 'string' ? e.message.slice(0, 300) : String(err).slice(0, 300),
-  };
-  if (typeof e.code === 'string') out.code = e.code;
-  if (typeof e.$metadata?.httpStatusCode === 'number') out.status = e.$metadata.httpStatusCode;
-  return out;
 }

@@ -5,6 +5,7 @@
  * A chunk never spans a timeline discontinuity (pause, discard, or a jump in frame positions): it is cut
  * short there, so every chunk maps to one contiguous run of the timeline.
  */
+import { interleaveL16 } from '../../../core/audio/interleave';
 import type { Role } from '../../../core/audio/roles';
 import type { AudioFrame } from '../../../core/audiohook/ports';
 import type { AudioChunk } from './audio-queue';
@@ -14,8 +15,10 @@ export class ChunkBuilder {
   readonly #roles: readonly Role[];
   readonly #chunkSamples: number;
   readonly #emit: (chunk: AudioChunk) => void;
-  #buf: Uint8Array;
-  #view: DataView;
+  /** Samples of the chunk being filled, per channel (one array, reused: no allocation per frame). */
+  readonly #sources: (Int16Array | undefined)[];
+  /** The chunk being filled; a fresh one per chunk, handed over without a copy when it is emitted. */
+  #buf: Uint8Array | undefined;
   #filled = 0;
   #position = 0;
 
@@ -28,8 +31,7 @@ export class ChunkBuilder {
     this.#roles = roles;
     this.#chunkSamples = chunkSamples;
     this.#emit = emit;
-    this.#buf = new Uint8Array(chunkSamples * roles.length * 2);
-    this.#view = new DataView(this.#buf.buffer);
+    this.#sources = roles.map(() => undefined);
   }
 
   /** Channels per sample frame. */
@@ -43,28 +45,29 @@ export class ChunkBuilder {
     if (this.#filled > 0 && frame.position !== this.#position + this.#filled) this.flush();
     const channels = this.#roles.length;
     // A role the media does not carry (should not happen: roles come from the same media) is silence.
-    const sources = this.#roles.map((r) => frame.pcm[r]);
+    const sources = this.#sources;
+    for (let c = 0; c < channels; c++) sources[c] = frame.pcm[this.#roles[c] as Role];
     let i = 0;
     while (i < frame.samples) {
       if (this.#filled === 0) this.#position = frame.position + i;
+      this.#buf ??= new Uint8Array(this.#chunkSamples * channels * 2);
       const n = Math.min(frame.samples - i, this.#chunkSamples - this.#filled);
-      for (let c = 0; c < channels; c++) {
-        const src = sources[c];
-        let off = (this.#filled * channels + c) * 2;
-        for (let k = 0; k < n; k++, off += channels * 2) this.#view.setInt16(off, src?.[i + k] ?? 0, true);
-      }
+      interleaveL16(sources, i, n, this.#buf, this.#filled);
       this.#filled += n;
       i += n;
       if (this.#filled === this.#chunkSamples) this.flush();
     }
+    sources.fill(undefined); // hold no frame past its write
   }
 
   /** Emits the partial chunk, if any (at a discontinuity or at the end). */
   flush(): void {
-    if (this.#filled === 0) return;
+    const buf = this.#buf;
+    if (this.#filled === 0 || buf === undefined) return;
     const bytes = this.#filled * this.#roles.length * 2;
-    const data = this.#buf.slice(0, bytes);
+    const data = bytes === buf.byteLength ? buf : buf.subarray(0, bytes);
     const chunk: AudioChunk = { position: this.#position, samples: this.#filled, data };
+    this.#buf = undefined;
     this.#filled = 0;
     this.#emit(chunk);
   }

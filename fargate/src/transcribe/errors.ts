@@ -2,6 +2,7 @@
  * Errors of the Transcribe adapter. Service errors from the SDK are not wrapped: they are classified
  * (backoff.ts) and logged; these classes cover what the adapter itself detects.
  */
+import { AppError } from '../../../core/errors';
 
 /** Stable codes of {@link TranscribeAdapterError}. */
 export type TranscribeAdapterErrorCode =
@@ -13,12 +14,10 @@ export type TranscribeAdapterErrorCode =
   | 'TRANSCRIBE_STREAM_ENDED_EARLY';
 
 /** A problem the Transcribe adapter detects itself. */
-export class TranscribeAdapterError extends Error {
+export class TranscribeAdapterError extends AppError {
   override readonly name = 'TranscribeAdapterError';
-  constructor(
-    readonly code: TranscribeAdapterErrorCode,
-    message: string,
-  ) {
-    super(message);
+  declare readonly code: TranscribeAdapterErrorCode;
+  constructor(code: TranscribeAdapterErrorCode, message: string) {
+    super(code, message);
   }
 }

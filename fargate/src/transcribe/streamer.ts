@@ -1,5 +1,5 @@
 /**
- * One logical Amazon Transcribe stream for one active segment of one AudioHook session.
+ * One logical Amazon Transcribe stream for one active segment of one AudioHook session: the stream loop.
  *
  * Audio path: per-role PCM frames → uniform ~100 ms interleaved chunks ({@link ChunkBuilder}) → a bounded
  * {@link AudioQueue} → the `AudioStream` async iterable of the current underlying StartStreamTranscription
@@ -13,190 +13,37 @@
  * - rotated before Transcribe's 4-hour limit, at an utterance boundary when possible;
  * - reopened with backoff after transient errors, dropped connections and throttling.
  *
- * Transcribe acknowledges no audio, so audio already sent is kept (bounded) until it is known to be
- * transcribed. After a lost stream, audio is re-sent from where each channel's unfinished speech began
- * (the start of its open partial result, else the end of its last final result); on each channel the
- * re-sent samples before that point are blanked, and a final is accepted only if it ends after the last
- * accepted final of its channel. Together: nothing spoken is lost and nothing is transcribed twice.
+ * Transcribe acknowledges no audio: the {@link ResendLedger} keeps what was sent until it is known to be
+ * transcribed, re-sends unfinished speech after a lost stream and drops finals that repeat accepted
+ * speech. Together: nothing spoken is lost and nothing is transcribed twice. The request itself is built
+ * in start-request.ts, the tunables are in streamer-config.ts, the counters in streamer-stats.ts.
  */
 import { randomUUID } from 'node:crypto';
 import {
   type AudioStream,
-  type LanguageCode,
-  type Result,
   StartStreamTranscriptionCommand,
-  type StartStreamTranscriptionCommandInput,
-  type StartStreamTranscriptionCommandOutput,
   type TranscriptEvent,
-  type VocabularyFilterMethod,
 } from '@aws-sdk/client-transcribe-streaming';
-import type { Role } from '../../../core/audio/roles';
-import { AnchorMap } from '../../../core/audio/timeline';
-import { SAMPLE_RATE } from '../../../core/audiohook/messages';
-import type { AudioFrame, TimelineGap } from '../../../core/audiohook/ports';
+import { SAMPLE_RATE } from '../../../core/audio/format';
+import { AnchorMap, type TimelineGap } from '../../../core/audio/timeline';
+import type { AudioFrame } from '../../../core/audiohook/ports';
+import { describeError } from '../../../core/errors';
 import { type Clock, type Logger, systemClock, systemTimers, type TimerHandle, type Timers } from '../../../core/ports';
-import { type MappingContext, mapFinalResult, mapPartialResult, placeResult } from '../../../core/transcript/mapping';
-import { type ChannelId, channelIdOf } from '../../../core/transcript/recognizer-result';
-import type { PartialSink, TranscriptionParams, Utterance, UtteranceSink } from '../../../core/transcript/utterance';
+import type { PartialSink } from '../../../core/transcript/utterance';
 import { type AudioChunk, AudioQueue, type OverflowInfo } from './audio-queue';
-import {
-  type BackoffPolicy,
-  classifyFailure,
-  describeError,
-  type FailureKind,
-  fullJitterDelay,
-  THROTTLE_BACKOFF,
-  TRANSIENT_BACKOFF,
-} from './backoff';
-import { ChunkBuilder, silenceChannelBefore } from './chunker';
+import { classifyFailure, type FailureKind, fullJitterDelay } from './backoff';
+import { ChunkBuilder } from './chunker';
 import { TranscribeAdapterError } from './errors';
-
-/** The slice of `TranscribeStreamingClient` the streamer uses (the real client is injected). */
-export interface TranscribeClientLike {
-  send(
-    command: StartStreamTranscriptionCommand,
-    options?: { abortSignal?: AbortSignal },
-  ): Promise<StartStreamTranscriptionCommandOutput>;
-}
-
-/** What the streamer transcribes: one segment of one conversation. */
-export interface SegmentContext {
-  readonly conversationId: string;
-  /** Segment number (one per start → stop). */
-  readonly segment: number;
-  /** Role of each AudioHook channel, in negotiated order (1 or 2 entries). */
-  readonly roles: readonly Role[];
-  /** Per-role stream ids handed out at start. */
-  readonly streamIds: Readonly<Partial<Record<Role, string>>>;
-  readonly params: TranscriptionParams;
-}
-
-/** Per-deployment Transcribe customization (from the composition root's config). */
-export interface TranscribeCustomization {
-  /** Comma-separated PII types to identify (e.g. `PIN,CREDIT_DEBIT_NUMBER`). @default - all types */
-  readonly piiEntityTypes?: string;
-  readonly vocabularyName?: string;
-  readonly vocabularyFilterName?: string;
-  /** @default - Transcribe's default (`mask`) */
-  readonly vocabularyFilterMethod?: VocabularyFilterMethod;
-  readonly languageModelName?: string;
-}
-
-/** Tunables of {@link SegmentStreamer}; every one has a default. */
-export interface StreamerConfig {
-  /** Chunk length. Transcribe recommends uniform chunks of 50–200 ms. @default 100 */
-  readonly chunkMs: number;
-  /** Audio held while no stream can take it (reopen, backoff). @default 30 */
-  readonly bufferSec: number;
-  /** Audio already sent kept for re-sending after a lost stream. @default 30 */
-  readonly resendWindowSec: number;
-  /**
-   * Audio on a channel with no speech in progress is assumed transcribed once the recognizer has reported
-   * this far past it (results come with some latency). @default 2000
-   */
-  readonly resendMarginMs: number;
-  /** Close an open stream gracefully after this long without audio; 0 disables. @default 10000 */
-  readonly idleEndMs: number;
-  /** Rotate an underlying stream after this long (Transcribe's hard limit is 4 h). @default 13800000 (3 h 50 min) */
-  readonly rotateAfterMs: number;
-  /** Rotate even mid-utterance once this much past `rotateAfterMs`. @default 300000 */
-  readonly rotateGraceMs: number;
-  /** How long `end()` waits for the final results. @default 10000 */
-  readonly endTimeoutMs: number;
-  /** Consecutive transient failures (no result in between) before the segment is given up. @default 12 */
-  readonly maxConsecutiveFailures: number;
-  /** @default {@link TRANSIENT_BACKOFF} */
-  readonly transientBackoff: BackoffPolicy;
-  /** @default {@link THROTTLE_BACKOFF} */
-  readonly throttleBackoff: BackoffPolicy;
-}
-
-/** The defaults of every {@link StreamerConfig} setting. */
-export const DEFAULT_STREAMER_CONFIG: StreamerConfig = {
-  chunkMs: 100,
-  bufferSec: 30,
-  resendWindowSec: 30,
-  resendMarginMs: 2_000,
-  idleEndMs: 10_000,
-  rotateAfterMs: (3 * 60 + 50) * 60_000,
-  rotateGraceMs: 5 * 60_000,
-  endTimeoutMs: 10_000,
-  maxConsecutiveFailures: 12,
-  transientBackoff: TRANSIENT_BACKOFF,
-  throttleBackoff: THROTTLE_BACKOFF,
-};
-
-/** Counter names reported to {@link TranscribeMetrics}. */
-export type TranscribeMetricName =
-  | 'streamsOpened'
-  | 'throttled'
-  | 'transientErrors'
-  | 'noAudioTimeouts'
-  | 'rotations'
-  | 'segmentFailures'
-  | 'overflowDroppedMs'
-  | 'duplicatesDropped'
-  | 'utterances'
-  | 'utterancePutFailures';
-
-/** Process-wide counters (the composition root turns them into CloudWatch metrics). */
-export interface TranscribeMetrics {
-  count(name: TranscribeMetricName, value?: number): void;
-}
-
-/** Options of {@link SegmentStreamer}. */
-export interface SegmentStreamerOptions {
-  readonly client: TranscribeClientLike;
-  readonly segment: SegmentContext;
-  readonly utterances: UtteranceSink;
-  /** Live captions; only used when nothing is redacted. */
-  readonly partials?: PartialSink;
-  readonly logger: Logger;
-  readonly customization?: TranscribeCustomization;
-  readonly config?: Partial<StreamerConfig>;
-  readonly metrics?: TranscribeMetrics;
-  readonly clock?: Clock;
-  readonly timers?: Timers;
-  /** @default Math.random */
-  readonly random?: () => number;
-  /** @default crypto.randomUUID */
-  readonly newSessionId?: () => string;
-}
-
-/** Per-role counters of a segment (api-contract.md §1.2 `summary`). */
-export interface RoleCounters {
-  /** Audio received for this role, counted as 16-bit PCM bytes (samples × 2). */
-  totalAudioBytes: number;
-  audioDurationMs: number;
-  /** Wall time a Transcribe stream was open for this segment, seconds (rounded). */
-  streamingSeconds: number;
-  /** Final utterances stored. */
-  transcripts: number;
-}
-
-/** Lifecycle of a {@link SegmentStreamer}. */
-export type StreamerState = 'idle' | 'streaming' | 'backoff' | 'ending' | 'ended' | 'failed';
-
-/** A snapshot of a streamer's state and counters. */
-export interface StreamerStats {
-  state: StreamerState;
-  roles: Partial<Record<Role, RoleCounters>>;
-  streamsOpened: number;
-  throttled: number;
-  transientErrors: number;
-  noAudioTimeouts: number;
-  rotations: number;
-  idleCloses: number;
-  /** 1 when the segment was given up (fatal error or too many consecutive failures). */
-  failures: number;
-  /** Audio dropped because the buffer overflowed or the segment ended/failed with audio unsent, ms. */
-  droppedAudioMs: number;
-  /** Finals dropped because they repeated already-accepted speech. */
-  duplicatesDropped: number;
-  /** Audio re-sent after lost streams, ms. */
-  resentAudioMs: number;
-  putFailures: number;
-}
+import { ResendLedger } from './resend-ledger';
+import { SegmentResults } from './segment-results';
+import {
+  buildStartRequest,
+  type SegmentContext,
+  type TranscribeClientLike,
+  type TranscribeCustomization,
+} from './start-request';
+import { DEFAULT_STREAMER_CONFIG, type SegmentStreamerOptions, type StreamerConfig } from './streamer-config';
+import { type StreamerState, type StreamerStats, StreamerTally, type TranscribeMetrics } from './streamer-stats';
 
 /** One underlying StartStreamTranscription call. */
 interface UnderlyingStream {
@@ -223,51 +70,6 @@ interface StreamRun {
 
 const SAMPLES_PER_MS = SAMPLE_RATE / 1000;
 
-/** `en-us` → `en-US` (start params accept either case; Transcribe wants the canonical form). */
-export function canonicalLanguage(tag: string): string {
-  const [lang, region, ...rest] = tag.split('-');
-  if (lang === undefined || region === undefined) return tag;
-  return [lang.toLowerCase(), region.toUpperCase(), ...rest].join('-');
-}
-
-/**
- * The StartStreamTranscription request for one underlying stream. Content *identification* (not
- * redaction) so one stream yields both the redacted and the plain text (redaction is local).
- */
-export function buildStartRequest(
-  segment: SegmentContext,
-  opts: { sessionId: string; partials: boolean; customization?: TranscribeCustomization | undefined },
-  audio: AsyncIterable<AudioStream>,
-): StartStreamTranscriptionCommandInput {
-  const c = opts.customization ?? {};
-  const input: StartStreamTranscriptionCommandInput = {
-    LanguageCode: canonicalLanguage(segment.params.language) as LanguageCode,
-    MediaSampleRateHertz: SAMPLE_RATE,
-    MediaEncoding: 'pcm',
-    SessionId: opts.sessionId,
-    AudioStream: audio,
-  };
-  if (segment.roles.length === 2) {
-    input.EnableChannelIdentification = true;
-    input.NumberOfChannels = 2;
-  }
-  if (segment.params.redactionOutput !== 'unredacted') {
-    input.ContentIdentificationType = 'PII';
-    if (c.piiEntityTypes) input.PiiEntityTypes = c.piiEntityTypes;
-  }
-  if (c.vocabularyName) input.VocabularyName = c.vocabularyName;
-  if (c.vocabularyFilterName) {
-    input.VocabularyFilterName = c.vocabularyFilterName;
-    if (c.vocabularyFilterMethod) input.VocabularyFilterMethod = c.vocabularyFilterMethod;
-  }
-  if (c.languageModelName) input.LanguageModelName = c.languageModelName;
-  if (opts.partials) {
-    input.EnablePartialResultsStabilization = true;
-    input.PartialResultsStability = 'high';
-  }
-  return input;
-}
-
 /**
  * Streams one segment's audio to Transcribe and emits its final utterances (and, without redaction,
  * partials). `write`/`gap` never block or throw; `end()` flushes and resolves within `endTimeoutMs`.
@@ -275,7 +77,6 @@ export function buildStartRequest(
 export class SegmentStreamer {
   readonly #client: TranscribeClientLike;
   readonly #segment: SegmentContext;
-  readonly #utterances: UtteranceSink;
   readonly #partials: PartialSink | undefined;
   readonly #log: Logger;
   readonly #custom: TranscribeCustomization | undefined;
@@ -286,19 +87,11 @@ export class SegmentStreamer {
   readonly #random: () => number;
   readonly #newSessionId: () => string;
 
-  readonly #channels: number;
-  readonly #channelRoles: Partial<Record<ChannelId, Role>>;
   readonly #chunker: ChunkBuilder;
   readonly #queue: AudioQueue;
-  /** Audio sent on the current and earlier streams that may still have to be re-sent. */
-  #history: AudioChunk[] = [];
-  #historySamples = 0;
-  /** Per channel: timeline end of the last accepted final (−∞ before any). */
-  readonly #lastFinalEnd: number[];
-  /** Per channel: timeline start of the speech in progress (an open partial result). */
-  readonly #openPartial: (number | undefined)[];
-  /** Timeline position up to which the recognizer has reported (any channel, partial or final). */
-  #horizon = Number.NEGATIVE_INFINITY;
+  readonly #ledger: ResendLedger;
+  readonly #tally: StreamerTally;
+  readonly #results: SegmentResults;
 
   #state: StreamerState = 'idle';
   #loop: Promise<void> | undefined;
@@ -310,31 +103,12 @@ export class SegmentStreamer {
   #wake: (() => void) | undefined;
   /** Cuts a backoff short (only when the segment is abandoned). */
   #cancelSleep: (() => void) | undefined;
-  #puts: Promise<void> = Promise.resolve();
   #endPromise: Promise<void> | undefined;
   #lastOverflowLogAt = Number.NEGATIVE_INFINITY;
-
-  readonly #samples: Partial<Record<Role, number>> = {};
-  readonly #transcripts: Partial<Record<Role, number>> = {};
-  #streamingMs = 0;
-  readonly #counters = {
-    streamsOpened: 0,
-    throttled: 0,
-    transientErrors: 0,
-    noAudioTimeouts: 0,
-    rotations: 0,
-    idleCloses: 0,
-    failures: 0,
-    droppedSamples: 0,
-    duplicatesDropped: 0,
-    resentSamples: 0,
-    putFailures: 0,
-  };
 
   constructor(opts: SegmentStreamerOptions) {
     this.#client = opts.client;
     this.#segment = opts.segment;
-    this.#utterances = opts.utterances;
     this.#partials = opts.segment.params.redactionOutput === 'unredacted' ? opts.partials : undefined;
     this.#custom = opts.customization;
     this.#cfg = { ...DEFAULT_STREAMER_CONFIG, ...opts.config };
@@ -353,14 +127,17 @@ export class SegmentStreamer {
     if (roles.length < 1 || roles.length > 2) {
       throw new TranscribeAdapterError('TRANSCRIBE_INVALID_CHANNELS', `1 or 2 channels expected, got ${roles.length}`);
     }
-    this.#channels = roles.length;
-    this.#channelRoles = Object.fromEntries(roles.map((r, i) => [channelIdOf(i), r]));
-    this.#lastFinalEnd = roles.map(() => Number.NEGATIVE_INFINITY);
-    this.#openPartial = roles.map(() => undefined);
-    for (const r of roles) {
-      this.#samples[r] = 0;
-      this.#transcripts[r] = 0;
-    }
+    this.#ledger = new ResendLedger(roles.length, this.#cfg);
+    this.#tally = new StreamerTally(roles);
+    this.#results = new SegmentResults({
+      segment: opts.segment,
+      utterances: opts.utterances,
+      partials: this.#partials,
+      ledger: this.#ledger,
+      tally: this.#tally,
+      metrics: this.#metrics,
+      log: this.#log,
+    });
     const chunkSamples = Math.max(1, Math.round(this.#cfg.chunkMs * SAMPLES_PER_MS));
     this.#queue = new AudioQueue({
       capacitySamples: Math.round(this.#cfg.bufferSec * SAMPLE_RATE),
@@ -378,7 +155,7 @@ export class SegmentStreamer {
   write(frame: AudioFrame): void {
     if (this.#ending || this.#state === 'failed') return;
     for (const role of this.#segment.roles) {
-      if (frame.pcm[role] !== undefined) this.#samples[role] = (this.#samples[role] ?? 0) + frame.samples;
+      if (frame.pcm[role] !== undefined) this.#tally.addSamples(role, frame.samples);
     }
     this.#chunker.write(frame);
   }
@@ -401,34 +178,8 @@ export class SegmentStreamer {
 
   /** A snapshot of the counters. */
   stats(): StreamerStats {
-    const c = this.#counters;
     const open = this.#current ? this.#clock.monotonic() - this.#current.openedAt : 0;
-    const streamingSeconds = Math.round((this.#streamingMs + open) / 1000);
-    const roles: Partial<Record<Role, RoleCounters>> = {};
-    for (const role of this.#segment.roles) {
-      const samples = this.#samples[role] ?? 0;
-      roles[role] = {
-        totalAudioBytes: samples * 2,
-        audioDurationMs: Math.round(samples / SAMPLES_PER_MS),
-        streamingSeconds,
-        transcripts: this.#transcripts[role] ?? 0,
-      };
-    }
-    return {
-      state: this.#state,
-      roles,
-      streamsOpened: c.streamsOpened,
-      throttled: c.throttled,
-      transientErrors: c.transientErrors,
-      noAudioTimeouts: c.noAudioTimeouts,
-      rotations: c.rotations,
-      idleCloses: c.idleCloses,
-      failures: c.failures,
-      droppedAudioMs: Math.round(c.droppedSamples / SAMPLES_PER_MS),
-      duplicatesDropped: c.duplicatesDropped,
-      resentAudioMs: Math.round(c.resentSamples / SAMPLES_PER_MS),
-      putFailures: c.putFailures,
-    };
+    return this.#tally.snapshot(this.#state, open);
   }
 
   // ── audio in ────────────────────────────────────────────────────────────────────────────────────
@@ -444,7 +195,7 @@ export class SegmentStreamer {
   }
 
   #onOverflow(info: OverflowInfo): void {
-    this.#counters.droppedSamples += info.droppedSamples;
+    this.#tally.counters.droppedSamples += info.droppedSamples;
     this.#metrics?.count('overflowDroppedMs', Math.round(info.droppedSamples / SAMPLES_PER_MS));
     // One line per 10 s at most: an outage overflows on every chunk.
     const now = this.#clock.monotonic();
@@ -453,7 +204,7 @@ export class SegmentStreamer {
     this.#log.warn(
       {
         droppedMs: Math.round(info.droppedSamples / SAMPLES_PER_MS),
-        totalDroppedMs: Math.round(this.#counters.droppedSamples / SAMPLES_PER_MS),
+        totalDroppedMs: Math.round(this.#tally.counters.droppedSamples / SAMPLES_PER_MS),
         fromMs: Math.round(info.from / SAMPLES_PER_MS),
         toMs: Math.round(info.to / SAMPLES_PER_MS),
         bufferSec: this.#cfg.bufferSec,
@@ -481,7 +232,7 @@ export class SegmentStreamer {
           return;
         }
         stream.anchors.append(chunk.position, chunk.samples);
-        this.#remember(chunk);
+        this.#ledger.remember(chunk);
         yield { AudioEvent: { AudioChunk: chunk.data } };
         if (this.#rotationDue(stream)) {
           stream.endRequested = 'rotation';
@@ -512,7 +263,7 @@ export class SegmentStreamer {
   #rotationDue(stream: UnderlyingStream): boolean {
     const age = this.#clock.monotonic() - stream.openedAt;
     if (age < this.#cfg.rotateAfterMs) return false;
-    const atBoundary = this.#openPartial.every((p) => p === undefined);
+    const atBoundary = this.#ledger.atUtteranceBoundary;
     return atBoundary || age >= this.#cfg.rotateAfterMs + this.#cfg.rotateGraceMs;
   }
 
@@ -583,13 +334,13 @@ export class SegmentStreamer {
     const err = describeError(error);
     switch (kind) {
       case 'no-audio-timeout':
-        this.#counters.noAudioTimeouts++;
+        this.#tally.counters.noAudioTimeouts++;
         this.#metrics?.count('noAudioTimeouts');
         this.#needFreshAudio = true;
         this.#log.info({ err }, 'Transcribe closed the stream after no audio; reopening on the next audio');
         return 0;
       case 'throttled': {
-        this.#counters.throttled++;
+        this.#tally.counters.throttled++;
         this.#metrics?.count('throttled');
         const delay = fullJitterDelay(this.#cfg.throttleBackoff, throttleAttempt, this.#random);
         this.#log.warn(
@@ -599,7 +350,7 @@ export class SegmentStreamer {
         return delay;
       }
       case 'transient': {
-        this.#counters.transientErrors++;
+        this.#tally.counters.transientErrors++;
         this.#metrics?.count('transientErrors');
         if (consecutive + 1 >= this.#cfg.maxConsecutiveFailures) {
           this.#giveUp(err, `${consecutive + 1} consecutive stream failures`);
@@ -619,11 +370,11 @@ export class SegmentStreamer {
   }
 
   #giveUp(err: ReturnType<typeof describeError>, why: string): void {
-    this.#counters.failures++;
+    this.#tally.counters.failures++;
     this.#metrics?.count('segmentFailures');
     const dropped = this.#queue.drain().reduce((n, c) => n + c.samples, 0);
-    this.#counters.droppedSamples += dropped;
-    this.#clearHistory();
+    this.#tally.counters.droppedSamples += dropped;
+    this.#ledger.clear();
     this.#state = 'failed';
     this.#log.error(
       { err, droppedMs: Math.round(dropped / SAMPLES_PER_MS) },
@@ -648,7 +399,7 @@ export class SegmentStreamer {
     };
     this.#current = stream;
     this.#state = 'streaming';
-    this.#counters.streamsOpened++;
+    this.#tally.counters.streamsOpened++;
     this.#metrics?.count('streamsOpened');
     this.#log.debug({ transcribeSessionId: stream.sessionId }, 'opening Transcribe stream');
     let outcome: StreamOutcome;
@@ -693,172 +444,38 @@ export class SegmentStreamer {
     stream.dead = true;
     this.#queue.interrupt();
     if (outcome.kind === 'failed') stream.abort.abort();
-    this.#streamingMs += this.#clock.monotonic() - stream.openedAt;
+    this.#tally.streamingMs += this.#clock.monotonic() - stream.openedAt;
     this.#current = undefined;
     if (outcome.kind === 'completed') this.#onCompleted(stream);
     return { outcome, sawResult: stream.sawResult };
   }
 
+  #onTranscript(event: TranscriptEvent, stream: UnderlyingStream): void {
+    if (stream.dead) return;
+    if (this.#results.onTranscript(event, stream.anchors)) stream.sawResult = true;
+  }
+
   #onCompleted(stream: UnderlyingStream): void {
     // A gracefully ended stream has finalized everything it was sent: nothing to re-send.
-    this.#clearHistory();
-    this.#openPartial.fill(undefined);
+    this.#ledger.settle();
     if (stream.endRequested === 'rotation') {
-      this.#counters.rotations++;
+      this.#tally.counters.rotations++;
       this.#metrics?.count('rotations');
       this.#log.info({ transcribeSessionId: stream.sessionId }, 'Transcribe stream rotated');
     } else if (stream.endRequested === 'idle') {
-      this.#counters.idleCloses++;
+      this.#tally.counters.idleCloses++;
       this.#log.debug({ transcribeSessionId: stream.sessionId }, 'Transcribe stream closed while idle');
     }
   }
 
-  // ── results out ─────────────────────────────────────────────────────────────────────────────────
-
-  #context(anchors: AnchorMap): MappingContext {
-    return {
-      conversationId: this.#segment.conversationId,
-      segment: this.#segment.segment,
-      channelRoles: this.#channelRoles,
-      streamIds: this.#segment.streamIds,
-      anchors,
-      params: this.#segment.params,
-    };
-  }
-
-  #onTranscript(event: TranscriptEvent, stream: UnderlyingStream): void {
-    if (stream.dead) return;
-    const ctx = this.#context(stream.anchors);
-    for (const result of event.Transcript?.Results ?? []) {
-      try {
-        this.#onResult(result, ctx, stream);
-      } catch (err) {
-        // One malformed result must not cost the stream (and a retry would re-send audio for nothing).
-        this.#log.error(
-          { err: describeError(err), resultId: result.ResultId },
-          'Transcribe result could not be mapped',
-        );
-      }
-    }
-    this.#trimHistory();
-  }
-
-  #onResult(result: Result, ctx: MappingContext, stream: UnderlyingStream): void {
-    const placed = placeResult(result, ctx);
-    if (!placed.ok) {
-      this.#log.debug({ reason: placed.reason, channelId: result.ChannelId }, 'Transcribe result skipped');
-      return;
-    }
-    stream.sawResult = true;
-    const { channelId, startSamples, endSamples } = placed.value;
-    const ch = channelId === 'ch_1' ? 1 : 0;
-    const lastEnd = this.#lastFinalEnd[ch] ?? Number.NEGATIVE_INFINITY;
-    this.#horizon = Math.max(this.#horizon, endSamples);
-    if (result.IsPartial === true) {
-      if (endSamples <= lastEnd) return;
-      this.#openPartial[ch] = Math.max(startSamples, Number.isFinite(lastEnd) ? lastEnd : startSamples);
-      const partial = this.#partials ? mapPartialResult(result, ctx) : undefined;
-      if (partial?.ok) this.#emitPartial(partial.value);
-      return;
-    }
-    this.#openPartial[ch] = undefined;
-    if (endSamples <= lastEnd) {
-      this.#counters.duplicatesDropped++;
-      this.#metrics?.count('duplicatesDropped');
-      this.#log.debug({ resultId: result.ResultId, channelId }, 'Transcribe final repeats accepted speech: dropped');
-      return;
-    }
-    this.#lastFinalEnd[ch] = endSamples;
-    const mapped = mapFinalResult(result, ctx);
-    if (mapped.ok) this.#emit(mapped.value);
-  }
-
-  #emitPartial(partial: Parameters<PartialSink['partial']>[0]): void {
-    try {
-      this.#partials?.partial(partial);
-    } catch (err) {
-      this.#log.warn({ err: describeError(err) }, 'partial sink threw; partial dropped');
-    }
-  }
-
-  #emit(utterance: Utterance): void {
-    this.#puts = this.#puts.then(async () => {
-      try {
-        await this.#utterances.put(utterance);
-        this.#transcripts[utterance.role] = (this.#transcripts[utterance.role] ?? 0) + 1;
-        this.#metrics?.count('utterances');
-      } catch (err) {
-        this.#counters.putFailures++;
-        this.#metrics?.count('utterancePutFailures');
-        this.#log.error(
-          { err: describeError(err), utteranceId: utterance.utteranceId, role: utterance.role },
-          'storing an utterance failed',
-        );
-      }
-    });
-  }
-
-  // ── re-send bookkeeping ─────────────────────────────────────────────────────────────────────────
-
-  /** Per channel, the timeline position from which its audio may still need transcribing. */
-  #resumePoints(): number[] {
-    const margin = this.#cfg.resendMarginMs * SAMPLES_PER_MS;
-    return this.#openPartial.map((open, ch) => {
-      if (open !== undefined) return open;
-      const lastEnd = this.#lastFinalEnd[ch] ?? Number.NEGATIVE_INFINITY;
-      return Math.max(lastEnd, this.#horizon - margin);
-    });
-  }
-
-  /** Keeps a sent chunk for re-sending, within `resendWindowSec` (so a long silence cannot grow it). */
-  #remember(chunk: AudioChunk): void {
-    this.#history.push(chunk);
-    this.#historySamples += chunk.samples;
-    const limit = this.#cfg.resendWindowSec * SAMPLE_RATE;
-    let drop = 0;
-    while (this.#historySamples > limit && drop < this.#history.length) {
-      this.#historySamples -= (this.#history[drop] as AudioChunk).samples;
-      drop++;
-    }
-    if (drop > 0) this.#history.splice(0, drop);
-  }
-
-  #clearHistory(): void {
-    this.#history = [];
-    this.#historySamples = 0;
-  }
-
-  /** Forgets sent audio that is known to be transcribed. */
-  #trimHistory(): void {
-    const from = Math.min(...this.#resumePoints());
-    let drop = 0;
-    while (drop < this.#history.length) {
-      const c = this.#history[drop] as AudioChunk;
-      if (c.position + c.samples > from) break;
-      this.#historySamples -= c.samples;
-      drop++;
-    }
-    if (drop > 0) this.#history.splice(0, drop);
-  }
+  // ── re-send ─────────────────────────────────────────────────────────────────────────────────────
 
   /** After a lost stream: put the unfinished audio back in front of the queue, blanking finished speech. */
   #prepareResend(): void {
-    const points = this.#resumePoints();
-    const from = Math.min(...points);
-    const resend: AudioChunk[] = [];
-    for (const chunk of this.#history) {
-      if (chunk.position + chunk.samples <= from) continue;
-      let out = chunk;
-      points.forEach((p, ch) => {
-        out = silenceChannelBefore(out, this.#channels, ch, p);
-      });
-      resend.push(out);
-    }
-    this.#clearHistory();
-    this.#openPartial.fill(undefined);
+    const resend = this.#ledger.takeResend();
     if (resend.length === 0) return;
     const samples = resend.reduce((n, c) => n + c.samples, 0);
-    this.#counters.resentSamples += samples;
+    this.#tally.counters.resentSamples += samples;
     this.#queue.requeue(resend);
     this.#log.debug({ resendMs: Math.round(samples / SAMPLES_PER_MS) }, 'audio queued for re-sending');
   }
@@ -872,10 +489,10 @@ export class SegmentStreamer {
     this.#signal();
     this.#queue.interrupt();
     const deadline = this.#clock.monotonic() + this.#cfg.endTimeoutMs;
-    const inTime = await this.#within(this.#loop ?? Promise.resolve(), this.#cfg.endTimeoutMs);
+    const inTime = await settlesWithin(this.#timers, this.#loop ?? Promise.resolve(), this.#cfg.endTimeoutMs);
     if (!inTime) this.#abandon();
     const left = Math.max(0, deadline - this.#clock.monotonic());
-    if (!(await this.#within(this.#puts, left))) {
+    if (!(await settlesWithin(this.#timers, this.#results.delivered, left))) {
       this.#log.warn({}, 'utterance sink still busy at the end of the segment');
     }
     if (this.#state !== 'failed') this.#state = 'ended';
@@ -884,7 +501,7 @@ export class SegmentStreamer {
   #abandon(): void {
     this.#abandoned = true;
     const dropped = this.#queue.drain().reduce((n, c) => n + c.samples, 0);
-    this.#counters.droppedSamples += dropped;
+    this.#tally.counters.droppedSamples += dropped;
     this.#log.warn(
       { endTimeoutMs: this.#cfg.endTimeoutMs, droppedMs: Math.round(dropped / SAMPLES_PER_MS) },
       'Transcribe did not finish in time at the end of the segment: stream aborted, last results may be missing',
@@ -898,20 +515,16 @@ export class SegmentStreamer {
     this.#signal();
     this.#queue.interrupt();
   }
+}
 
-  #within(p: Promise<unknown>, ms: number): Promise<boolean> {
-    return new Promise((resolve) => {
-      const t = this.#timers.setTimeout(() => resolve(false), ms);
-      p.then(
-        () => {
-          t.cancel();
-          resolve(true);
-        },
-        () => {
-          t.cancel();
-          resolve(true);
-        },
-      );
-    });
-  }
+/** Whether `p` settles (either way) within `ms`. */
+function settlesWithin(timers: Timers, p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = timers.setTimeout(() => resolve(false), ms);
+    const done = () => {
+      t.cancel();
+      resolve(true);
+    };
+    p.then(done, done);
+  });
 }

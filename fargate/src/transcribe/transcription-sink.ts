@@ -11,19 +11,20 @@
  * segment N never answers for segment N + 1, while `stopSegment(N)` during the session end's flush of N
  * gets that flush's summary. `end()` waits for every stop in flight.
  */
+
 import type { Role } from '../../../core/audio/roles';
-import type { AudioFrame, AudioSink, SinkStartInfo, TimelineGap } from '../../../core/audiohook/ports';
+import type { TimelineGap } from '../../../core/audio/timeline';
+import type { AudioFrame, AudioSink, SinkStartInfo } from '../../../core/audiohook/ports';
+import type { RoleSummary } from '../../../core/conversation/segment';
+import { AppError } from '../../../core/errors';
 import type { Logger } from '../../../core/ports';
 import type { PartialSink, TranscriptionParams, UtteranceSink } from '../../../core/transcript/utterance';
 import type { RecordingTarget } from '../recordings/recording-store';
 import type { RecordingsPort, SegmentRecording } from '../recordings/recordings';
-import {
-  type RoleCounters,
-  type SegmentContext,
-  SegmentStreamer,
-  type SegmentStreamerOptions,
-  type StreamerStats,
-} from './streamer';
+import type { SegmentContext } from './start-request';
+import { SegmentStreamer } from './streamer';
+import type { SegmentStreamerOptions } from './streamer-config';
+import type { StreamerStats } from './streamer-stats';
 
 /** What the control layer says when transcription starts. */
 export interface SegmentInfo {
@@ -43,7 +44,7 @@ export interface SegmentInfo {
 export interface SegmentSummary {
   segment: number;
   /** Counters per role carried by the session (both for stereo), with that role's stream id. */
-  roles: Partial<Record<Role, RoleCounters & { streamId: string | undefined }>>;
+  roles: Partial<Record<Role, RoleSummary & { streamId: string | undefined }>>;
   /** The segment was given up after a Transcribe error (its utterances may be incomplete). */
   failed: boolean;
   /** Full streamer counters for logs and metrics. */
@@ -56,13 +57,11 @@ export interface SegmentSummary {
 export type TranscriptionSinkErrorCode = 'TRANSCRIPTION_SEGMENT_ACTIVE' | 'TRANSCRIPTION_SINK_ENDED';
 
 /** A control-layer call that does not fit the sink's state. */
-export class TranscriptionSinkError extends Error {
+export class TranscriptionSinkError extends AppError {
   override readonly name = 'TranscriptionSinkError';
-  constructor(
-    readonly code: TranscriptionSinkErrorCode,
-    message: string,
-  ) {
-    super(message);
+  declare readonly code: TranscriptionSinkErrorCode;
+  constructor(code: TranscriptionSinkErrorCode, message: string) {
+    super(code, message);
   }
 }
 
@@ -283,7 +282,7 @@ export class TranscriptionSink implements AudioSink {
 
 function summarize(info: SegmentInfo, stats: StreamerStats, recording: RecordingTarget | undefined): SegmentSummary {
   const roles: SegmentSummary['roles'] = {};
-  for (const [role, counters] of Object.entries(stats.roles) as [Role, RoleCounters][]) {
+  for (const [role, counters] of Object.entries(stats.roles) as [Role, RoleSummary][]) {
     roles[role] = { ...counters, streamId: info.streamIds[role] };
   }
   return {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { decodeMulaw } from '../../../core/audio/mulaw';
 import { bytesPerSample, decodeFrame, samplesInFrame } from '../../../core/audio/pcm';
-import { rolesOf } from '../../../core/audio/roles';
+import { type ChannelName, rolesOf } from '../../../core/audio/roles';
 import {
   encodeFrame,
   PCMU_SILENCE,
@@ -15,7 +15,7 @@ import {
   toneFrames,
 } from '../../../core/audio/tone';
 import { samplesToDuration } from '../../../core/audiohook/duration';
-import type { ChannelName, MediaParameter } from '../../../core/audiohook/messages';
+import type { MediaParameter } from '../../../core/audiohook/messages';
 
 function media(format: 'PCMU' | 'L16', channels: ChannelName[]): MediaParameter {
   return { type: 'audio', format, channels, rate: 8000 };

@@ -2,6 +2,7 @@
  * Test doubles for the AudioHook session: fake time driven through the Clock/Timers ports, a recording
  * transport, sink and logger, and a scripted client that numbers its messages like Genesys does.
  */
+import type { TimelineGap } from '../../../core/audio/timeline';
 import { samplesToDuration } from '../../../core/audiohook/duration';
 import type {
   ClientMessage,
@@ -12,19 +13,16 @@ import type {
 } from '../../../core/audiohook/messages';
 import type {
   AudioFrame,
+  AudioHookSession,
   AudioSink,
   ConnectionInfo,
+  SessionDeps,
   SessionHooks,
+  SessionOptions,
   SessionTransport,
   SinkStartInfo,
-  TimelineGap,
 } from '../../../core/audiohook/ports';
-import {
-  type AudioHookSession,
-  createSession,
-  type SessionDeps,
-  type SessionOptions,
-} from '../../../core/audiohook/session';
+import { createSession } from '../../../core/audiohook/session';
 import type { Clock, TimerHandle, Timers } from '../../../core/ports';
 
 export const SESSION_ID = '30b0e395-84d3-4570-ac13-9a62d8f514c0';

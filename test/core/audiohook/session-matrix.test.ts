@@ -5,7 +5,7 @@
 import { describe, expect, it, vi } from 'vitest';
 import { samplesToDuration } from '../../../core/audiohook/duration';
 import type { OpenDecision } from '../../../core/audiohook/ports';
-import type { SessionState } from '../../../core/audiohook/session';
+import type { SessionState } from '../../../core/audiohook/session-tables';
 import { deferred, flush, type Harness, harness, OTHER_ORG_ID, RecordingSink } from './session-harness';
 
 type LiveState = Exclude<SessionState, 'finalized'>;

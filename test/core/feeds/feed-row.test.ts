@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { feedLine, toFeedRow, UTTERANCE_FEED_COLUMNS } from '../../../core/feeds/feed-row';
 import {
   UTTERANCES_GLUE_COLUMNS,
   UTTERANCES_GLUE_PARTITION_KEYS,
   utterancesGlueTable,
-} from '../../../core/feeds/glue-schema';
+} from '../../../contract/glue-schema';
+import { feedLine, toFeedRow, UTTERANCE_FEED_COLUMNS } from '../../../core/feeds/feed-row';
 
 const stored = {
   conversationId: 'c-1',

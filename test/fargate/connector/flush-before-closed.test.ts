@@ -17,20 +17,19 @@ import type {
   OpenParameters,
   TranscriptEntityData,
 } from '../../../core/audiohook/messages';
-import type { ConnectionInfo } from '../../../core/audiohook/ports';
-import { type AudioHookSession, createSession } from '../../../core/audiohook/session';
+import type { AudioHookSession, ConnectionInfo } from '../../../core/audiohook/ports';
+import { createSession } from '../../../core/audiohook/session';
+import type { StartParams } from '../../../core/conversation/conversation';
 import { silentLogger, systemClock, systemTimers } from '../../../core/ports';
 import type { Utterance } from '../../../core/transcript/utterance';
 import { utteranceIdOf } from '../../../core/transcript/utterance';
 import { ConversationController } from '../../../fargate/src/control/conversation-controller';
-import type {
-  SegmentStreamer,
-  SegmentStreamerOptions,
-  StreamerStats,
-  TranscribeClientLike,
-} from '../../../fargate/src/transcribe/streamer';
+import type { TranscribeClientLike } from '../../../fargate/src/transcribe/start-request';
+import type { SegmentStreamer } from '../../../fargate/src/transcribe/streamer';
+import type { SegmentStreamerOptions } from '../../../fargate/src/transcribe/streamer-config';
+import type { StreamerStats } from '../../../fargate/src/transcribe/streamer-stats';
 import { ControlInbox } from '../../../store/control-inbox';
-import { ConversationsRepository, type StartParams } from '../../../store/conversations';
+import { ConversationsRepository } from '../../../store/conversations';
 import type { FinalUtteranceInput } from '../../../store/utterances';
 import { UtterancesRepository } from '../../../store/utterances';
 import { setupDynamoDb, type TestDynamoDb } from '../../helpers/dynamodb';

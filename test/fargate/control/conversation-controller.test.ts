@@ -16,16 +16,15 @@ import type {
   SessionHooks,
   SessionStats,
 } from '../../../core/audiohook/ports';
+import type { StartParams } from '../../../core/conversation/conversation';
 import { silentLogger, systemClock, systemTimers } from '../../../core/ports';
 import { ConversationController } from '../../../fargate/src/control/conversation-controller';
-import type {
-  SegmentStreamer,
-  SegmentStreamerOptions,
-  StreamerStats,
-  TranscribeClientLike,
-} from '../../../fargate/src/transcribe/streamer';
+import type { TranscribeClientLike } from '../../../fargate/src/transcribe/start-request';
+import type { SegmentStreamer } from '../../../fargate/src/transcribe/streamer';
+import type { SegmentStreamerOptions } from '../../../fargate/src/transcribe/streamer-config';
+import type { StreamerStats } from '../../../fargate/src/transcribe/streamer-stats';
 import { ControlInbox } from '../../../store/control-inbox';
-import { ConversationsRepository, type StartParams } from '../../../store/conversations';
+import { ConversationsRepository } from '../../../store/conversations';
 import { UtterancesRepository } from '../../../store/utterances';
 import { setupDynamoDb, type TestDynamoDb } from '../../helpers/dynamodb';
 import { until } from '../transcribe/helpers';

@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConversationsRepository, type StartParams } from '../../../store/conversations';
+import type { StartParams } from '../../../core/conversation/conversation';
+import { ConversationsRepository } from '../../../store/conversations';
 import { setupDynamoDb, type TestDynamoDb } from '../../helpers/dynamodb';
 
 const PARAMS: StartParams = {

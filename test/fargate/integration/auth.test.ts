@@ -7,12 +7,9 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIN_AUTH_FAILURE_DELAY_MS } from '../../../core/auth/authenticator';
 import { toneSource } from '../../../local/simulator/audio-source';
-import {
-  buildUpgradeHeaders,
-  runSimulatedSession,
-  type SimulatedSessionOptions,
-  type SimulatedSessionResult,
-} from '../../../local/simulator/client';
+import { runSimulatedSession } from '../../../local/simulator/client';
+import type { SimulatedSessionOptions, SimulatedSessionResult } from '../../../local/simulator/options';
+import { buildUpgradeHeaders } from '../../../local/simulator/upgrade';
 import {
   sequencingViolations,
   startTestGateway,

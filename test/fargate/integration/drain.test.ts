@@ -7,7 +7,8 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MIN_AUTH_FAILURE_DELAY_MS } from '../../../core/auth/authenticator';
 import { toneSource } from '../../../local/simulator/audio-source';
-import { buildUpgradeHeaders, runSimulatedSession } from '../../../local/simulator/client';
+import { runSimulatedSession } from '../../../local/simulator/client';
+import { buildUpgradeHeaders } from '../../../local/simulator/upgrade';
 import {
   AUDIOHOOK_PATH,
   httpGet,

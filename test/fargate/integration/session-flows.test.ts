@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDurationSamples } from '../../../core/audiohook/duration';
 import { type MediaParameter, NIL_UUID } from '../../../core/audiohook/messages';
 import { toneSource } from '../../../local/simulator/audio-source';
-import { runSimulatedSession, type SimulatedSessionResult } from '../../../local/simulator/client';
+import { runSimulatedSession } from '../../../local/simulator/client';
+import type { SimulatedSessionResult } from '../../../local/simulator/options';
 import {
   audioSent,
   messageOf,

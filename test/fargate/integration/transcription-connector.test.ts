@@ -10,9 +10,10 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseDurationSeconds } from '../../../core/audiohook/duration';
 import type { TranscriptEntityData } from '../../../core/audiohook/messages';
-import { runSimulatedSession, type SimulatedSessionResult } from '../../../local/simulator/client';
+import type { StartParams } from '../../../core/conversation/conversation';
+import { runSimulatedSession } from '../../../local/simulator/client';
+import type { SimulatedSessionResult } from '../../../local/simulator/options';
 import { createScriptedRecognizer } from '../../../local/transcribe/recognizer';
-import type { StartParams } from '../../../store/conversations';
 import type { StoredUtterance } from '../../../store/utterances';
 import { setupDynamoDb, type TestDynamoDb } from '../../helpers/dynamodb';
 import {

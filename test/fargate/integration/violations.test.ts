@@ -6,11 +6,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toneSource } from '../../../local/simulator/audio-source';
-import {
-  runSimulatedSession,
-  type SimulatedSessionOptions,
-  type SimulatedSessionResult,
-} from '../../../local/simulator/client';
+import { runSimulatedSession } from '../../../local/simulator/client';
+import type { SimulatedSessionOptions, SimulatedSessionResult } from '../../../local/simulator/options';
 import {
   audioSent,
   messageOf,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../../../fargate/src/config';
+import { ConfigError } from '../../../core/config-error';
+import { loadConfig } from '../../../fargate/src/config';
 
 const PIPELINE = {
   AUDIOHOOK_API_KEYS: JSON.stringify({ 'test-api-key-1': '' }),

@@ -4,9 +4,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve, sep } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { decodeFrame } from '../../../core/audio/pcm';
-import type { Role } from '../../../core/audio/roles';
+import type { ChannelName, Role } from '../../../core/audio/roles';
 import { parseWav } from '../../../core/audio/wav';
-import type { ChannelName } from '../../../core/audiohook/messages';
 import type { AudioFrame, SinkStartInfo } from '../../../core/audiohook/ports';
 import type { Logger } from '../../../core/ports';
 import { createWavSinkFactory, WavSink, WavSinkConfigError } from '../../../fargate/src/sinks/wav-sink';
@@ -60,10 +59,7 @@ function frame(position: number, samples: number, values: Partial<Record<Role, n
 async function readStereo(path: string): Promise<{ left: Int16Array; right: Int16Array; samples: number }> {
   const wav = parseWav(await readFile(path));
   expect(wav).toMatchObject({ format: 'L16', channels: 2, sampleRate: 8000 });
-  const decoded = decodeFrame(
-    { type: 'audio', format: 'L16', channels: ['external', 'internal'], rate: 8000 },
-    wav.data,
-  );
+  const decoded = decodeFrame({ format: 'L16', channels: ['external', 'internal'] }, wav.data);
   if (!decoded.ok) throw new Error(decoded.error);
   return {
     left: decoded.channels[0] as Int16Array,

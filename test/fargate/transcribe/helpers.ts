@@ -14,7 +14,7 @@ import type { AudioFrame } from '../../../core/audiohook/ports';
 import type { Clock, TimerHandle, Timers } from '../../../core/ports';
 import type { RecognizerResult } from '../../../core/transcript/recognizer-result';
 import type { PartialUtterance, Utterance } from '../../../core/transcript/utterance';
-import type { TranscribeClientLike } from '../../../fargate/src/transcribe/streamer';
+import type { TranscribeClientLike } from '../../../fargate/src/transcribe/start-request';
 
 /** Manual monotonic time and timers: nothing fires until {@link advance}. */
 export class ManualTime implements Clock, Timers {

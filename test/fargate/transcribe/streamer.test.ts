@@ -10,9 +10,9 @@ import {
   buildStartRequest,
   canonicalLanguage,
   type SegmentContext,
-  SegmentStreamer,
-  type StreamerConfig,
-} from '../../../fargate/src/transcribe/streamer';
+} from '../../../fargate/src/transcribe/start-request';
+import { SegmentStreamer } from '../../../fargate/src/transcribe/streamer';
+import type { StreamerConfig } from '../../../fargate/src/transcribe/streamer-config';
 import {
   constFrame,
   FakeTranscribe,

@@ -6,12 +6,12 @@
 import { randomUUID } from 'node:crypto';
 import type { StartPolicy } from '../../../core/api/start-stop-rules';
 import type { Role } from '../../../core/audio/roles';
+import type { RoleSummary } from '../../../core/conversation/segment';
 import type { ApiDeps } from '../../../lambdas/shared/deps';
 import { repositoriesOf } from '../../../lambdas/shared/deps';
 import type { ApiEvent, ApiResult } from '../../../lambdas/shared/http';
 import type { ApiLogger, MetricsSink } from '../../../lambdas/shared/observability';
 import { ControlInbox } from '../../../store/control-inbox';
-import type { RoleSummary } from '../../../store/conversations';
 import type { TestDynamoDb } from '../../helpers/dynamodb';
 
 /** One captured log line. */

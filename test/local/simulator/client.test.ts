@@ -8,11 +8,8 @@ import { parseDurationSamples } from '../../../core/audiohook/duration';
 import { NIL_UUID } from '../../../core/audiohook/messages';
 import { verifyAudioHookSignature } from '../../../core/auth/signature';
 import { toneSource } from '../../../local/simulator/audio-source';
-import {
-  runSimulatedSession,
-  type SimulatedSessionOptions,
-  SimulatorOptionsError,
-} from '../../../local/simulator/client';
+import { runSimulatedSession } from '../../../local/simulator/client';
+import { type SimulatedSessionOptions, SimulatorOptionsError } from '../../../local/simulator/options';
 import {
   audioBytes,
   indexOfText,

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { toneSource } from '../../../local/simulator/audio-source';
-import type { SimulatedSessionOptions } from '../../../local/simulator/client';
 import { type ManySessionsProgress, percentile, runManySessions } from '../../../local/simulator/multi';
+import type { SimulatedSessionOptions } from '../../../local/simulator/options';
 import { type ScriptedServer, type ScriptedServerOptions, startScriptedServer } from './scripted-server';
 
 let server: ScriptedServer | undefined;

@@ -1,6 +1,5 @@
 import { DescribeTableCommand, DescribeTimeToLiveCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTableInput, createTables } from '../../store/create-tables';
 import {
   CONVERSATIONS_TABLE,
   EXPORT_INDEX_NAME,
@@ -9,7 +8,8 @@ import {
   tableName,
   tableNames,
   UTTERANCES_TABLE,
-} from '../../store/tables';
+} from '../../contract/tables';
+import { createTableInput, createTables } from '../../store/create-tables';
 import { setupDynamoDb, type TestDynamoDb } from '../helpers/dynamodb';
 
 describe('table specs', () => {

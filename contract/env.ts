@@ -1,9 +1,10 @@
 /**
- * The building blocks of every Lambda configuration loader (config.ts, realtime-config.ts,
- * export-config.ts): zod schemas for one environment variable each, and the helpers that turn a parse
- * into the loaders' one-line-per-problem messages. Each schema names its variable in its messages, so a
- * problem line reads on its own. Loaders own their variables, defaults and error class; this module owns
- * only the parsing rules they share.
+ * The building blocks of every configuration loader (the gateway's fargate/src/config.ts, the Lambdas'
+ * lambdas/shared/{config,realtime-config,export-config}.ts): zod schemas for one environment variable
+ * each, and the helpers that turn a parse into the loaders' one-line-per-problem messages. Each schema
+ * names its variable in its messages, so a problem line reads on its own. Loaders own their variables
+ * (named in ./env-names.ts), defaults and cross-variable rules; this module owns only the parsing rules
+ * they share. The loaders throw `ConfigError` (core/config-error.ts) with these lines.
  */
 import { z } from 'zod';
 
@@ -23,6 +24,22 @@ export const integer = (name: string, min: number, max: number) =>
         .min(min, { message: `${name} must be at least ${min}` })
         .max(max, { message: `${name} must be at most ${max}` }),
     );
+
+/** A DynamoDB table name. */
+export const tableName = (name: string) =>
+  z.string().regex(/^[A-Za-z0-9_.-]{3,255}$/, {
+    message: `${name} must be a DynamoDB table name (3-255 characters: letters, digits, _ . -)`,
+  });
+
+/** An http(s) endpoint override without a path (DynamoDB Local, a local S3, a fake ECS…). */
+export const endpoint = (name: string) =>
+  z.string().regex(/^https?:\/\/[^\s/?#]+\/?$/, {
+    message: `${name} must be an http(s) URL without path, e.g. http://127.0.0.1:8000`,
+  });
+
+/** Any URL (WHATWG parse); `example` completes the message. */
+export const url = (name: string, example?: string) =>
+  z.url({ message: `${name} must be a URL${example === undefined ? '' : `, e.g. ${example}`}` });
 
 /** A `true`/`false`/`1`/`0` variable. */
 export const boolean = (name: string) =>
@@ -45,7 +62,7 @@ export function commaList(s: string): string[] {
 /** One line per invalid variable: the issue's message, prefixed with the variable unless it names it. */
 export function problemsOf(error: z.ZodError): string[] {
   return error.issues.map((i) => {
-    const name = String(i.path[0] ?? '');
+    const name = String(i.path[0] ?? 'environment');
     return i.message.includes(name) ? i.message : `${name}: ${i.message}`;
   });
 }

@@ -1,0 +1,123 @@
+/**
+ * What a {@link SegmentStreamer} counts: the process-wide counter names it reports, the per-segment
+ * snapshot (`stats()`, the stop summary of api-contract.md §1.2), and the tally behind that snapshot.
+ */
+
+import { SAMPLE_RATE } from '../../../core/audio/format';
+import type { Role } from '../../../core/audio/roles';
+import type { RoleSummary } from '../../../core/conversation/segment';
+
+/** Counter names reported to {@link TranscribeMetrics}. */
+export type TranscribeMetricName =
+  | 'streamsOpened'
+  | 'throttled'
+  | 'transientErrors'
+  | 'noAudioTimeouts'
+  | 'rotations'
+  | 'segmentFailures'
+  | 'overflowDroppedMs'
+  | 'duplicatesDropped'
+  | 'utterances'
+  | 'utterancePutFailures';
+
+/** Process-wide counters (the composition root turns them into CloudWatch metrics). */
+export interface TranscribeMetrics {
+  count(name: TranscribeMetricName, value?: number): void;
+}
+
+/** Lifecycle of a {@link SegmentStreamer}. */
+export type StreamerState = 'idle' | 'streaming' | 'backoff' | 'ending' | 'ended' | 'failed';
+
+/** A snapshot of a streamer's state and counters. */
+export interface StreamerStats {
+  state: StreamerState;
+  roles: Partial<Record<Role, RoleSummary>>;
+  streamsOpened: number;
+  throttled: number;
+  transientErrors: number;
+  noAudioTimeouts: number;
+  rotations: number;
+  idleCloses: number;
+  /** 1 when the segment was given up (fatal error or too many consecutive failures). */
+  failures: number;
+  /** Audio dropped because the buffer overflowed or the segment ended/failed with audio unsent, ms. */
+  droppedAudioMs: number;
+  /** Finals dropped because they repeated already-accepted speech. */
+  duplicatesDropped: number;
+  /** Audio re-sent after lost streams, ms. */
+  resentAudioMs: number;
+  putFailures: number;
+}
+
+const SAMPLES_PER_MS = SAMPLE_RATE / 1000;
+
+/** The running tally of one segment, turned into a {@link StreamerStats} snapshot on demand. */
+export class StreamerTally {
+  readonly #roles: readonly Role[];
+  readonly #samples: Partial<Record<Role, number>> = {};
+  readonly #transcripts: Partial<Record<Role, number>> = {};
+  /** Wall time of the underlying streams already closed, ms. */
+  streamingMs = 0;
+  readonly counters = {
+    streamsOpened: 0,
+    throttled: 0,
+    transientErrors: 0,
+    noAudioTimeouts: 0,
+    rotations: 0,
+    idleCloses: 0,
+    failures: 0,
+    droppedSamples: 0,
+    duplicatesDropped: 0,
+    resentSamples: 0,
+    putFailures: 0,
+  };
+
+  constructor(roles: readonly Role[]) {
+    this.#roles = roles;
+    for (const r of roles) {
+      this.#samples[r] = 0;
+      this.#transcripts[r] = 0;
+    }
+  }
+
+  /** `samples` per channel received for `role`. */
+  addSamples(role: Role, samples: number): void {
+    this.#samples[role] = (this.#samples[role] ?? 0) + samples;
+  }
+
+  /** One final utterance of `role` stored. */
+  addTranscript(role: Role): void {
+    this.#transcripts[role] = (this.#transcripts[role] ?? 0) + 1;
+  }
+
+  /** The snapshot, with `openMs` of the stream still open counted as streaming time. */
+  snapshot(state: StreamerState, openMs: number): StreamerStats {
+    const c = this.counters;
+    const streamingSeconds = Math.round((this.streamingMs + openMs) / 1000);
+    const roles: Partial<Record<Role, RoleSummary>> = {};
+    for (const role of this.#roles) {
+      const samples = this.#samples[role] ?? 0;
+      roles[role] = {
+        totalAudioBytes: samples * 2,
+        audioDurationMs: Math.round(samples / SAMPLES_PER_MS),
+        streamingSeconds,
+        transcripts: this.#transcripts[role] ?? 0,
+      };
+    }
+    return {
+      state,
+      roles,
+      streamsOpened: c.streamsOpened,
+      throttled: c.throttled,
+      transientErrors: c.transientErrors,
+      noAudioTimeouts: c.noAudioTimeouts,
+      rotations: c.rotations,
+      idleCloses: c.idleCloses,
+      failures: c.failures,
+      droppedAudioMs: Math.round(c.droppedSamples / SAMPLES_PER_MS),
+      duplicatesDropped: c.duplicatesDropped,
+      resentAudioMs: Math.round(c.resentSamples / SAMPLES_PER_MS),
+      putFailures: c.putFailures,
+    };
+  }
+}
