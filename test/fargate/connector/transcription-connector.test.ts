@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { EventEntity, TranscriptEntityData } from '../../../core/audiohook/messages';
 import type { SessionControl, SessionStats } from '../../../core/audiohook/ports';
+import { newSessionCounters } from '../../../core/audiohook/session-stats';
 import type { Utterance, UtteranceSink } from '../../../core/transcript/utterance';
 import {
   decideConnector,
@@ -26,17 +27,7 @@ class FakeSession implements SessionControl {
   }
   disconnect(): void {}
   stats(): SessionStats {
-    return {
-      audioBytesReceived: 0,
-      samplesAccepted: 0,
-      samplesDropped: 0,
-      framesReceived: 0,
-      pausedSamples: 0,
-      discardedSamples: 0,
-      position: 0,
-      messagesReceived: 0,
-      messagesSent: 0,
-    };
+    return { ...newSessionCounters(), position: 0 };
   }
   get transcripts(): TranscriptEntityData[] {
     return this.events.map((e) => e[0]?.data as TranscriptEntityData);

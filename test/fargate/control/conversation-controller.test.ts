@@ -16,6 +16,7 @@ import type {
   SessionHooks,
   SessionStats,
 } from '../../../core/audiohook/ports';
+import { newSessionCounters } from '../../../core/audiohook/session-stats';
 import type { StartParams } from '../../../core/conversation/conversation';
 import { silentLogger, systemClock, systemTimers } from '../../../core/ports';
 import { ConversationController } from '../../../fargate/src/control/conversation-controller';
@@ -106,17 +107,7 @@ class FakeSession implements SessionControl {
   }
   disconnect(): void {}
   stats(): SessionStats {
-    return {
-      audioBytesReceived: 0,
-      samplesAccepted: 0,
-      samplesDropped: 0,
-      framesReceived: 0,
-      pausedSamples: 0,
-      discardedSamples: 0,
-      position: 0,
-      messagesReceived: 0,
-      messagesSent: 0,
-    };
+    return { ...newSessionCounters(), position: 0 };
   }
 }
 
