@@ -55,3 +55,15 @@ export const silentLogger: Logger = {
     return silentLogger;
   },
 };
+
+/** Whether `p` settles (either way) within `ms` on `timers`; the timer is cancelled when it does. */
+export function settlesWithin(timers: Timers, p: Promise<unknown>, ms: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const t = timers.setTimeout(() => resolve(false), ms);
+    const done = () => {
+      t.cancel();
+      resolve(true);
+    };
+    p.then(done, done);
+  });
+}

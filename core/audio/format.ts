@@ -9,3 +9,8 @@ export const SAMPLE_RATE = 8000;
 
 /** Sample encodings: G.711 µ-law (1 byte per sample) or 16-bit little-endian linear PCM. */
 export type MediaFormat = 'PCMU' | 'L16';
+
+/** Bytes per sample of a media format. */
+export function bytesPerSample(format: MediaFormat): number {
+  return format === 'PCMU' ? 1 : 2;
+}

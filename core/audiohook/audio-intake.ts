@@ -1,16 +1,16 @@
 /**
- * Audio intake of one session (docs/audiohook-protocol.md §2.4–§2.5, §4.5): binary frames in, decoded
- * per-role PCM out to the sink, each frame placed on the stream timeline; position accounting (the
+ * Audio intake of one session (docs/audiohook-protocol.md §2.4–§2.5, §4.5): binary frames in, checked
+ * for whole sample frames and passed to the sink as received (channel order kept), each frame placed on
+ * the stream timeline; position accounting (the
  * client's `position` resyncs it, pauses and discards are gaps); and the dropping of audio that arrives
- * when it is not wanted. This is the hot path: per frame it allocates only the decoded channels and the
- * frame handed to the sink.
+ * when it is not wanted. This is the hot path: per frame it allocates only the small record handed to
+ * the sink (no decoding here, no per-channel arrays).
  */
-import { decodeFrame, type FrameLayout, samplesInFrame } from '../audio/pcm';
-import type { Role } from '../audio/roles';
+import { type FrameLayout, notWholeFrames, samplesInFrame } from '../audio/pcm';
 import { StreamTimeline, type TimelineGap } from '../audio/timeline';
 import type { Clock, Logger } from '../ports';
 import { sampleCountOf } from './duration';
-import type { AudioFrame, SessionStats } from './ports';
+import type { SessionStats } from './ports';
 import type { SessionSink } from './session-sink';
 
 /** Why a frame was not accepted. */
@@ -57,15 +57,10 @@ export class AudioIntake {
 
   /**
    * Takes one binary frame. With a `cause` (or no negotiated layout) it is counted and dropped; otherwise
-   * it is decoded and written to the sink under the roles of the negotiated channel order.
+   * it is written to the sink as received, in the negotiated channel order.
    * `'malformed'`: not whole sample frames, a protocol violation the caller answers.
    */
-  receive(
-    data: Uint8Array,
-    layout: FrameLayout | undefined,
-    roles: readonly Role[],
-    cause: DropCause | undefined,
-  ): FrameOutcome {
+  receive(data: Uint8Array, layout: FrameLayout | undefined, cause: DropCause | undefined): FrameOutcome {
     const stats = this.#deps.stats;
     stats.framesReceived++;
     stats.audioBytesReceived += data.byteLength;
@@ -73,22 +68,19 @@ export class AudioIntake {
       this.#drop(data, layout, cause ?? 'no-media');
       return 'dropped';
     }
-    const decoded = decodeFrame(layout, data);
-    if (!decoded.ok) {
+    const samples = samplesInFrame(layout, data.byteLength);
+    if (samples === null) {
+      const { format, channels } = layout;
       this.#deps
         .log()
-        .warn({ bytes: data.byteLength, format: layout.format, channels: layout.channels.length }, decoded.error);
+        .warn({ bytes: data.byteLength, format, channels: channels.length }, notWholeFrames(layout, data.byteLength));
       return 'malformed';
     }
-    if (decoded.samples === 0) return 'accepted';
-    const pcm: AudioFrame['pcm'] = {};
-    decoded.channels.forEach((samples, i) => {
-      const role = roles[i];
-      if (role !== undefined) pcm[role] = samples;
-    });
-    const position = this.#timeline.advance(decoded.samples);
-    stats.samplesAccepted += decoded.samples;
-    this.#deps.sink.write({ position, samples: decoded.samples, pcm });
+    if (samples === 0) return 'accepted';
+    const position = this.#timeline.advance(samples);
+    stats.samplesAccepted += samples;
+    // Passed on as received: each sink converts the payload once, straight into its own buffer.
+    this.#deps.sink.write({ position, samples, format: layout.format, channels: layout.channels.length, data });
     return 'accepted';
   }
 

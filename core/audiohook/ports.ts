@@ -1,10 +1,11 @@
 /**
  * The seams between the AudioHook session state machine (core) and everything around it:
- * the transport it writes to, the sink that receives decoded audio, the hooks through which the
+ * the transport it writes to, the sink that receives the audio, the hooks through which the
  * transcription layer decides what to do with a session, and the session's own surface
  * ({@link AudioHookSession}, built by `createSession` in session.ts from {@link SessionDeps}).
  * Implementations of the collaborators live outside core/.
  */
+import type { MediaFormat } from '../audio/format';
 import type { ChannelName, Role } from '../audio/roles';
 import type { TimelineGap } from '../audio/timeline';
 import type { Clock, Logger, Timers } from '../ports';
@@ -47,8 +48,16 @@ export interface AudioFrame {
   position: number;
   /** Samples per channel in this frame. */
   samples: number;
-  /** 16-bit linear PCM per role (only the roles that the negotiated media carries). */
-  pcm: Partial<Record<Role, Int16Array>>;
+  /** Encoding of `data`: the negotiated media format. */
+  format: MediaFormat;
+  /** Channels interleaved in `data`, in negotiated order ({@link SinkStartInfo.roles} names each one's role). */
+  channels: number;
+  /**
+   * The payload as received: `samples` sample frames, channels interleaved. It is not decoded on the way
+   * in: each sink converts it once, straight into its own buffer (`writeL16`). Valid during `write` only:
+   * a sink copies what it keeps.
+   */
+  data: Uint8Array;
 }
 
 /** What the sink is told when audio for a session starts flowing. */

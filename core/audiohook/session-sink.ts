@@ -33,6 +33,11 @@ export class SafeCalls {
     }
   }
 
+  /** Reports a failure of a call made without {@link run} (the per-frame path). */
+  failed(what: string, err: unknown): void {
+    this.#fail(what, err);
+  }
+
   #fail(what: string, err: unknown): void {
     const first = !this.#failed.has(what);
     this.#failed.add(what);
@@ -78,7 +83,12 @@ export class SessionSink {
   /** One accepted frame (per binary frame: adds nothing beyond the call itself). */
   write(frame: AudioFrame): void {
     this.#flushDropGap();
-    this.#calls.run('sink.write', () => this.#sink.write(frame));
+    // Inline rather than through `run`: no closure per audio frame (`write` returns nothing to await).
+    try {
+      this.#sink.write(frame);
+    } catch (err) {
+      this.#calls.failed('sink.write', err);
+    }
   }
 
   /** A gap the client reported (`resumed`, `discarded`); empty gaps are not passed on. */

@@ -212,13 +212,16 @@ class Session implements AudioHookSession, MessageHandlers {
   }
 
   handleAudio(data: Uint8Array): void {
-    this.#guard('handleAudio', () => {
+    // The per-frame path: the guard is inline (no closure per frame).
+    try {
       if (this.#state === 'finalized') return;
-      const outcome = this.#audio.receive(data, this.#open.media, this.#open.roles, this.#dropCause());
+      const outcome = this.#audio.receive(data, this.#open.media, this.#dropCause());
       if (outcome === 'malformed') {
         this.#protocolViolation(new AudioHookProtocolError('AUDIOHOOK_BAD_AUDIO_FRAME', 'invalid audio frame length'));
       }
-    });
+    } catch (err) {
+      this.#internalError('handleAudio', err);
+    }
   }
 
   handleTransportClosed(code: number, reason: string): void {
@@ -479,10 +482,11 @@ class Session implements AudioHookSession, MessageHandlers {
     try {
       fn();
     } catch (err) {
-      this.#log.error(
-        { code: 'AUDIOHOOK_INTERNAL', where, err: describeError(err) },
-        'audiohook session internal error',
-      );
+      this.#internalError(where, err);
     }
+  }
+
+  #internalError(where: string, err: unknown): void {
+    this.#log.error({ code: 'AUDIOHOOK_INTERNAL', where, err: describeError(err) }, 'audiohook session internal error');
   }
 }

@@ -23,6 +23,7 @@ import { StaticKeySource } from '../../fargate/src/secrets';
 import { NullSink } from '../../fargate/src/sinks/null-sink';
 import type { AudioSource } from '../../local/simulator/audio-source';
 import type { SimulatedSessionResult } from '../../local/simulator/options';
+import { pcmByRole } from './audio-frames';
 
 /** The AudioHook path the test gateway serves (the configuration default). */
 export const AUDIOHOOK_PATH = '/api/v1/audiohook/ws';
@@ -47,7 +48,7 @@ export type SinkEvent =
   | { kind: 'language'; language: string }
   | { kind: 'end'; reason: 'close' | 'disconnect' | 'transport-closed' };
 
-/** The null sink main.ts uses, plus a log of every call (PCM copied) for assertions. */
+/** The null sink main.ts uses, plus a log of every call (PCM decoded and split by role) for assertions. */
 export class RecordingSink extends NullSink {
   readonly events: SinkEvent[] = [];
 
@@ -61,11 +62,8 @@ export class RecordingSink extends NullSink {
   }
 
   override write(frame: AudioFrame): void {
-    const pcm: Partial<Record<Role, Int16Array>> = {};
-    for (const role of ['customer', 'agent'] as const) {
-      const samples = frame.pcm[role];
-      if (samples !== undefined) pcm[role] = samples.slice();
-    }
+    // Split by the roles the session started the sink with (channel c carries roles[c]): copies, by role.
+    const pcm = pcmByRole(frame, this.info?.roles ?? []);
     this.events.push({ kind: 'frame', position: frame.position, samples: frame.samples, pcm });
     super.write(frame);
   }

@@ -62,13 +62,16 @@ export function createConnection(ws: WebSocket, opts: ConnectionOptions): Connec
   let missedPongs = 0;
   let heartbeat: TimerHandle | undefined;
 
+  const onSessionThrew = (what: string, err: unknown): void => {
+    // A session bug must cost this call only: log it and end this socket as an internal error (§4.6).
+    logger.error({ err: describeError(err), during: what }, 'session threw; closing its socket');
+    safeClose(1011, 'internal error');
+  };
   const guard = (what: string, fn: () => void): void => {
     try {
       fn();
     } catch (err) {
-      // A session bug must cost this call only: log it and end this socket as an internal error (§4.6).
-      logger.error({ err: describeError(err), during: what }, 'session threw; closing its socket');
-      safeClose(1011, 'internal error');
+      onSessionThrew(what, err);
     }
   };
 
@@ -123,9 +126,15 @@ export function createConnection(ws: WebSocket, opts: ConnectionOptions): Connec
         guard('invalid', () => s.handleInvalid('message too large'));
         return;
       }
-      // A view over ws's own buffer: audio is read synchronously by the session, so no copy is needed.
+      // A view over ws's own buffer: the session and its sinks read audio synchronously, so no copy is
+      // needed. A plain Uint8Array, not a Buffer, so core code sees `slice` copy as the standard says.
+      // Inline rather than through `guard`: no closure per audio frame.
       const view = new Uint8Array(buf.buffer, buf.byteOffset, buf.byteLength);
-      guard('audio', () => s.handleAudio(view));
+      try {
+        s.handleAudio(view);
+      } catch (err) {
+        onSessionThrew('audio', err);
+      }
       return;
     }
     // A UTF-8 text of more than 4 × the limit in bytes is too long in characters whatever it holds.

@@ -112,7 +112,7 @@ export class ConversationController {
       correlationId: '',
       apiKeyLabel: '',
     });
-    return sessionAudioSink(ls, this.#o.clock);
+    return sessionAudioSink(ls);
   };
 
   /** Gives the controller the gateway's session registry (pause/resume go through it). */

@@ -1,14 +1,14 @@
 /**
  * One AudioHook session of this gateway task as the controller sees it, and its sink wiring: the
  * {@link TranscriptionSink} (the session's audio sink), the utterance writer behind it, the Transcription
- * Connector, and the arrival clock fed by the audio path.
+ * Connector, and the arrival clock the streamer feeds (per chunk).
  */
 import type { Role } from '../../../core/audio/roles';
 import type { TimelineGap } from '../../../core/audio/timeline';
 import type { AudioFrame, AudioSink, ConnectionInfo, SinkStartInfo } from '../../../core/audiohook/ports';
 import type { StartParams } from '../../../core/conversation/conversation';
 import type { RoleSummary } from '../../../core/conversation/segment';
-import type { Clock, Logger } from '../../../core/ports';
+import type { Logger } from '../../../core/ports';
 import type { Utterance } from '../../../core/transcript/utterance';
 import { TranscriptionConnector, withTranscriptionConnector } from '../connector/transcription-connector';
 import { type SegmentSummary, TranscriptionSink } from '../transcribe/transcription-sink';
@@ -84,6 +84,7 @@ export function createLocalSession(ctx: ControlContext, sessionId: string, conne
     onSegmentEnded: (summary) => {
       if (ls) ls.endSummary = summary;
     },
+    arrivals,
     clock: o.clock,
     timers: o.timers,
     random: ctx.random,
@@ -113,17 +114,15 @@ export function createLocalSession(ctx: ControlContext, sessionId: string, conne
 }
 
 /**
- * The gateway-facing audio sink of a session: its {@link TranscriptionSink}, with each frame's arrival
- * recorded and the end held behind the previous segment's close.
+ * The gateway-facing audio sink of a session: its {@link TranscriptionSink}, with the end held behind the
+ * previous segment's close. Frames go straight to the sink (arrival times are noted per Transcribe
+ * chunk by the streamer, not here per frame).
  */
-export function sessionAudioSink(session: LocalSession, clock: Clock): AudioSink {
+export function sessionAudioSink(session: LocalSession): AudioSink {
   const sink = session.sink;
   return {
     start: (info: SinkStartInfo) => sink.start(info),
-    write: (frame: AudioFrame) => {
-      session.arrivals.record(frame.position + frame.samples, clock.monotonic());
-      sink.write(frame);
-    },
+    write: (frame: AudioFrame) => sink.write(frame),
     gap: (gap: TimelineGap) => sink.gap(gap),
     languageChanged: (language: string) => sink.languageChanged(language),
     end: (reason) => {

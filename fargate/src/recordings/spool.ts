@@ -10,7 +10,7 @@
  */
 import { createWriteStream, type WriteStream } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
-import { interleaveL16 } from '../../../core/audio/interleave';
+import { writeL16 } from '../../../core/audio/interleave';
 import type { Role } from '../../../core/audio/roles';
 import { encodeWavHeader, wavHeaderBytes } from '../../../core/audio/wav';
 import type { AudioFrame } from '../../../core/audiohook/ports';
@@ -91,10 +91,11 @@ export class SegmentSpool {
     this.#stream.write(Buffer.alloc(HEADER_BYTES));
   }
 
-  /** Appends a frame (interleaved in channel order; a role the frame lacks is silence). Never throws. */
+  /** Appends a frame (interleaved in channel order, as received). Never throws. */
   write(frame: AudioFrame): void {
     if (this.#error !== undefined || this.#sealing !== undefined || frame.samples <= 0) return;
     const channels = this.#roles.length;
+    if (frame.channels !== channels) return; // never: the session's frames and roles come from one media
     const bytes = frame.samples * channels * 2;
     const backlog = this.#stream.writableLength + this.#fill;
     if (backlog + bytes > this.#maxBacklog || this.#dataBytes + bytes > MAX_DATA_BYTES) {
@@ -102,7 +103,6 @@ export class SegmentSpool {
       return;
     }
     this.#startPosition ??= frame.position;
-    const sources = this.#roles.map((r) => frame.pcm[r]);
     const frameBytes = channels * 2;
     for (let i = 0; i < frame.samples; ) {
       let room = Math.floor((this.#batch.length - this.#fill) / frameBytes);
@@ -111,7 +111,7 @@ export class SegmentSpool {
         room = Math.floor(this.#batch.length / frameBytes);
       }
       const n = Math.min(room, frame.samples - i);
-      interleaveL16(sources, i, n, this.#batch, this.#fill / frameBytes);
+      writeL16(frame, i, n, this.#batch, this.#fill / frameBytes);
       this.#fill += n * frameBytes;
       i += n;
     }

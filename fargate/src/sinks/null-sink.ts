@@ -6,8 +6,6 @@ import type { Role } from '../../../core/audio/roles';
 import type { TimelineGap } from '../../../core/audio/timeline';
 import type { AudioFrame, AudioSink, SinkStartInfo } from '../../../core/audiohook/ports';
 
-const ROLES: readonly Role[] = ['customer', 'agent'];
-
 /** A snapshot of what a {@link NullSink} has seen. */
 export interface NullSinkCounts {
   /** Samples received per role (a mono session counts only its one role). */
@@ -54,7 +52,12 @@ export class NullSink implements AudioSink {
   write(frame: AudioFrame): void {
     const c = this.#counts;
     c.frames++;
-    for (const role of ROLES) if (frame.pcm[role] !== undefined) c.samples[role] += frame.samples;
+    // Channel c carries the session's role c (SinkStartInfo.roles, in negotiated order).
+    const roles = this.#info?.roles ?? [];
+    for (let ch = 0; ch < frame.channels; ch++) {
+      const role = roles[ch];
+      if (role !== undefined) c.samples[role] += frame.samples;
+    }
     c.endPosition = frame.position + frame.samples;
   }
 

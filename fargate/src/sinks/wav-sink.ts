@@ -11,7 +11,7 @@ import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SAMPLE_RATE } from '../../../core/audio/format';
-import { interleaveL16 } from '../../../core/audio/interleave';
+import { writeL16 } from '../../../core/audio/interleave';
 import type { TimelineGap } from '../../../core/audio/timeline';
 import { encodeWavHeader, wavHeaderBytes } from '../../../core/audio/wav';
 import type { AudioFrame, AudioSink, SinkStartInfo } from '../../../core/audiohook/ports';
@@ -116,6 +116,8 @@ export class WavSink implements AudioSink {
   #timelineAt = 0;
   /** Gaps announced since the last audio: each earns its own `maxGapFillSec` allowance. */
   #gapsSinceAudio = 0;
+  /** The session channel written to each file channel (customer, agent); -1 for a role it does not carry. */
+  #channelMap: number[] = [-1, -1];
   readonly #stats: WavSinkStats = {
     samplesWritten: 0,
     silenceSamples: 0,
@@ -150,6 +152,7 @@ export class WavSink implements AudioSink {
         this.#log.warn({ sessionId: info.sessionId }, 'wav sink: start ignored (already started or ended)');
         return;
       }
+      this.#channelMap = [info.roles.indexOf('customer'), info.roles.indexOf('agent')];
       const folder = join(this.#dir, safeName(info.conversationId));
       this.#path = join(folder, `${safeName(info.sessionId)}.wav`);
       // Placeholder sizes; end() patches them. A crash leaves a valid, empty-looking header.
@@ -243,7 +246,7 @@ export class WavSink implements AudioSink {
   #interleave(frame: AudioFrame, skip: number, n: number): Uint8Array {
     const out = new Uint8Array(n * BYTES_PER_SAMPLE_FRAME);
     // Fixed layout: customer left, agent right; a role the session does not carry stays silent.
-    interleaveL16([frame.pcm.customer, frame.pcm.agent], skip, n, out, 0);
+    writeL16(frame, skip, n, out, 0, this.#channelMap);
     return out;
   }
 

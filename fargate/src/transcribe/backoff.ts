@@ -79,3 +79,62 @@ export function classifyFailure(err: unknown): FailureKind {
   // stream), 5xx and anything unknown: worth a bounded number of retries.
   return 'transient';
 }
+
+/** What to do after a failed underlying stream. */
+export type RetryDecision =
+  | { readonly action: 'reopen'; readonly delayMs: number /** 1-based, for logs. */; readonly attempt: number }
+  | { readonly action: 'give-up'; readonly why: string };
+
+/** The settings {@link StreamRetries} follows (a streamer config fits). */
+export interface RetrySettings {
+  readonly transientBackoff: BackoffPolicy;
+  readonly throttleBackoff: BackoffPolicy;
+  /** Consecutive transient failures (no result in between) before giving up. */
+  readonly maxConsecutiveFailures: number;
+}
+
+/**
+ * The retry state of one logical stream: transient failures are bounded (`maxConsecutiveFailures` in a
+ * row), throttling is not (the quota frees up eventually; audio buffers meanwhile) but is paced longer, a
+ * no-audio timeout reopens at once (on the next audio), a fatal error gives up. Any progress — a result,
+ * or a stream that completed — resets both counts.
+ */
+export class StreamRetries {
+  readonly #settings: RetrySettings;
+  readonly #random: () => number;
+  #transient = 0;
+  #throttled = 0;
+
+  constructor(settings: RetrySettings, random: () => number = Math.random) {
+    this.#settings = settings;
+    this.#random = random;
+  }
+
+  /** The stream made progress: the next failure starts a fresh count. */
+  progressed(): void {
+    this.#transient = 0;
+    this.#throttled = 0;
+  }
+
+  /** Decides, and counts, the retry after a failure of `kind`. */
+  after(kind: FailureKind): RetryDecision {
+    const s = this.#settings;
+    switch (kind) {
+      case 'no-audio-timeout':
+        return { action: 'reopen', delayMs: 0, attempt: 1 };
+      case 'throttled': {
+        const delayMs = fullJitterDelay(s.throttleBackoff, this.#throttled, this.#random);
+        return { action: 'reopen', delayMs, attempt: ++this.#throttled };
+      }
+      case 'transient': {
+        if (this.#transient + 1 >= s.maxConsecutiveFailures) {
+          return { action: 'give-up', why: `${this.#transient + 1} consecutive stream failures` };
+        }
+        const delayMs = fullJitterDelay(s.transientBackoff, this.#transient, this.#random);
+        return { action: 'reopen', delayMs, attempt: ++this.#transient };
+      }
+      case 'fatal':
+        return { action: 'give-up', why: 'the request was rejected' };
+    }
+  }
+}

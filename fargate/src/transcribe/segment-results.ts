@@ -4,7 +4,7 @@
  * that repeats accepted speech is dropped), mapped to utterances — the one place where recognizer channels
  * become roles — and delivered in order to the utterance sink (partials to the partial sink).
  */
-import type { Result, TranscriptEvent } from '@aws-sdk/client-transcribe-streaming';
+import type { Result, TranscriptEvent, TranscriptResultStream } from '@aws-sdk/client-transcribe-streaming';
 import type { Role } from '../../../core/audio/roles';
 import type { AnchorMap } from '../../../core/audio/timeline';
 import { describeError } from '../../../core/errors';
@@ -12,6 +12,7 @@ import type { Logger } from '../../../core/ports';
 import { type MappingContext, mapFinalResult, mapPartialResult, placeResult } from '../../../core/transcript/mapping';
 import { type ChannelId, channelIdOf } from '../../../core/transcript/recognizer-result';
 import type { PartialSink, Utterance, UtteranceSink } from '../../../core/transcript/utterance';
+import { TranscribeAdapterError } from './errors';
 import type { ResendLedger } from './resend-ledger';
 import type { SegmentContext } from './start-request';
 import type { StreamerTally, TranscribeMetrics } from './streamer-stats';
@@ -126,5 +127,31 @@ export class SegmentResults {
         );
       }
     });
+  }
+}
+
+/**
+ * Reads one response's result stream to its end, handing each `TranscriptEvent` on. The SDK throws
+ * modeled exception events itself; one that arrives as a member anyway is thrown here.
+ */
+export async function readResultStream(
+  results: AsyncIterable<TranscriptResultStream> | undefined,
+  onTranscript: (event: TranscriptEvent) => void,
+): Promise<void> {
+  if (results === undefined) {
+    throw new TranscribeAdapterError('TRANSCRIBE_NO_RESULT_STREAM', 'Transcribe answered without a result stream');
+  }
+  for await (const event of results) {
+    if (event.TranscriptEvent !== undefined) {
+      onTranscript(event.TranscriptEvent);
+      continue;
+    }
+    const thrown =
+      event.BadRequestException ??
+      event.LimitExceededException ??
+      event.InternalFailureException ??
+      event.ConflictException ??
+      event.ServiceUnavailableException;
+    if (thrown !== undefined) throw thrown;
   }
 }

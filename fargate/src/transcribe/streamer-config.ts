@@ -49,6 +49,12 @@ export const DEFAULT_STREAMER_CONFIG: StreamerConfig = {
   throttleBackoff: THROTTLE_BACKOFF,
 };
 
+/** Where the streamer notes when audio arrived (the control layer's `ArrivalClock` fits). */
+export interface ArrivalRecorder {
+  /** Audio up to `endPosition` (exclusive, in samples) had arrived at `monotonicMs`. */
+  record(endPosition: number, monotonicMs: number): void;
+}
+
 /** Options of {@link SegmentStreamer}. */
 export interface SegmentStreamerOptions {
   readonly client: TranscribeClientLike;
@@ -60,6 +66,11 @@ export interface SegmentStreamerOptions {
   readonly customization?: TranscribeCustomization;
   readonly config?: Partial<StreamerConfig>;
   readonly metrics?: TranscribeMetrics;
+  /**
+   * Told, once per chunk (never per frame), when the chunk's last sample arrived: the start of the
+   * end-of-speech → stored latency.
+   */
+  readonly arrivals?: ArrivalRecorder;
   readonly clock?: Clock;
   readonly timers?: Timers;
   /** @default Math.random */

@@ -6,6 +6,8 @@
 import { SAMPLE_RATE } from '../../../core/audio/format';
 import type { Role } from '../../../core/audio/roles';
 import type { RoleSummary } from '../../../core/conversation/segment';
+import type { Clock, Logger } from '../../../core/ports';
+import type { OverflowInfo } from './audio-queue';
 
 /** Counter names reported to {@link TranscribeMetrics}. */
 export type TranscribeMetricName =
@@ -120,4 +122,40 @@ export class StreamerTally {
       putFailures: c.putFailures,
     };
   }
+}
+
+/** Collaborators of {@link overflowReporter}. */
+export interface OverflowReporterDeps {
+  readonly tally: StreamerTally;
+  readonly metrics: TranscribeMetrics | undefined;
+  readonly log: Logger;
+  readonly clock: Clock;
+  /** The buffer's size, for the log line. */
+  readonly bufferSec: number;
+}
+
+/**
+ * The audio queue's overflow handler: counts the dropped audio (tally and `overflowDroppedMs`) and logs
+ * it at most once per 10 s, since an outage overflows on every chunk.
+ */
+export function overflowReporter(d: OverflowReporterDeps): (info: OverflowInfo) => void {
+  const ms = (samples: number) => Math.round(samples / (SAMPLE_RATE / 1000));
+  let lastLogAt = Number.NEGATIVE_INFINITY;
+  return (info) => {
+    d.tally.counters.droppedSamples += info.droppedSamples;
+    d.metrics?.count('overflowDroppedMs', ms(info.droppedSamples));
+    const now = d.clock.monotonic();
+    if (now - lastLogAt < 10_000) return;
+    lastLogAt = now;
+    d.log.warn(
+      {
+        droppedMs: ms(info.droppedSamples),
+        totalDroppedMs: ms(d.tally.counters.droppedSamples),
+        fromMs: ms(info.from),
+        toMs: ms(info.to),
+        bufferSec: d.bufferSec,
+      },
+      'Transcribe audio buffer full: dropping the oldest audio (no stream has taken audio for a while; the newest is kept so live transcripts do not fall behind)',
+    );
+  };
 }

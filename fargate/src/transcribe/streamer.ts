@@ -28,22 +28,41 @@ import { SAMPLE_RATE } from '../../../core/audio/format';
 import { AnchorMap, type TimelineGap } from '../../../core/audio/timeline';
 import type { AudioFrame } from '../../../core/audiohook/ports';
 import { describeError } from '../../../core/errors';
-import { type Clock, type Logger, systemClock, systemTimers, type TimerHandle, type Timers } from '../../../core/ports';
+import {
+  type Clock,
+  type Logger,
+  settlesWithin,
+  systemClock,
+  systemTimers,
+  type TimerHandle,
+  type Timers,
+} from '../../../core/ports';
 import type { PartialSink } from '../../../core/transcript/utterance';
-import { type AudioChunk, AudioQueue, type OverflowInfo } from './audio-queue';
-import { classifyFailure, type FailureKind, fullJitterDelay } from './backoff';
+import { type AudioChunk, AudioQueue } from './audio-queue';
+import { classifyFailure, type FailureKind, type RetryDecision, StreamRetries } from './backoff';
 import { ChunkBuilder } from './chunker';
 import { TranscribeAdapterError } from './errors';
 import { ResendLedger } from './resend-ledger';
-import { SegmentResults } from './segment-results';
+import { readResultStream, SegmentResults } from './segment-results';
 import {
   buildStartRequest,
   type SegmentContext,
   type TranscribeClientLike,
   type TranscribeCustomization,
 } from './start-request';
-import { DEFAULT_STREAMER_CONFIG, type SegmentStreamerOptions, type StreamerConfig } from './streamer-config';
-import { type StreamerState, type StreamerStats, StreamerTally, type TranscribeMetrics } from './streamer-stats';
+import {
+  type ArrivalRecorder,
+  DEFAULT_STREAMER_CONFIG,
+  type SegmentStreamerOptions,
+  type StreamerConfig,
+} from './streamer-config';
+import {
+  overflowReporter,
+  type StreamerState,
+  type StreamerStats,
+  StreamerTally,
+  type TranscribeMetrics,
+} from './streamer-stats';
 
 /** One underlying StartStreamTranscription call. */
 interface UnderlyingStream {
@@ -70,6 +89,14 @@ interface StreamRun {
 
 const SAMPLES_PER_MS = SAMPLE_RATE / 1000;
 
+/** The counter (in the tally and the metrics alike) each kind of failure adds to. */
+const FAILURE_COUNTERS = {
+  'no-audio-timeout': 'noAudioTimeouts',
+  throttled: 'throttled',
+  transient: 'transientErrors',
+  fatal: undefined,
+} as const;
+
 /**
  * Streams one segment's audio to Transcribe and emits its final utterances (and, without redaction,
  * partials). `write`/`gap` never block or throw; `end()` flushes and resolves within `endTimeoutMs`.
@@ -82,6 +109,7 @@ export class SegmentStreamer {
   readonly #custom: TranscribeCustomization | undefined;
   readonly #cfg: StreamerConfig;
   readonly #metrics: TranscribeMetrics | undefined;
+  readonly #arrivals: ArrivalRecorder | undefined;
   readonly #clock: Clock;
   readonly #timers: Timers;
   readonly #random: () => number;
@@ -104,7 +132,6 @@ export class SegmentStreamer {
   /** Cuts a backoff short (only when the segment is abandoned). */
   #cancelSleep: (() => void) | undefined;
   #endPromise: Promise<void> | undefined;
-  #lastOverflowLogAt = Number.NEGATIVE_INFINITY;
 
   constructor(opts: SegmentStreamerOptions) {
     this.#client = opts.client;
@@ -113,6 +140,7 @@ export class SegmentStreamer {
     this.#custom = opts.customization;
     this.#cfg = { ...DEFAULT_STREAMER_CONFIG, ...opts.config };
     this.#metrics = opts.metrics;
+    this.#arrivals = opts.arrivals;
     this.#clock = opts.clock ?? systemClock;
     this.#timers = opts.timers ?? systemTimers;
     this.#random = opts.random ?? Math.random;
@@ -141,9 +169,15 @@ export class SegmentStreamer {
     const chunkSamples = Math.max(1, Math.round(this.#cfg.chunkMs * SAMPLES_PER_MS));
     this.#queue = new AudioQueue({
       capacitySamples: Math.round(this.#cfg.bufferSec * SAMPLE_RATE),
-      onOverflow: (info) => this.#onOverflow(info),
+      onOverflow: overflowReporter({
+        tally: this.#tally,
+        metrics: this.#metrics,
+        log: this.#log,
+        clock: this.#clock,
+        bufferSec: this.#cfg.bufferSec,
+      }),
     });
-    this.#chunker = new ChunkBuilder(roles, chunkSamples, (chunk) => this.#enqueue(chunk));
+    this.#chunker = new ChunkBuilder(roles.length, chunkSamples, (chunk) => this.#enqueue(chunk));
   }
 
   /** Current lifecycle state. */
@@ -154,9 +188,8 @@ export class SegmentStreamer {
   /** Accepts one frame of the session's audio (dropped once the segment is ending, ended or failed). */
   write(frame: AudioFrame): void {
     if (this.#ending || this.#state === 'failed') return;
-    for (const role of this.#segment.roles) {
-      if (frame.pcm[role] !== undefined) this.#tally.addSamples(role, frame.samples);
-    }
+    // Every role of the segment has its channel in every frame (one media, one channel order).
+    for (const role of this.#segment.roles) this.#tally.addSamples(role, frame.samples);
     this.#chunker.write(frame);
   }
 
@@ -185,6 +218,8 @@ export class SegmentStreamer {
   // ── audio in ────────────────────────────────────────────────────────────────────────────────────
 
   #enqueue(chunk: AudioChunk): void {
+    // A chunk is emitted by the write that completes it (or the gap/end that cuts it): its audio is all here.
+    this.#arrivals?.record(chunk.position + chunk.samples, this.#clock.monotonic());
     this.#queue.push(chunk);
     this.#needFreshAudio = false;
     this.#loop ??= this.#run().catch((err: unknown) => {
@@ -192,25 +227,6 @@ export class SegmentStreamer {
       this.#giveUp(describeError(err), 'internal error');
     });
     this.#signal();
-  }
-
-  #onOverflow(info: OverflowInfo): void {
-    this.#tally.counters.droppedSamples += info.droppedSamples;
-    this.#metrics?.count('overflowDroppedMs', Math.round(info.droppedSamples / SAMPLES_PER_MS));
-    // One line per 10 s at most: an outage overflows on every chunk.
-    const now = this.#clock.monotonic();
-    if (now - this.#lastOverflowLogAt < 10_000) return;
-    this.#lastOverflowLogAt = now;
-    this.#log.warn(
-      {
-        droppedMs: Math.round(info.droppedSamples / SAMPLES_PER_MS),
-        totalDroppedMs: Math.round(this.#tally.counters.droppedSamples / SAMPLES_PER_MS),
-        fromMs: Math.round(info.from / SAMPLES_PER_MS),
-        toMs: Math.round(info.to / SAMPLES_PER_MS),
-        bufferSec: this.#cfg.bufferSec,
-      },
-      'Transcribe audio buffer full: dropping the oldest audio (no stream has taken audio for a while; the newest is kept so live transcripts do not fall behind)',
-    );
   }
 
   /** The AudioStream of one underlying stream: re-sent and queued chunks until told to stop. */
@@ -299,8 +315,7 @@ export class SegmentStreamer {
   }
 
   async #run(): Promise<void> {
-    let consecutiveFailures = 0;
-    let throttleAttempt = 0;
+    const retries = new StreamRetries(this.#cfg, this.#random);
     while (!this.#abandoned && this.#state !== 'failed') {
       if (!this.#canOpen()) {
         if (this.#ending) break;
@@ -310,17 +325,12 @@ export class SegmentStreamer {
       }
       const { outcome, sawResult } = await this.#runStream();
       if (this.#abandoned) break;
-      if (sawResult || outcome.kind === 'completed') {
-        consecutiveFailures = 0;
-        throttleAttempt = 0;
-      }
+      if (sawResult || outcome.kind === 'completed') retries.progressed();
       if (outcome.kind === 'completed') continue;
       const kind = classifyFailure(outcome.error);
       this.#prepareResend();
-      const delay = this.#onFailure(kind, outcome.error, consecutiveFailures, throttleAttempt);
+      const delay = this.#onFailure(kind, outcome.error, retries.after(kind));
       if (delay === undefined) break;
-      if (kind === 'throttled') throttleAttempt++;
-      else if (kind === 'transient') consecutiveFailures++;
       if (delay > 0) {
         this.#state = 'backoff';
         await this.#sleep(delay);
@@ -329,44 +339,34 @@ export class SegmentStreamer {
     if (this.#state !== 'failed') this.#state = this.#ending ? 'ending' : 'idle';
   }
 
-  /** Logs and counts a failure; returns the delay before the next attempt, or `undefined` to give up. */
-  #onFailure(kind: FailureKind, error: unknown, consecutive: number, throttleAttempt: number): number | undefined {
+  /** Logs and counts a failure; returns the delay before the next attempt, or `undefined` after giving up. */
+  #onFailure(kind: FailureKind, error: unknown, decision: RetryDecision): number | undefined {
     const err = describeError(error);
-    switch (kind) {
-      case 'no-audio-timeout':
-        this.#tally.counters.noAudioTimeouts++;
-        this.#metrics?.count('noAudioTimeouts');
-        this.#needFreshAudio = true;
-        this.#log.info({ err }, 'Transcribe closed the stream after no audio; reopening on the next audio');
-        return 0;
-      case 'throttled': {
-        this.#tally.counters.throttled++;
-        this.#metrics?.count('throttled');
-        const delay = fullJitterDelay(this.#cfg.throttleBackoff, throttleAttempt, this.#random);
-        this.#log.warn(
-          { err, attempt: throttleAttempt + 1, retryInMs: delay, bufferedMs: this.#bufferedMs() },
-          'Transcribe concurrent stream quota reached (LimitExceededException): retrying with backoff; raise the "concurrent StartStreamTranscription" quota or reduce sessions per region',
-        );
-        return delay;
-      }
-      case 'transient': {
-        this.#tally.counters.transientErrors++;
-        this.#metrics?.count('transientErrors');
-        if (consecutive + 1 >= this.#cfg.maxConsecutiveFailures) {
-          this.#giveUp(err, `${consecutive + 1} consecutive stream failures`);
-          return undefined;
-        }
-        const delay = fullJitterDelay(this.#cfg.transientBackoff, consecutive, this.#random);
-        this.#log.warn(
-          { err, attempt: consecutive + 1, retryInMs: delay, bufferedMs: this.#bufferedMs() },
-          'Transcribe stream lost: reopening and re-sending unfinished audio',
-        );
-        return delay;
-      }
-      case 'fatal':
-        this.#giveUp(err, 'the request was rejected');
-        return undefined;
+    const counter = FAILURE_COUNTERS[kind];
+    if (counter !== undefined) {
+      this.#tally.counters[counter]++;
+      this.#metrics?.count(counter);
     }
+    if (decision.action === 'give-up') {
+      this.#giveUp(err, decision.why);
+      return undefined;
+    }
+    const { delayMs: retryInMs, attempt } = decision;
+    if (kind === 'no-audio-timeout') {
+      this.#needFreshAudio = true;
+      this.#log.info({ err }, 'Transcribe closed the stream after no audio; reopening on the next audio');
+    } else if (kind === 'throttled') {
+      this.#log.warn(
+        { err, attempt, retryInMs, bufferedMs: this.#bufferedMs() },
+        'Transcribe concurrent stream quota reached (LimitExceededException): retrying with backoff; raise the "concurrent StartStreamTranscription" quota or reduce sessions per region',
+      );
+    } else {
+      this.#log.warn(
+        { err, attempt, retryInMs, bufferedMs: this.#bufferedMs() },
+        'Transcribe stream lost: reopening and re-sending unfinished audio',
+      );
+    }
+    return retryInMs;
   }
 
   #giveUp(err: ReturnType<typeof describeError>, why: string): void {
@@ -412,23 +412,7 @@ export class SegmentStreamer {
       const response = await this.#client.send(new StartStreamTranscriptionCommand(input), {
         abortSignal: stream.abort.signal,
       });
-      const results = response.TranscriptResultStream;
-      if (results === undefined) {
-        throw new TranscribeAdapterError('TRANSCRIBE_NO_RESULT_STREAM', 'Transcribe answered without a result stream');
-      }
-      for await (const event of results) {
-        if (event.TranscriptEvent !== undefined) this.#onTranscript(event.TranscriptEvent, stream);
-        else {
-          // The SDK throws modeled exception events itself; an unknown member is surfaced as is.
-          const thrown =
-            event.BadRequestException ??
-            event.LimitExceededException ??
-            event.InternalFailureException ??
-            event.ConflictException ??
-            event.ServiceUnavailableException;
-          if (thrown !== undefined) throw thrown;
-        }
-      }
+      await readResultStream(response.TranscriptResultStream, (event) => this.#onTranscript(event, stream));
       outcome = stream.inputDone
         ? { kind: 'completed' }
         : {
@@ -515,16 +499,4 @@ export class SegmentStreamer {
     this.#signal();
     this.#queue.interrupt();
   }
-}
-
-/** Whether `p` settles (either way) within `ms`. */
-function settlesWithin(timers: Timers, p: Promise<unknown>, ms: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const t = timers.setTimeout(() => resolve(false), ms);
-    const done = () => {
-      t.cancel();
-      resolve(true);
-    };
-    p.then(done, done);
-  });
 }

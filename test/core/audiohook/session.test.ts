@@ -1,6 +1,7 @@
 import { describe, expect, it, vi } from 'vitest';
+import { channelSamples } from '../../../core/audio/interleave';
 import type { ClientMessage } from '../../../core/audiohook/messages';
-import type { OpenDecision, OpenInfo, SessionHooks } from '../../../core/audiohook/ports';
+import type { AudioFrame, OpenDecision, OpenInfo, SessionHooks } from '../../../core/audiohook/ports';
 import {
   CONVERSATION_ID,
   deferred,
@@ -566,18 +567,19 @@ describe('session', () => {
   });
 
   describe('audio', () => {
-    it('writes each accepted frame at its timeline position, split by role', () => {
+    it('writes each accepted frame at its timeline position, as received, channel order kept', () => {
       const h = harness();
       h.client.open();
       const frame = new Uint8Array([0x00, 0x80, 0xff, 0x0d]);
       h.session.handleAudio(frame);
       for (let i = 0; i < 10; i++) h.session.handleAudio(new Uint8Array(3200).fill(0xff));
       const writes = h.sink.of('write');
-      expect(writes[0]?.frame).toEqual({
-        position: 0,
-        samples: 2,
-        pcm: { customer: Int16Array.from([-32124, 0]), agent: Int16Array.from([32124, -18812]) },
-      });
+      expect(writes[0]?.frame).toEqual({ position: 0, samples: 2, format: 'PCMU', channels: 2, data: frame });
+      // The roles of the channels are the sink's to apply (external = customer first here).
+      expect(h.sink.of('start')[0]?.info.roles).toEqual(['customer', 'agent']);
+      const first = writes[0]?.frame as AudioFrame;
+      expect(Array.from(channelSamples(first, 0))).toEqual([-32124, 0]);
+      expect(Array.from(channelSamples(first, 1))).toEqual([32124, -18812]);
       expect(writes.map((w) => w.frame.position)).toEqual([0, ...Array.from({ length: 10 }, (_, i) => 2 + i * 1600)]);
       expect(h.session.stats()).toMatchObject({
         position: 16_002,
@@ -590,7 +592,8 @@ describe('session', () => {
       const h = harness();
       h.client.open({ media: [MONO_INTERNAL] });
       h.session.handleAudio(new Uint8Array([0xff, 0xff]));
-      expect(h.sink.of('write')[0]?.frame.pcm).toEqual({ agent: Int16Array.from([0, 0]) });
+      expect(h.sink.of('start')[0]?.info.roles).toEqual(['agent']);
+      expect(h.sink.of('write')[0]?.frame).toMatchObject({ samples: 2, channels: 1, format: 'PCMU' });
     });
 
     it('disconnects on a frame that is not whole sample frames', () => {

@@ -27,6 +27,7 @@ import type { StreamerStats } from '../../../fargate/src/transcribe/streamer-sta
 import { ControlInbox } from '../../../store/control-inbox';
 import { ConversationsRepository } from '../../../store/conversations';
 import { UtterancesRepository } from '../../../store/utterances';
+import { frameOf } from '../../helpers/audio-frames';
 import { setupDynamoDb, type TestDynamoDb } from '../../helpers/dynamodb';
 import { until } from '../transcribe/helpers';
 
@@ -190,11 +191,7 @@ function connect(conversationId: string, on: ConversationController = controller
     /** Writes `frames` 200 ms frames (what the session forwards; the sink decides what reaches Transcribe). */
     write(frames: number) {
       for (let i = 0; i < frames; i++) {
-        sink.write({
-          position,
-          samples: FRAME,
-          pcm: { customer: new Int16Array(FRAME), agent: new Int16Array(FRAME) },
-        });
+        sink.write(frameOf(position, FRAME, {}));
         position += FRAME;
       }
     },

@@ -8,6 +8,7 @@ import {
   type GatewayMetricsOptions,
 } from '../../../fargate/src/observability/emf';
 import { ACTIVE_SESSIONS_METRIC, GATEWAY_METRICS_SERVICE } from '../../../lib/gateway-service';
+import { frameOf } from '../../helpers/audio-frames';
 import { FakeTime } from '../helpers/fake-time';
 
 interface EmfDoc {
@@ -252,7 +253,7 @@ describe('GatewayMetrics (CloudWatch embedded metric format)', () => {
 });
 
 describe('countingSinkFactory', () => {
-  const frame = (samples: number): AudioFrame => ({ position: 0, samples, pcm: {} });
+  const frame = (samples: number): AudioFrame => frameOf(0, samples, {});
 
   it('counts every frame written and forwards every call to the wrapped sink unchanged', async () => {
     const calls: string[] = [];

@@ -12,6 +12,7 @@ import { systemClock, systemTimers } from '../../../core/ports';
 import { createPipeline } from '../../../fargate/src/control/pipeline';
 import { createRecordingsS3Client } from '../../../fargate/src/recordings/s3-recording-store';
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from '../../../local/s3';
+import { frameOf } from '../../helpers/audio-frames';
 import { CaptureLogger } from '../../helpers/capture-logger';
 
 const BUCKET = 'pipeline-recordings';
@@ -67,11 +68,7 @@ describe('createPipeline recordings', () => {
       roles: ['customer', 'agent'],
       channels: ['external', 'internal'],
     });
-    rec?.write({
-      position: 0,
-      samples: 800,
-      pcm: { customer: new Int16Array(800).fill(5), agent: new Int16Array(800) },
-    });
+    rec?.write(frameOf(0, 800, { customer: new Int16Array(800).fill(5) }));
     void rec?.finish();
 
     await pipeline.close();

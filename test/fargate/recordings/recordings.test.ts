@@ -11,6 +11,7 @@ import {
   type RecordingSegmentInfo,
   SegmentRecordings,
 } from '../../../fargate/src/recordings/recordings';
+import { frameOf, rolePcm } from '../../helpers/audio-frames';
 import { CaptureLogger } from '../../helpers/capture-logger';
 import { ManualTime } from '../transcribe/helpers';
 
@@ -44,12 +45,12 @@ class FakeStore implements RecordingStore {
 
 /** A frame whose samples are distinct per role and position, so any reordering shows. */
 function rampFrame(position: number, samples: number, roles: readonly Role[]): AudioFrame {
-  const pcm: AudioFrame['pcm'] = {};
+  const pcm: Partial<Record<Role, Int16Array>> = {};
   for (const role of roles) {
     const sign = role === 'customer' ? 1 : -1;
     pcm[role] = Int16Array.from({ length: samples }, (_, i) => sign * ((position + i) % 30_000));
   }
-  return { position, samples, pcm };
+  return frameOf(position, samples, pcm, roles);
 }
 
 /** The interleaved 16-bit little-endian bytes the frames should produce, in channel order. */
@@ -59,7 +60,7 @@ function expectedPcm(frames: AudioFrame[], roles: readonly Role[]): Buffer {
     const b = Buffer.alloc(f.samples * roles.length * 2);
     for (let i = 0; i < f.samples; i++) {
       roles.forEach((r, c) => {
-        b.writeInt16LE(f.pcm[r]?.[i] ?? 0, (i * roles.length + c) * 2);
+        b.writeInt16LE(rolePcm(f, roles, r)?.[i] ?? 0, (i * roles.length + c) * 2);
       });
     }
     parts.push(b);
@@ -140,15 +141,15 @@ describe('SegmentRecordings', () => {
       expect(Buffer.from(wav.data).equals(expectedPcm([frame], ['customer']))).toBe(true);
     });
 
-    it('writes silence for a role a frame lacks, keeping the channels aligned', async () => {
+    it("leaves out a frame whose channels are other than the segment's, keeping the file aligned", async () => {
       const { store, recordings } = setup();
       const rec = recordings.begin(STEREO);
-      const frame: AudioFrame = { position: 0, samples: 4, pcm: { customer: Int16Array.from([1, 2, 3, 4]) } };
-      rec?.write(frame);
+      rec?.write(frameOf(0, 4, { customer: Int16Array.from([9, 9, 9, 9]) }, ['customer'])); // mono: never, one media
+      const stereo = rampFrame(0, 4, STEREO.roles);
+      rec?.write(stereo);
       await rec?.finish();
       const wav = parseWav(store.puts[0]?.bytes ?? Buffer.alloc(0));
-      const data = Buffer.from(wav.data);
-      expect(Array.from({ length: 8 }, (_, i) => data.readInt16LE(i * 2))).toEqual([0, 1, 0, 2, 0, 3, 0, 4]);
+      expect(Buffer.from(wav.data).equals(expectedPcm([stereo], STEREO.roles))).toBe(true);
     });
 
     it('stores a valid empty WAV for a segment that received no audio', async () => {

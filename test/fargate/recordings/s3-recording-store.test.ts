@@ -14,6 +14,7 @@ import { SegmentRecordings } from '../../../fargate/src/recordings/recordings';
 import { createRecordingsS3Client, S3RecordingStore } from '../../../fargate/src/recordings/s3-recording-store';
 import { TranscriptionSink } from '../../../fargate/src/transcribe/transcription-sink';
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from '../../../local/s3';
+import { frameOf, rolePcm } from '../../helpers/audio-frames';
 import { CaptureLogger } from '../../helpers/capture-logger';
 import { FakeTranscribe, ManualTime, RecordingLogger, RecordingSink, until } from '../transcribe/helpers';
 
@@ -43,12 +44,12 @@ function spoolDir(): string {
 
 /** Pseudo-random speech-like samples, different per role and position. */
 function frame(position: number, samples: number, roles: readonly Role[]): AudioFrame {
-  const pcm: AudioFrame['pcm'] = {};
+  const pcm: Partial<Record<Role, Int16Array>> = {};
   for (const role of roles) {
     const seed = role === 'customer' ? 7919 : 104_729;
     pcm[role] = Int16Array.from({ length: samples }, (_, i) => (((position + i) * seed) % 65_536) - 32_768);
   }
-  return { position, samples, pcm };
+  return frameOf(position, samples, pcm, roles);
 }
 
 async function getObject(key: string): Promise<{ body: Buffer; metadata: Record<string, string> }> {
@@ -163,14 +164,16 @@ describe('segment recordings in S3 (local S3)', () => {
     // Spot checks across both parts, then the whole payload.
     for (const f of [frames[0], frames[Math.floor(frames.length / 2)], frames.at(-1)] as AudioFrame[]) {
       const at = f.position * 4;
-      expect(data.readInt16LE(at)).toBe(f.pcm.agent?.[0]);
-      expect(data.readInt16LE(at + 2)).toBe(f.pcm.customer?.[0]);
+      expect(data.readInt16LE(at)).toBe(rolePcm(f, roles, 'agent')?.[0]);
+      expect(data.readInt16LE(at + 2)).toBe(rolePcm(f, roles, 'customer')?.[0]);
     }
     const expected = Buffer.alloc(SAMPLES * 4);
     for (const f of frames) {
+      const agent = rolePcm(f, roles, 'agent') as Int16Array;
+      const customer = rolePcm(f, roles, 'customer') as Int16Array;
       for (let i = 0; i < f.samples; i++) {
-        expected.writeInt16LE(f.pcm.agent?.[i] ?? 0, (f.position + i) * 4);
-        expected.writeInt16LE(f.pcm.customer?.[i] ?? 0, (f.position + i) * 4 + 2);
+        expected.writeInt16LE(agent[i] ?? 0, (f.position + i) * 4);
+        expected.writeInt16LE(customer[i] ?? 0, (f.position + i) * 4 + 2);
       }
     }
     expect(data.equals(expected)).toBe(true);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { SinkStartInfo } from '../../../core/audiohook/ports';
 import { createNullSinkFactory, NullSink } from '../../../fargate/src/sinks/null-sink';
+import { frameOf } from '../../helpers/audio-frames';
 
 const INFO: SinkStartInfo = {
   sessionId: '11111111-1111-4111-8111-111111111111',
@@ -12,13 +13,17 @@ const INFO: SinkStartInfo = {
 };
 
 describe('NullSink', () => {
-  it('counts samples per role, frames and the end of the last frame', () => {
+  it('counts samples per role (by the channel order it was started with), frames and the end of the last frame', () => {
     const sink = new NullSink();
     sink.start(INFO);
-    sink.write({ position: 0, samples: 1600, pcm: { customer: new Int16Array(1600), agent: new Int16Array(1600) } });
-    sink.write({ position: 1600, samples: 800, pcm: { customer: new Int16Array(800) } });
+    sink.write(frameOf(0, 1600, {}));
+    sink.write(frameOf(1600, 800, {}));
+    expect(sink.counts().samples).toEqual({ customer: 2400, agent: 2400 });
+    const mono = new NullSink();
+    mono.start({ ...INFO, roles: ['agent'], channels: ['internal'] });
+    mono.write(frameOf(0, 800, {}, ['agent']));
+    expect(mono.counts().samples).toEqual({ customer: 0, agent: 800 });
     const c = sink.counts();
-    expect(c.samples).toEqual({ customer: 2400, agent: 1600 });
     expect(c.frames).toBe(2);
     expect(c.endPosition).toBe(2400);
     expect(sink.info).toBe(INFO);
@@ -46,8 +51,9 @@ describe('NullSink', () => {
 
   it('hands out snapshots that later writes do not change', () => {
     const sink = new NullSink();
+    sink.start({ ...INFO, roles: ['agent'], channels: ['internal'] });
     const before = sink.counts();
-    sink.write({ position: 0, samples: 10, pcm: { agent: new Int16Array(10) } });
+    sink.write(frameOf(0, 10, {}, ['agent']));
     expect(before.samples.agent).toBe(0);
     expect(sink.counts().samples.agent).toBe(10);
   });

@@ -9,6 +9,7 @@ import { parseWav } from '../../../core/audio/wav';
 import type { AudioFrame, SinkStartInfo } from '../../../core/audiohook/ports';
 import type { Logger } from '../../../core/ports';
 import { createWavSinkFactory, WavSink, WavSinkConfigError } from '../../../fargate/src/sinks/wav-sink';
+import { frameOf } from '../../helpers/audio-frames';
 
 const SEC = 8000;
 const SESSION = '11111111-1111-4111-8111-111111111111';
@@ -48,11 +49,19 @@ function startInfo(channels: ChannelName[], ids = { sessionId: SESSION, conversa
   };
 }
 
-/** A frame whose samples are `value` (per role) so the channels can be told apart in the file. */
-function frame(position: number, samples: number, values: Partial<Record<Role, number>>): AudioFrame {
-  const pcm: AudioFrame['pcm'] = {};
+/**
+ * A frame whose samples are `value` (per role) so the channels can be told apart in the file; its channels
+ * carry `roles` (the session's, in negotiated order; a role without a value is silence).
+ */
+function frame(
+  position: number,
+  samples: number,
+  values: Partial<Record<Role, number>>,
+  roles: readonly Role[] = ['customer', 'agent'],
+): AudioFrame {
+  const pcm: Partial<Record<Role, Int16Array>> = {};
   for (const role of Object.keys(values) as Role[]) pcm[role] = new Int16Array(samples).fill(values[role] as number);
-  return { position, samples, pcm };
+  return frameOf(position, samples, pcm, roles);
 }
 
 /** Reads the file and splits it into [channel 0, channel 1]. */
@@ -108,8 +117,9 @@ describe('WavSink', () => {
     ['["internal","external"]', ['internal', 'external']],
   ])('puts the customer on channel 0 and the agent on channel 1 when negotiated as %s', async (_name, channels) => {
     const sink = new WavSink({ dir, logger: recordingLogger().logger });
-    sink.start(startInfo(channels));
-    sink.write(frame(0, 800, { customer: 1234, agent: -4321 }));
+    const info = startInfo(channels);
+    sink.start(info);
+    sink.write(frame(0, 800, { customer: 1234, agent: -4321 }, info.roles));
     await sink.end('close');
     const { left, right } = await readStereo(sink.path as string);
     expect(runs(left)).toEqual([[1234, 800]]);
@@ -119,7 +129,7 @@ describe('WavSink', () => {
   it('fills the missing role of a mono session with silence', async () => {
     const sink = new WavSink({ dir, logger: recordingLogger().logger });
     sink.start(startInfo(['internal']));
-    sink.write(frame(0, 1600, { agent: 500 }));
+    sink.write(frame(0, 1600, { agent: 500 }, ['agent']));
     await sink.end('close');
     const { left, right } = await readStereo(sink.path as string);
     expect(runs(left)).toEqual([[0, 1600]]);
@@ -206,8 +216,9 @@ describe('WavSink', () => {
     const sink = new WavSink({ dir, logger: recordingLogger().logger });
     sink.start(startInfo(['external', 'internal']));
     sink.write(frame(0, 1600, { customer: 1 }));
-    const overlapping = frame(1200, 800, { customer: 2 });
-    (overlapping.pcm.customer as Int16Array).fill(5, 400); // the part beyond what was written
+    const twos = new Int16Array(800).fill(2);
+    twos.fill(5, 400); // the part beyond what was written
+    const overlapping = frameOf(1200, 800, { customer: twos });
     sink.write(overlapping);
     sink.write(frame(500, 100, { customer: 9 })); // entirely in the past
     await sink.end('close');
@@ -271,7 +282,7 @@ describe('WavSink', () => {
   it('keeps ids that are not path-safe inside its directory', async () => {
     const sink = new WavSink({ dir, logger: recordingLogger().logger });
     sink.start(startInfo(['external'], { sessionId: '../../evil', conversationId: '../..' }));
-    sink.write(frame(0, 80, { customer: 1 }));
+    sink.write(frame(0, 80, { customer: 1 }, ['customer']));
     await sink.end('close');
     const path = sink.path as string;
     expect(resolve(path).startsWith(resolve(dir) + sep)).toBe(true);

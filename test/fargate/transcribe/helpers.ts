@@ -219,16 +219,27 @@ export class RecordingSink {
   }
 }
 
+import { l16Frame } from '../../helpers/audio-frames';
 /** The shared test logger under the name these tests use. */
 import { CaptureLogger as RecordingLogger } from '../../helpers/capture-logger';
 
 export { RecordingLogger };
 
-/** A frame of constant-valued PCM per role (so a test can tell channels apart in what was sent). */
-export function constFrame(position: number, samples: number, values: Partial<Record<Role, number>>): AudioFrame {
-  const pcm: AudioFrame['pcm'] = {};
-  for (const [role, v] of Object.entries(values) as [Role, number][]) pcm[role] = new Int16Array(samples).fill(v);
-  return { position, samples, pcm };
+/**
+ * A frame of constant-valued PCM per role (so a test can tell channels apart in what was sent). Its
+ * channels carry `roles`, by default the roles of `values` in the order given.
+ */
+export function constFrame(
+  position: number,
+  samples: number,
+  values: Partial<Record<Role, number>>,
+  roles: readonly Role[] = Object.keys(values) as Role[],
+): AudioFrame {
+  return l16Frame(
+    position,
+    samples,
+    roles.map((r) => new Int16Array(samples).fill(values[r] ?? 0)),
+  );
 }
 
 /** A final (or partial) result on one channel with times in stream seconds. */

@@ -15,6 +15,7 @@ import { SegmentStreamer } from '../../../fargate/src/transcribe/streamer';
 import type { StreamerConfig } from '../../../fargate/src/transcribe/streamer-config';
 import { createScriptedRecognizer } from '../../../local/transcribe/recognizer';
 import { type LocalTranscribe, startLocalTranscribe } from '../../../local/transcribe/server';
+import { frameOf } from '../../helpers/audio-frames';
 import { ManualTime, RecordingLogger, RecordingSink, until } from './helpers';
 
 const SEC = 8000;
@@ -109,7 +110,7 @@ function setup(
         }
         pcm[role] = a;
       }
-      streamer.write({ position: p, samples: FRAME, pcm });
+      streamer.write(frameOf(p, FRAME, pcm, roles));
     }
   };
   return { time, sink, logger, streamer, feed };

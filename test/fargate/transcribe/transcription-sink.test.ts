@@ -51,9 +51,10 @@ function setup() {
     config: { idleEndMs: 0 },
     onSegmentEnded: (s) => ended.push(s),
   });
-  const feed = (fromSec: number, toSec: number) => {
+  /** Frames of a session whose channels carry `roles` (customer first unless a test negotiated otherwise). */
+  const feed = (fromSec: number, toSec: number, roles: readonly Role[] = ['customer', 'agent']) => {
     for (let p = Math.round(fromSec * SEC); p < Math.round(toSec * SEC); p += 160) {
-      sink.write(constFrame(p, 160, { customer: 1000, agent: 2000 }));
+      sink.write(constFrame(p, 160, { customer: 1000, agent: 2000 }, roles));
     }
   };
   return { time, client, utterances, ended, sink, feed };
@@ -94,7 +95,7 @@ describe('TranscriptionSink', () => {
     sink.startSegment(segmentInfo(1));
     expect(sink.active).toBe(true);
     sink.start(startInfo(['agent', 'customer']));
-    feed(0, 1);
+    feed(0, 1, ['agent', 'customer']);
     await until(() => client.streams[0]?.bytes === BYTES_PER_SEC_STEREO);
     const [ch0] = client.stream(0).samples(2);
     expect(ch0?.[0]).toBe(2000); // agent first, as negotiated
