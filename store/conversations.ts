@@ -3,7 +3,7 @@
  * and the AudioHook sessions bound to a conversation (SES#). Used by the start/stop Lambdas (requestStart,
  * requestStop, listSessions, waitForSegmentClosed; the notify-and-await protocol around them is
  * control-service.ts) and by the gateway (registerSession, openSegment, startNextSegment,
- * addSegmentCounters, closeSegment, closeSession). Layout and the start/stop race argument:
+ * flushSegment, closeSegment, closeSession). Layout and the start/stop race argument:
  * docs/data-model.md.
  *
  * The records are the domain's (core/conversation); conversation-items.ts maps them to items. Every state
@@ -41,6 +41,7 @@ import {
   writeAbandon,
   writeCloseSegment,
   writeCounters,
+  writeFlush,
   writeHeartbeat,
   writeNextSegment,
   writeOpenSegment,
@@ -312,6 +313,21 @@ export class ConversationsRepository {
    */
   addSegmentCounters(conversationId: string, segment: number, role: Role, delta: Partial<RoleSummary>): Promise<void> {
     return writeCounters(this.t, conversationId, segment, role, delta);
+  }
+
+  /**
+   * Gateway, once per counter flush period: adds every role's counter deltas and records that this task
+   * still streams the segment (`heartbeatAt`), in one request. `not-open` when the segment is no longer
+   * `active`/`closing` (someone closed it; the counters are added all the same); throws
+   * {@link NotFoundError} when it does not exist.
+   */
+  flushSegment(
+    conversationId: string,
+    segment: number,
+    deltas: Partial<Record<Role, Partial<RoleSummary>>>,
+    now: number,
+  ): Promise<'ok' | 'not-open'> {
+    return writeFlush(this.t, conversationId, segment, deltas, now);
   }
 
   /**

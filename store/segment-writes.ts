@@ -4,7 +4,7 @@
  * write is conditional on the state it moves from; a lost condition re-reads and names what it found,
  * using the pure rules of core/conversation/rules.ts.
  */
-import { TransactWriteCommand, UpdateCommand } from '@aws-sdk/lib-dynamodb';
+import { TransactWriteCommand, UpdateCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import type { Role } from '../core/audio/roles';
 import { type ConversationMeta, ROLES } from '../core/conversation/conversation';
 import { mayRenewSegment, openSegmentContention, planRenewal } from '../core/conversation/rules';
@@ -47,6 +47,33 @@ export type CloseSegmentOutcome = 'closed' | 'already-closed' | 'not-open';
 
 function missing(conversationId: string, segment: number): NotFoundError {
   return new NotFoundError(`segment ${segment} of conversation ${conversationId} does not exist`);
+}
+
+/**
+ * Sends one conditional UpdateItem to the item of segment `segment`: `true` when it applied, `false` when
+ * its condition failed (the caller re-reads to name what it found). Any other failure is thrown as the
+ * store error of `operation`.
+ */
+async function updateSegmentIf(
+  t: ConversationTable,
+  conversationId: string,
+  segment: number,
+  operation: string,
+  update: Omit<UpdateCommandInput, 'TableName' | 'Key'>,
+): Promise<boolean> {
+  try {
+    await t.doc.send(
+      new UpdateCommand({
+        TableName: t.table,
+        Key: { pk: conversationPk(conversationId), sk: segmentSk(segment) },
+        ...update,
+      }),
+    );
+    return true;
+  } catch (err) {
+    if (!isConditionalCheckFailed(err)) throw toStoreError(err, operation);
+    return false;
+  }
 }
 
 /**
@@ -227,22 +254,32 @@ export async function writeCloseSegment(
       values[`:${name}`] = s[field];
     }
   }
-  try {
-    await t.doc.send(
-      new UpdateCommand({
-        TableName: t.table,
-        Key: { pk: conversationPk(conversationId), sk: segmentSk(segment) },
-        UpdateExpression: `SET ${sets.join(', ')}`,
-        ConditionExpression: '#state IN (:active, :closing)',
-        ExpressionAttributeNames: { '#state': 'state', '#ttl': 'ttl' },
-        ExpressionAttributeValues: values,
-      }),
-    );
-    return 'closed';
-  } catch (err) {
-    if (!isConditionalCheckFailed(err)) throw toStoreError(err, 'conversations.closeSegment');
+  const closed = await updateSegmentIf(t, conversationId, segment, 'conversations.closeSegment', {
+    UpdateExpression: `SET ${sets.join(', ')}`,
+    ConditionExpression: '#state IN (:active, :closing)',
+    ExpressionAttributeNames: { '#state': 'state', '#ttl': 'ttl' },
+    ExpressionAttributeValues: values,
+  });
+  return closed ? 'closed' : closedOr(t, conversationId, segment, 'not-open');
+}
+
+/** The `ADD` clauses and values of per-role counter deltas (0 and absent fields are skipped). */
+function counterAdds(deltas: Partial<Record<Role, Partial<RoleSummary>>>): { adds: string[]; values: Item } {
+  const adds: string[] = [];
+  const values: Item = {};
+  for (const role of ROLES) {
+    const delta = deltas[role];
+    if (delta === undefined) continue;
+    for (const field of SUMMARY_FIELDS) {
+      const v = delta[field];
+      if (v === undefined || v === 0) continue;
+      if (!Number.isFinite(v)) throw new InvalidArgumentError(`${field} must be a finite number`);
+      const name = counterAttribute(role, field);
+      adds.push(`${name} :${name}`);
+      values[`:${name}`] = v;
+    }
   }
-  return closedOr(t, conversationId, segment, 'not-open');
+  return { adds, values };
 }
 
 /** Adds to one role's counters with one atomic ADD (0 and absent fields are skipped). */
@@ -255,31 +292,52 @@ export async function writeCounters(
 ): Promise<void> {
   requireId(conversationId, 'conversationId');
   requireSegment(segment);
-  const adds: string[] = [];
-  const values: Item = {};
-  for (const field of SUMMARY_FIELDS) {
-    const v = delta[field];
-    if (v === undefined || v === 0) continue;
-    if (!Number.isFinite(v)) throw new InvalidArgumentError(`${field} must be a finite number`);
-    const name = counterAttribute(role, field);
-    adds.push(`${name} :${name}`);
-    values[`:${name}`] = v;
-  }
+  await addCounters(t, conversationId, segment, counterAdds({ [role]: delta }));
+}
+
+/** ADDs counters to the segment item whatever its state; throws {@link NotFoundError} when it does not exist. */
+async function addCounters(
+  t: ConversationTable,
+  conversationId: string,
+  segment: number,
+  { adds, values }: { adds: string[]; values: Item },
+): Promise<void> {
   if (adds.length === 0) return;
-  try {
-    await t.doc.send(
-      new UpdateCommand({
-        TableName: t.table,
-        Key: { pk: conversationPk(conversationId), sk: segmentSk(segment) },
-        UpdateExpression: `ADD ${adds.join(', ')}`,
-        ConditionExpression: 'attribute_exists(pk)',
-        ExpressionAttributeValues: values,
-      }),
-    );
-  } catch (err) {
-    if (isConditionalCheckFailed(err)) throw missing(conversationId, segment);
-    throw toStoreError(err, 'conversations.addSegmentCounters');
-  }
+  const added = await updateSegmentIf(t, conversationId, segment, 'conversations.addSegmentCounters', {
+    UpdateExpression: `ADD ${adds.join(', ')}`,
+    ConditionExpression: 'attribute_exists(pk)',
+    ExpressionAttributeValues: values,
+  });
+  if (!added) throw missing(conversationId, segment);
+}
+
+/**
+ * The holder's periodic write: every role's counter deltas and its sign of life (`heartbeatAt`) in one
+ * conditional UpdateItem — one request per flush period instead of one per role plus a heartbeat. When
+ * the segment is no longer `active`/`closing` the counters are still added (they are the segment's,
+ * whoever closed it) and the answer is `not-open`.
+ */
+export async function writeFlush(
+  t: ConversationTable,
+  conversationId: string,
+  segment: number,
+  deltas: Partial<Record<Role, Partial<RoleSummary>>>,
+  now: number,
+): Promise<'ok' | 'not-open'> {
+  requireId(conversationId, 'conversationId');
+  requireSegment(segment);
+  const counters = counterAdds(deltas);
+  const add = counters.adds.length > 0 ? ` ADD ${counters.adds.join(', ')}` : '';
+  const beat = await updateSegmentIf(t, conversationId, segment, 'conversations.flushSegment', {
+    UpdateExpression: `SET heartbeatAt = :now${add}`,
+    ConditionExpression: '#state IN (:active, :closing)',
+    ExpressionAttributeNames: { '#state': 'state' },
+    ExpressionAttributeValues: { ...counters.values, ':now': iso(now), ':active': 'active', ':closing': 'closing' },
+  });
+  if (beat) return 'ok';
+  if (counters.adds.length > 0) await addCounters(t, conversationId, segment, counters);
+  else if (!(await readSegment(t, conversationId, segment))) throw missing(conversationId, segment);
+  return 'not-open';
 }
 
 /** Records the holder's sign of life (`heartbeatAt`) on an `active`/`closing` segment. */
@@ -291,21 +349,13 @@ export async function writeHeartbeat(
 ): Promise<'ok' | 'not-open'> {
   requireId(conversationId, 'conversationId');
   requireSegment(segment);
-  try {
-    await t.doc.send(
-      new UpdateCommand({
-        TableName: t.table,
-        Key: { pk: conversationPk(conversationId), sk: segmentSk(segment) },
-        UpdateExpression: 'SET heartbeatAt = :now',
-        ConditionExpression: '#state IN (:active, :closing)',
-        ExpressionAttributeNames: { '#state': 'state' },
-        ExpressionAttributeValues: { ':now': iso(now), ':active': 'active', ':closing': 'closing' },
-      }),
-    );
-    return 'ok';
-  } catch (err) {
-    if (!isConditionalCheckFailed(err)) throw toStoreError(err, 'conversations.heartbeatSegment');
-  }
+  const beat = await updateSegmentIf(t, conversationId, segment, 'conversations.heartbeatSegment', {
+    UpdateExpression: 'SET heartbeatAt = :now',
+    ConditionExpression: '#state IN (:active, :closing)',
+    ExpressionAttributeNames: { '#state': 'state' },
+    ExpressionAttributeValues: { ':now': iso(now), ':active': 'active', ':closing': 'closing' },
+  });
+  if (beat) return 'ok';
   if (!(await readSegment(t, conversationId, segment))) throw missing(conversationId, segment);
   return 'not-open';
 }
@@ -320,33 +370,24 @@ export async function writeAbandon(
 ): Promise<'closed' | 'already-closed' | 'alive'> {
   requireId(conversationId, 'conversationId');
   requireSegment(segment);
-  try {
-    await t.doc.send(
-      new UpdateCommand({
-        TableName: t.table,
-        Key: { pk: conversationPk(conversationId), sk: segmentSk(segment) },
-        UpdateExpression: 'SET #state = :closed, endedAt = :now, closeReason = :reason, #ttl = :ttl',
-        // The holder-lost rule (core/conversation/rules.ts isHolderSilent) as a condition, so the decision
-        // and the write are one atomic step. ISO-8601 UTC timestamps of one format compare correctly as strings.
-        ConditionExpression:
-          '#state IN (:active, :closing) AND (heartbeatAt < :cut OR (attribute_not_exists(heartbeatAt) AND openedAt < :cut))',
-        ExpressionAttributeNames: { '#state': 'state', '#ttl': 'ttl' },
-        ExpressionAttributeValues: {
-          ':closed': 'closed',
-          ':active': 'active',
-          ':closing': 'closing',
-          ':now': iso(now),
-          ':reason': 'holder-lost',
-          ':cut': iso(silentSince),
-          ':ttl': ttlAfter(now, t.retentionSeconds),
-        },
-      }),
-    );
-    return 'closed';
-  } catch (err) {
-    if (!isConditionalCheckFailed(err)) throw toStoreError(err, 'conversations.abandonSegment');
-  }
-  return closedOr(t, conversationId, segment, 'alive');
+  const closed = await updateSegmentIf(t, conversationId, segment, 'conversations.abandonSegment', {
+    UpdateExpression: 'SET #state = :closed, endedAt = :now, closeReason = :reason, #ttl = :ttl',
+    // The holder-lost rule (core/conversation/rules.ts isHolderSilent) as a condition, so the decision
+    // and the write are one atomic step. ISO-8601 UTC timestamps of one format compare correctly as strings.
+    ConditionExpression:
+      '#state IN (:active, :closing) AND (heartbeatAt < :cut OR (attribute_not_exists(heartbeatAt) AND openedAt < :cut))',
+    ExpressionAttributeNames: { '#state': 'state', '#ttl': 'ttl' },
+    ExpressionAttributeValues: {
+      ':closed': 'closed',
+      ':active': 'active',
+      ':closing': 'closing',
+      ':now': iso(now),
+      ':reason': 'holder-lost',
+      ':cut': iso(silentSince),
+      ':ttl': ttlAfter(now, t.retentionSeconds),
+    },
+  });
+  return closed ? 'closed' : closedOr(t, conversationId, segment, 'alive');
 }
 
 /** Polls the segment (strongly consistent) until it is `closed` or `timeoutMs` passes. */

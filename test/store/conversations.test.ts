@@ -364,6 +364,37 @@ describe('ConversationsRepository (DynamoDB Local)', () => {
       });
     });
 
+    it('flushes both roles and the heartbeat in one write, and still counts into a segment closed elsewhere', async () => {
+      const id = newId();
+      await started(id);
+      await repo.openSegment(id, 1, { taskId: 'task-a', sessionId: 's1' }, T0);
+      const flush = (at: number) =>
+        repo.flushSegment(
+          id,
+          1,
+          { customer: { totalAudioBytes: 3200, audioDurationMs: 100 }, agent: { transcripts: 1 } },
+          at,
+        );
+      expect(await flush(T0 + 5_000)).toBe('ok');
+      expect(await repo.flushSegment(id, 1, { customer: {}, agent: { transcripts: 0 } }, T0 + 10_000)).toBe('ok');
+      let seg = await repo.getSegment(id, 1);
+      expect(seg?.heartbeatAt).toBe(new Date(T0 + 10_000).toISOString());
+      expect(seg?.summary).toEqual({
+        customer: { totalAudioBytes: 3200, audioDurationMs: 100, streamingSeconds: 0, transcripts: 0 },
+        agent: { totalAudioBytes: 0, audioDurationMs: 0, streamingSeconds: 0, transcripts: 1 },
+      });
+      await repo.requestStop(id, T0 + 11_000);
+      expect(await repo.abandonSegment(id, 1, T0 + 60_000, T0 + 30_000)).toBe('closed');
+      // The lost holder's late flush: its counts are the segment's all the same, but it is told `not-open`.
+      expect(await flush(T0 + 61_000)).toBe('not-open');
+      seg = await repo.getSegment(id, 1);
+      expect(seg).toMatchObject({ state: 'closed', heartbeatAt: new Date(T0 + 10_000).toISOString() });
+      expect(seg?.summary?.customer?.totalAudioBytes).toBe(6400);
+      expect(await repo.flushSegment(id, 1, {}, T0 + 62_000)).toBe('not-open');
+      await expect(repo.flushSegment(id, 9, {}, T0)).rejects.toBeInstanceOf(NotFoundError);
+      await expect(repo.flushSegment(id, 9, { agent: { transcripts: 1 } }, T0)).rejects.toBeInstanceOf(NotFoundError);
+    });
+
     it('refuses to count into a segment that does not exist', async () => {
       await expect(repo.addSegmentCounters(newId(), 1, 'agent', { transcripts: 1 })).rejects.toMatchObject({
         name: 'NotFoundError',

@@ -50,8 +50,12 @@ export interface ConversationsPort {
     now: number,
     summary?: Partial<Record<Role, RoleSummary>>,
   ): Promise<CloseSegmentOutcome>;
-  addSegmentCounters(conversationId: string, segment: number, role: Role, delta: Partial<RoleSummary>): Promise<void>;
-  heartbeatSegment(conversationId: string, segment: number, now: number): Promise<'ok' | 'not-open'>;
+  flushSegment(
+    conversationId: string,
+    segment: number,
+    deltas: Partial<Record<Role, Partial<RoleSummary>>>,
+    now: number,
+  ): Promise<'ok' | 'not-open'>;
 }
 
 /** The slice of `ControlInbox` the controller uses (reader, plus notifying peers when a holder ends). */

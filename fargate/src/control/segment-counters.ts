@@ -61,8 +61,9 @@ export class SegmentCounters {
   }
 
   /**
-   * Adds what each role counted since the last flush (`ADD`, so it is safe next to other writers), then
-   * heartbeats the segment so a stop can tell this live task from a dead one (SEGMENT_HOLDER_SILENT_MS).
+   * Adds what each role counted since the last flush (`ADD`, so it is safe next to other writers) and
+   * heartbeats the segment so a stop can tell this live task from a dead one (SEGMENT_HOLDER_SILENT_MS):
+   * one request per session per period.
    */
   async #flush(ls: LocalSession): Promise<void> {
     const o = this.#ctx.options;
@@ -70,25 +71,24 @@ export class SegmentCounters {
     const stats = ls.sink.segmentStats();
     if (held === undefined || stats === undefined) return;
     const conversationId = ls.conversationId as string;
-    let flushed = false;
+    const deltas: Partial<Record<Role, Partial<RoleSummary>>> = {};
+    let counted = false;
     for (const [role, now] of Object.entries(stats.roles) as [Role, RoleSummary][]) {
       const before = held.flushed[role] ?? ZERO_SUMMARY;
       const delta: Partial<RoleSummary> = {};
-      let any = false;
       for (const field of ['totalAudioBytes', 'audioDurationMs', 'streamingSeconds', 'transcripts'] as const) {
         const d = now[field] - before[field];
         if (d > 0) {
           delta[field] = d;
-          any = true;
+          counted = true;
         }
       }
-      if (!any) continue;
-      await o.conversations.addSegmentCounters(conversationId, held.number, role, delta);
-      held.flushed[role] = { ...now };
-      flushed = true;
+      deltas[role] = delta;
     }
-    if (flushed) this.#ctx.stats.count('counterFlushes');
-    const beat = await o.conversations.heartbeatSegment(conversationId, held.number, o.clock.now());
+    const beat = await o.conversations.flushSegment(conversationId, held.number, deltas, o.clock.now());
+    // Written either way (the store adds counters to a segment closed elsewhere too).
+    for (const [role, now] of Object.entries(stats.roles) as [Role, RoleSummary][]) held.flushed[role] = { ...now };
+    if (counted) this.#ctx.stats.count('counterFlushes');
     if (beat === 'not-open') {
       // A stop closed it as holder-lost while this task was unreachable; the inbox stops the stream.
       ls.log.warn(
