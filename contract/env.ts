@@ -41,6 +41,32 @@ export const endpoint = (name: string) =>
 export const url = (name: string, example?: string) =>
   z.url({ message: `${name} must be a URL${example === undefined ? '' : `, e.g. ${example}`}` });
 
+/**
+ * One language tag as both runtimes accept it: a 2-3 letter language and optional 2-8 character subtags.
+ * Every language Amazon Transcribe streaming takes (`en-US`, `zh-CN`, `en-AB`, `fr-CA`…) fits, and so do
+ * BCP-47 tags such as `es-419`; names (`english`) and separators other than `-` (`en_US`) do not.
+ */
+const LANGUAGE_TAG = /^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/;
+
+/** A comma-separated list of at least one language tag (`en-US,es-US`); entries trimmed, blanks dropped. */
+export const languageList = (name: string) =>
+  z
+    .string()
+    .transform(commaList)
+    .pipe(
+      z
+        .array(
+          z.string().regex(LANGUAGE_TAG, { message: `${name} must be comma-separated BCP-47 tags, e.g. en-US,es-US` }),
+        )
+        .min(1, { message: `${name} must list at least one language, e.g. en-US,es-US` }),
+    );
+
+/** A CloudWatch metrics namespace. */
+export const cloudWatchNamespace = (name: string) =>
+  z.string().regex(/^[A-Za-z0-9._/#:-]{1,255}$/, {
+    message: `${name} must be a CloudWatch namespace (letters, digits, . _ / # : -), e.g. AudiohookTranscribe`,
+  });
+
 /** A `true`/`false`/`1`/`0` variable. */
 export const boolean = (name: string) =>
   z

@@ -4,7 +4,15 @@
  * the variable and how to fix it. Secret values are never echoed back.
  */
 import { z } from 'zod';
-import { commaList, endpoint, integer, problemsOf, tableName } from '../../contract/env';
+import {
+  cloudWatchNamespace,
+  commaList,
+  endpoint,
+  integer,
+  languageList,
+  problemsOf,
+  tableName,
+} from '../../contract/env';
 import { type EnvSchemaOf, GATEWAY_ENV } from '../../contract/env-names';
 import { ApiKeyStore } from '../../core/auth/api-keys';
 import { ConfigError } from '../../core/config-error';
@@ -191,19 +199,7 @@ const schema = z.object({
     .optional(),
   AUDIO_SINK: z.enum(['null', 'wav'], { message: 'AUDIO_SINK must be "null" or "wav"' }).default('null'),
   WAV_DIR: z.string().default('.local/recordings'),
-  SUPPORTED_LANGUAGES: z
-    .string()
-    .transform(commaList)
-    .pipe(
-      z
-        .array(
-          z.string().regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, {
-            message: 'SUPPORTED_LANGUAGES must be comma-separated BCP-47 tags, e.g. en-US,es-US',
-          }),
-        )
-        .min(1, { message: 'SUPPORTED_LANGUAGES must list at least one language, e.g. en-US' }),
-    )
-    .default(['en-US', 'es-US']),
+  SUPPORTED_LANGUAGES: languageList('SUPPORTED_LANGUAGES').default(['en-US', 'es-US']),
   MAX_SESSIONS: integer('MAX_SESSIONS', 1, 100_000).default(1000),
   DRAIN_TIMEOUT_SEC: integer('DRAIN_TIMEOUT_SEC', 0, 86_400).default(7200),
   ADMIN_PORT: integer('ADMIN_PORT', 1, 65_535).optional(),
@@ -240,13 +236,7 @@ const schema = z.object({
     .string()
     .regex(/^\S+$/, { message: 'RECORDINGS_KMS_KEY_ID must be a KMS key id, alias or ARN (no spaces)' })
     .optional(),
-  METRICS_NAMESPACE: z
-    .string()
-    .regex(/^[A-Za-z0-9._/#:-]{1,255}$/, {
-      message:
-        'METRICS_NAMESPACE must be a CloudWatch namespace (letters, digits, . _ / # : -), e.g. AudiohookTranscribe',
-    })
-    .optional(),
+  METRICS_NAMESPACE: cloudWatchNamespace('METRICS_NAMESPACE').optional(),
   METRICS_SERVICE: z
     .string()
     .regex(/^[A-Za-z0-9._-]{1,64}$/, { message: 'METRICS_SERVICE must be 1-64 letters, digits, . _ -' })

@@ -6,7 +6,18 @@
  * never echoed.
  */
 import { z } from 'zod';
-import { boolean, commaList, type Env, integer, nonEmpty, present, problemsOf, url } from '../../contract/env';
+import {
+  boolean,
+  cloudWatchNamespace,
+  commaList,
+  type Env,
+  integer,
+  languageList,
+  nonEmpty,
+  present,
+  problemsOf,
+  url,
+} from '../../contract/env';
 import type { API_ENV, AUTHORIZER_ENV, EnvSchemaOf, LAMBDA_OBSERVABILITY_ENV } from '../../contract/env-names';
 import { ConfigError } from '../../core/config-error';
 
@@ -145,12 +156,7 @@ const LOG_LEVELS = ['DEBUG', 'INFO', 'WARN', 'ERROR', 'SILENT'] as const;
 /** The Powertools variables every Lambda reads. */
 export const observabilitySchema = z.object({
   POWERTOOLS_SERVICE_NAME: z.string().min(1).default('audiohook-transcribe-api'),
-  POWERTOOLS_METRICS_NAMESPACE: z
-    .string()
-    .regex(/^[A-Za-z0-9._/#:-]{1,255}$/, {
-      message: 'POWERTOOLS_METRICS_NAMESPACE must be a CloudWatch namespace (letters, digits, . _ / # : -)',
-    })
-    .default('AudiohookTranscribe'),
+  POWERTOOLS_METRICS_NAMESPACE: cloudWatchNamespace('POWERTOOLS_METRICS_NAMESPACE').default('AudiohookTranscribe'),
   LOG_LEVEL: z
     .string()
     .transform((s) => s.toUpperCase())
@@ -171,19 +177,7 @@ const apiSchema = observabilitySchema.extend({
   CONVERSATIONS_TABLE: nonEmpty('CONVERSATIONS_TABLE'),
   UTTERANCES_TABLE: nonEmpty('UTTERANCES_TABLE'),
   DYNAMODB_ENDPOINT: url('DYNAMODB_ENDPOINT', 'http://127.0.0.1:8000').optional(),
-  SUPPORTED_LANGUAGES: z
-    .string()
-    .transform(commaList)
-    .pipe(
-      z
-        .array(
-          z
-            .string()
-            .regex(/^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$/, { message: 'SUPPORTED_LANGUAGES entries must be IETF tags' }),
-        )
-        .min(1, { message: 'SUPPORTED_LANGUAGES must list at least one language, e.g. en-US,es-US' }),
-    )
-    .default(['en-US', 'es-US']),
+  SUPPORTED_LANGUAGES: languageList('SUPPORTED_LANGUAGES').default(['en-US', 'es-US']),
   DEFAULT_LANGUAGE: z.string().default('en-US'),
   REDACTION_ENABLED: boolean('REDACTION_ENABLED').default(true),
   // API Gateway REST integrations time out at 29 s; the wait must end well before that.

@@ -175,6 +175,12 @@ describe('loadConfig', () => {
       expect(problems).toHaveLength(8);
     });
 
+    it('reports a bad language list with the shared message (contract/env.ts languageList)', () => {
+      expect(problemsOf({ AUDIOHOOK_API_KEYS: KEYS, SUPPORTED_LANGUAGES: 'en-US,en_GB' })).toEqual([
+        'SUPPORTED_LANGUAGES must be comma-separated BCP-47 tags, e.g. en-US,es-US',
+      ]);
+    });
+
     it('reports an API keys problem together with the others', () => {
       const problems = problemsOf({ AUDIOHOOK_API_KEYS: '{', PORT: 'x' });
       expect(problems).toHaveLength(2);

@@ -49,6 +49,12 @@ describe('loadConfig (route handlers)', () => {
     }
   });
 
+  it('reports a bad language list with the shared message (contract/env.ts languageList)', () => {
+    expect(() => loadConfig({ ...BASE, SUPPORTED_LANGUAGES: 'en-US,en_GB' })).toThrow(
+      'SUPPORTED_LANGUAGES must be comma-separated BCP-47 tags, e.g. en-US,es-US',
+    );
+  });
+
   it('rejects a default language outside the supported list', () => {
     expect(() => loadConfig({ ...BASE, DEFAULT_LANGUAGE: 'fr-FR' })).toThrow(/DEFAULT_LANGUAGE/);
   });
