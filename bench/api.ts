@@ -34,331 +34,47 @@
  * scrypt, once per credential per 5 minutes). The credential's rate limit is set far above the offered
  * load, so the adapter's throttle never answers 429 (a 429 would count as an error). Warm-up requests of
  * every route run first and are not counted. Results: a table on stdout and `.bench/api-<time>.json`.
+ *
+ * This file runs the phases; the command line is in `api-options.ts`, the timed requests and closed-loop
+ * phases in `api-client.ts`, the processes and simulated calls in `api-stack.ts`, the read fixture's
+ * seeding in `api-fixture.ts` and the results in `api-report.ts`.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { AppError } from '../core/errors';
-import { utteranceIdOf } from '../core/transcript/utterance';
 import { credentialEntry } from '../lambdas/authorizer/hash-secret';
 import { loadConfig } from '../lambdas/shared/config';
 import { createLocalDynamoDbClient, startDynamoDbLocal } from '../local/dynamodb';
-import { toneSource } from '../local/simulator/audio-source';
-import { runSimulatedSession } from '../local/simulator/client';
-import type { SimulatedSessionResult } from '../local/simulator/options';
 import { createScriptedRecognizer } from '../local/transcribe/recognizer';
 import { type LocalTranscribe, startLocalTranscribe } from '../local/transcribe/server';
 import { ConversationsRepository } from '../store/conversations';
 import { createTables } from '../store/create-tables';
 import { createDocumentClient } from '../store/dynamo';
 import { UtterancesRepository } from '../store/utterances';
-import { freePort, spawnBundledGateway } from './gateway-process';
-import { fmt, percentile, table } from './stats';
+import {
+  type Api,
+  type ApiBenchRow,
+  call,
+  causeOf,
+  closedLoop,
+  mustSucceed,
+  type Phase,
+  RequestFailed,
+  rowOf,
+} from './api-client';
+import { seedUtterances } from './api-fixture';
+import { parseOptions } from './api-options';
+import { writeReport } from './api-report';
+import { type Call, type Child, openCall, startApi, startGateway, waitFor } from './api-stack';
 
-const ROOT = join(import.meta.dirname, '..');
+export type { ApiBenchRow } from './api-client';
+
 const START_PATH = '/mg-autotranscribe/v1/start-streaming';
 const STOP_PATH = '/mg-autotranscribe/v1/stop-streaming';
 const MESSAGES_PATH = '/conversation/v1/conversation/messages';
 const statusPath = (guid: string) => `/mg-autotranscribe/v1/conversations/${encodeURIComponent(guid)}/status`;
-const REQUEST_TIMEOUT_MS = 30_000;
 const ACTIVE_TIMEOUT_MS = 15_000;
-const ACTIVE_POLL_MS = 25;
-/** Long enough to outlast any run; the sessions are ended by their abort signal. */
-const CALL_AUDIO_MS = 60 * 60_000;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-/** The measured figures of one operation at one concurrency. */
-export interface ApiBenchRow {
-  operation: string;
-  concurrency: number;
-  /** Successful samples. */
-  count: number;
-  /** Failed requests (or cycles) by cause, e.g. `{"409-201": 1, "unconfirmed": 2}`. */
-  errors: Record<string, number>;
-  p50Ms: number;
-  p95Ms: number;
-  p99Ms: number;
-  maxMs: number;
-  /** Completed operations per second of the phase's wall time; null when the phase is paced by design. */
-  perSec: number | null;
-}
-
-interface Phase {
-  latencies: number[];
-  errors: Record<string, number>;
-  wallMs: number;
-}
-
-class RequestFailed extends AppError {
-  override readonly name = 'RequestFailed';
-  declare readonly code: 'BENCH_API_REQUEST_FAILED';
-  constructor(readonly reason: string) {
-    super('BENCH_API_REQUEST_FAILED', `request failed: ${reason}`);
-  }
-}
-
-// --- processes -------------------------------------------------------------------------------------
-
-interface Child {
-  url: string;
-  stop(): Promise<void>;
-}
-
-async function waitHealthy(url: string, child: ChildProcess, what: string, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`${what} exited early with code ${child.exitCode}`);
-    if (Date.now() > deadline) throw new Error(`${what} did not become healthy within ${timeoutMs / 1000} s`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await sleep(100);
-  }
-}
-
-function stopper(child: ChildProcess): () => Promise<void> {
-  return async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-  };
-}
-
-/** The gateway in pipeline mode, bundled as in the container image, in its own process. */
-async function startGateway(env: Record<string, string>): Promise<Child> {
-  const gw = await spawnBundledGateway(ROOT, env, { healthTimeoutMs: 60_000 });
-  return { url: gw.url, stop: gw.stop };
-}
-
-/** The local REST adapter through its own entry point (what `npm start` runs), in its own process. */
-async function startApi(env: Record<string, string>): Promise<Child> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'local/api/main.ts')], {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH,
-      HOME: process.env.HOME,
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      LOCAL_API_HOST: '127.0.0.1',
-      LOCAL_API_PORT: String(port),
-      AWS_REGION: 'us-east-1',
-      LOG_LEVEL: 'WARN',
-      ...env,
-    },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const url = `http://127.0.0.1:${port}`;
-  const stop = stopper(child);
-  try {
-    await waitHealthy(`${url}/health`, child, 'local API');
-  } catch (err) {
-    await stop();
-    throw err;
-  }
-  return { url, stop };
-}
-
-// --- HTTP client -----------------------------------------------------------------------------------
-
-interface Api {
-  base: string;
-  headers: Record<string, string>;
-}
-
-interface Answer<T> {
-  ms: number;
-  body: T;
-}
-
-/** One request; resolves with the latency (request → last body byte) and the JSON body of a 200. */
-async function call<T = Record<string, unknown>>(
-  api: Api,
-  method: 'GET' | 'POST',
-  path: string,
-  body?: unknown,
-): Promise<Answer<T>> {
-  const t0 = performance.now();
-  let res: Response;
-  let text: string;
-  try {
-    res = await fetch(`${api.base}${path}`, {
-      method,
-      headers: body === undefined ? api.headers : { ...api.headers, 'Content-Type': 'application/json' },
-      ...(body !== undefined && { body: JSON.stringify(body) }),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    });
-    text = await res.text();
-  } catch (err) {
-    throw new RequestFailed(err instanceof Error && err.name === 'TimeoutError' ? 'timeout' : 'network');
-  }
-  const ms = performance.now() - t0;
-  if (res.status !== 200) {
-    let code = String(res.status);
-    try {
-      code = (JSON.parse(text) as { error?: { code?: string } }).error?.code ?? code;
-    } catch {
-      // not the envelope: keep the status
-    }
-    throw new RequestFailed(code);
-  }
-  return { ms, body: JSON.parse(text) as T };
-}
-
-function causeOf(err: unknown): string {
-  if (err instanceof RequestFailed) return err.reason;
-  return err instanceof Error ? err.message.slice(0, 60) : String(err);
-}
-
-/**
- * Runs `n` operations with `concurrency` in flight (closed loop). `op(i)` returns the latencies to record
- * (usually one) or throws; a throw counts as one error of its cause.
- */
-async function closedLoop(n: number, concurrency: number, op: (i: number) => Promise<number[]>): Promise<Phase> {
-  const phase: Phase = { latencies: [], errors: {}, wallMs: 0 };
-  let next = 0;
-  const t0 = performance.now();
-  await Promise.all(
-    Array.from({ length: Math.min(concurrency, n) }, async () => {
-      for (let i = next++; i < n; i = next++) {
-        try {
-          phase.latencies.push(...(await op(i)));
-        } catch (err) {
-          const cause = causeOf(err);
-          phase.errors[cause] = (phase.errors[cause] ?? 0) + 1;
-        }
-      }
-    }),
-  );
-  phase.wallMs = performance.now() - t0;
-  return phase;
-}
-
-/** Setup and warm-up phases must not fail: their errors would only resurface as noise in the figures. */
-function mustSucceed(what: string, phase: Phase): void {
-  const errors = Object.entries(phase.errors);
-  if (errors.length > 0) throw new Error(`${what} failed: ${errors.map(([k, v]) => `${v}×${k}`).join(', ')}`);
-}
-
-function rowOf(operation: string, concurrency: number, phase: Phase, paced = false): ApiBenchRow {
-  const xs = phase.latencies;
-  return {
-    operation,
-    concurrency,
-    count: xs.length,
-    errors: phase.errors,
-    p50Ms: percentile(xs, 50),
-    p95Ms: percentile(xs, 95),
-    p99Ms: percentile(xs, 99),
-    maxMs: xs.length > 0 ? Math.max(...xs) : Number.NaN,
-    perSec: paced || phase.wallMs <= 0 ? null : xs.length / (phase.wallMs / 1000),
-  };
-}
-
-// --- simulated calls -------------------------------------------------------------------------------
-
-interface Call {
-  conversationId: string;
-  /** Settles when the session ends (normally only at the end of the run, by `abort`). */
-  ended: Promise<SimulatedSessionResult>;
-  isEnded(): boolean;
-  abort(): void;
-}
-
-function openCall(gatewayUrl: string, apiKey: string): Call {
-  const conversationId = randomUUID();
-  const controller = new AbortController();
-  let ended = false;
-  const done = runSimulatedSession({
-    uri: gatewayUrl,
-    apiKey,
-    conversationId,
-    audio: toneSource({ format: 'PCMU', channels: 2, durationMs: CALL_AUDIO_MS, hz: [440, 660], amplitude: 0.3 }),
-    speed: 1,
-    record: 'none',
-    openTimeoutMs: 10_000,
-    signal: controller.signal,
-  }).finally(() => {
-    ended = true;
-  });
-  return { conversationId, ended: done, isEnded: () => ended, abort: () => controller.abort() };
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
-  const deadline = performance.now() + timeoutMs;
-  for (;;) {
-    const got = await probe();
-    if (got !== undefined) return got;
-    if (performance.now() > deadline) throw new Error(what);
-    await sleep(ACTIVE_POLL_MS);
-  }
-}
-
-// --- main ------------------------------------------------------------------------------------------
-
-interface Options {
-  concurrency: number[];
-  requests: number;
-  reads: number;
-  cycles: number;
-  beforeAudio: number;
-  holdMs: number;
-  utterances: number;
-  json: boolean;
-}
-
-const USAGE =
-  'usage: npm run bench -- api [--concurrency 1,8] [--requests 200] [--reads 40] [--cycles 24] ' +
-  '[--before-audio 100] [--hold-ms 500] [--utterances 1200] [--json]';
-
-function parseOptions(argv: string[]): Options {
-  const { values } = parseArgs({
-    args: argv,
-    options: {
-      concurrency: { type: 'string', default: '1,8' },
-      requests: { type: 'string', default: '200' },
-      reads: { type: 'string', default: '40' },
-      cycles: { type: 'string', default: '24' },
-      'before-audio': { type: 'string', default: '100' },
-      'hold-ms': { type: 'string', default: '500' },
-      utterances: { type: 'string', default: '1200' },
-      json: { type: 'boolean', default: false },
-    },
-  });
-  const whole = (s: string, min: number) => {
-    const n = Number(s.replace(/_/g, ''));
-    if (!Number.isInteger(n) || n < min) throw new Error(USAGE);
-    return n;
-  };
-  return {
-    concurrency: values.concurrency.split(',').map((c) => whole(c, 1)),
-    requests: whole(values.requests, 1),
-    reads: whole(values.reads, 1),
-    cycles: whole(values.cycles, 1),
-    beforeAudio: whole(values['before-audio'], 1),
-    holdMs: whole(values['hold-ms'], 0),
-    utterances: whole(values.utterances, 1),
-    json: values.json,
-  };
-}
-
-const SENTENCES = [
-  'thanks for calling, how can I help you today',
-  'I would like to check the status of my order from last week',
-  'sure, can I have the order number please',
-  'it is one two three four five six',
-  'thank you, I can see it shipped yesterday and should arrive on Friday',
-  'great, and can I change the delivery address',
-  'yes, what is the new address',
-];
 
 /** Entry point (bench/run.ts). */
 export async function main(argv: string[]): Promise<void> {
@@ -474,43 +190,7 @@ export async function main(argv: string[]): Promise<void> {
     progress(`${calls.length} calls open; seeding the read fixture (${o.utterances} utterances)`);
     await cycle(readCall.conversationId);
     const readGuid = readCall.conversationId;
-    const seg = await conversations.getSegment(readGuid, 1);
-    if (!seg) throw new Error('the read fixture has no segment 1');
-    let existing = 0;
-    for (let token: string | undefined, first = true; first || token; first = false) {
-      const page = await utterances.listByConversation(readGuid, {
-        consistentRead: true,
-        ...(token !== undefined && { nextToken: token }),
-      });
-      existing += page.items.length;
-      token = page.nextToken;
-    }
-    const toSeed = Math.max(0, o.utterances - existing);
-    const seededFrom = Date.now() - 3_600_000;
-    const seeding = await closedLoop(toSeed, 16, async (i) => {
-      const role = i % 2 === 0 ? 'customer' : 'agent';
-      const streamId = seg.streamIds[role];
-      const resultId = `bench-${i}`;
-      const created = await utterances.putFinal({
-        conversationId: readGuid,
-        segment: 1,
-        streamId,
-        role,
-        resultId,
-        utteranceId: utteranceIdOf(readGuid, streamId, resultId),
-        startMs: 10_000 + i * 2900,
-        endMs: 10_000 + i * 2900 + 2400,
-        text: SENTENCES[i % SENTENCES.length] as string,
-        language: 'en-US',
-        confidence: 0.91,
-        senderExternalId: role === 'customer' ? 'c-1' : 'a-1',
-        createdAt: seededFrom + i * 2900,
-      });
-      if (created.outcome !== 'created') throw new Error('seeding wrote a duplicate');
-      return [];
-    });
-    mustSucceed('seeding', seeding);
-    const total = existing + toSeed;
+    const total = await seedUtterances(conversations, utterances, readGuid, o.utterances);
 
     const readAll = async (): Promise<number[]> => {
       const ids = new Set<string>();
@@ -609,55 +289,7 @@ export async function main(argv: string[]): Promise<void> {
     const loadAfter = loadavg()[0] as number;
     progress('done');
 
-    const errorText = (e: Record<string, number>) =>
-      Object.entries(e)
-        .map(([k, v]) => `${v}×${k}`)
-        .join(' ') || '0';
-    process.stdout.write(
-      [
-        '',
-        `Control and retrieval API through the local adapter (${cpus().length} cores shared, load average ` +
-          `${fmt(loadBefore, 1)} → ${fmt(loadAfter, 1)}; latency in ms, client-side)`,
-        table(
-          ['operation', 'in flight', 'n', 'errors', 'p50', 'p95', 'p99', 'max', 'req/s'],
-          rows.map((r) => [
-            r.operation,
-            String(r.concurrency),
-            String(r.count),
-            errorText(r.errors),
-            fmt(r.p50Ms, 1),
-            fmt(r.p95Ms, 1),
-            fmt(r.p99Ms, 1),
-            fmt(r.maxMs, 1),
-            r.perSec === null ? '—' : fmt(r.perSec, 0),
-          ]),
-        ),
-        `Stop waits for the gateway's inbox poll (200 ms ± 20 %), the recognizer flush and the close, polled every ` +
-          `100 ms (STOP_WAIT_MS ${stopWaitMs}); cycles hold ${o.holdMs} ms of streaming, so their rate is not a throughput (—).`,
-        '',
-      ].join('\n'),
-    );
-    const outDir = join(ROOT, '.bench');
-    mkdirSync(outDir, { recursive: true });
-    const out = join(outDir, `api-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-    writeFileSync(
-      out,
-      `${JSON.stringify(
-        {
-          at: new Date().toISOString(),
-          cores: cpus().length,
-          loadAverage1m: { before: loadBefore, after: loadAfter },
-          stopWaitMs,
-          options: o,
-          utterances: total,
-          rows,
-        },
-        null,
-        2,
-      )}\n`,
-    );
-    if (o.json) process.stdout.write(`${JSON.stringify(rows)}\n`);
-    process.stderr.write(`results written to ${out}\n`);
+    writeReport({ rows, options: o, total, stopWaitMs, loadBefore, loadAfter });
   } finally {
     for (const c of calls) c.abort();
     await Promise.allSettled(calls.map((c) => c.ended));
