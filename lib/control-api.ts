@@ -9,7 +9,6 @@ import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as route53Targets from 'aws-cdk-lib/aws-route53-targets';
@@ -17,45 +16,21 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import { Construct } from 'constructs';
-import type { API_ENV, AUTHORIZER_ENV, EnvironmentOf, LAMBDA_OBSERVABILITY_ENV } from '../contract/env-names';
+import type { AUTHORIZER_ENV, EnvironmentOf, LAMBDA_OBSERVABILITY_ENV } from '../contract/env-names';
 import { AUTHORIZER_ENTRY, ROUTES, type RouteSpec } from '../contract/routes';
-import { EXPORT_REQUESTS_PREFIX, FEED_ROOT_PREFIX } from './feed-export';
+import { addContractGatewayResponses } from './control-api-gateway-responses';
+import { createRouteFunctions, pascal } from './control-api-route-functions';
 import { HouseFunction } from './house-function';
 import { lambdaMetricsService } from './metrics-scope';
-import { logicalIdOf } from './store';
 
 /** Stage name (never visible to callers: the custom domain maps the stage at the root). */
 export const API_STAGE_NAME = 'live';
 
-/**
- * API Gateway gives up on a REST integration after 29 s by default (the caller then gets 503-01). A Regional
- * API may have that quota raised; the stack does not rely on it.
- */
-export const API_GATEWAY_INTEGRATION_TIMEOUT_SEC = 29;
-/**
- * What the stop route does besides waiting for the gateway (`STOP_WAIT_MS`): the stop transaction (a few
- * conditional writes, retried on contention with ≤ 100 ms backoff), the session query, one control-inbox
- * put per gateway task, the last segment poll after the deadline, and possibly `abandonSegment` plus a
- * re-read. Each is a single-digit-millisecond DynamoDB call; 5 s also covers SDK retries under throttling.
- */
-export const STOP_ROUTE_OVERHEAD_SEC = 5;
-
-/**
- * Timeout of the stop route's function: `ceil(stopWaitMs / 1000) + STOP_ROUTE_OVERHEAD_SEC`, which must
- * stay strictly below API Gateway's 29 s so the function ends (and answers) before API Gateway gives up.
- * With the largest `api.stopWaitMs` (20,000 ms): 20 + 5 = 25 s, 4 s under the limit for the invoke itself.
- * @throws Error when the result would not be below the integration limit
- */
-export function stopRouteTimeoutSec(stopWaitMs: number): number {
-  const timeoutSec = Math.ceil(stopWaitMs / 1000) + STOP_ROUTE_OVERHEAD_SEC;
-  if (timeoutSec >= API_GATEWAY_INTEGRATION_TIMEOUT_SEC) {
-    throw new Error(
-      `ControlApi: stopWaitMs ${stopWaitMs} gives the stop function a ${timeoutSec} s timeout, not below API ` +
-        `Gateway's ${API_GATEWAY_INTEGRATION_TIMEOUT_SEC} s integration limit; lower api.stopWaitMs`,
-    );
-  }
-  return timeoutSec;
-}
+export {
+  API_GATEWAY_INTEGRATION_TIMEOUT_SEC,
+  STOP_ROUTE_OVERHEAD_SEC,
+  stopRouteTimeoutSec,
+} from './control-api-route-functions';
 
 /** Name of the execution-log group API Gateway writes to for a stage (it creates it itself if missing). */
 export function executionLogGroupName(apiId: string, stageName: string): string {
@@ -125,87 +100,6 @@ export interface RealtimeTokenRouteProps {
   readonly tokenSecret?: secretsmanager.ISecret;
 }
 
-/** File Exporter routes that only read the feed (the seven static operations). */
-const FILE_EXPORTER_READ_ROUTES: ReadonlySet<RouteSpec['id']> = new Set(
-  ROUTES.filter((r) => r.id.startsWith('file-exporter-')).map((r) => r.id),
-);
-
-/** Error envelope of api-contract.md §1.3, rendered by API Gateway itself. */
-function envelope(message: string, code: string): string {
-  return `{"error":{"requestId":"$context.requestId","message":"${message}","code":"${code}"}}`;
-}
-
-/** Answers API Gateway gives before any Lambda runs, in the contract's own terms. */
-const GATEWAY_RESPONSES: ReadonlyArray<{
-  id: string;
-  type: apigw.ResponseType;
-  status: string;
-  message: string;
-  code: string;
-}> = [
-  { id: 'Unauthorized', type: apigw.ResponseType.UNAUTHORIZED, status: '401', message: 'Unauthorized', code: '401-01' },
-  { id: 'AccessDenied', type: apigw.ResponseType.ACCESS_DENIED, status: '403', message: 'Forbidden', code: '403-01' },
-  {
-    id: 'InvalidApiKey',
-    type: apigw.ResponseType.INVALID_API_KEY,
-    status: '403',
-    message: 'Forbidden',
-    code: '403-01',
-  },
-  { id: 'Throttled', type: apigw.ResponseType.THROTTLED, status: '429', message: 'Too Many Requests', code: '429-01' },
-  {
-    id: 'QuotaExceeded',
-    type: apigw.ResponseType.QUOTA_EXCEEDED,
-    status: '429',
-    message: 'Too Many Requests',
-    code: '429-01',
-  },
-  // REST APIs answer an unknown route with 403 "Missing Authentication Token": the contract wants a 404.
-  {
-    id: 'UnknownRoute',
-    type: apigw.ResponseType.MISSING_AUTHENTICATION_TOKEN,
-    status: '404',
-    message: 'Not Found',
-    code: '404-01',
-  },
-  {
-    id: 'BadRequestParameters',
-    type: apigw.ResponseType.BAD_REQUEST_PARAMETERS,
-    status: '400',
-    message: 'Bad request',
-    code: '400-01',
-  },
-  {
-    id: 'BadRequestBody',
-    type: apigw.ResponseType.BAD_REQUEST_BODY,
-    status: '400',
-    message: 'Bad request',
-    code: '400-01',
-  },
-  {
-    id: 'TooLarge',
-    type: apigw.ResponseType.REQUEST_TOO_LARGE,
-    status: '413',
-    message: 'Request Entity Too Large',
-    code: '413-01',
-  },
-  { id: 'Default4xx', type: apigw.ResponseType.DEFAULT_4XX, status: '400', message: 'Bad request', code: '400-01' },
-  {
-    id: 'IntegrationTimeout',
-    type: apigw.ResponseType.INTEGRATION_TIMEOUT,
-    status: '503',
-    message: 'Service Unavailable',
-    code: '503-01',
-  },
-  {
-    id: 'Default5xx',
-    type: apigw.ResponseType.DEFAULT_5XX,
-    status: '500',
-    message: 'Internal server error',
-    code: '500-01',
-  },
-];
-
 /** The REST API with its Lambdas, authorizer, domain, throttling and logs. */
 export class ControlApi extends Construct {
   public readonly api: apigw.RestApi;
@@ -248,30 +142,7 @@ export class ControlApi extends Construct {
     });
     props.apiCredentialsSecret.grantRead(this.authorizerFunction);
 
-    const routeEnv = {
-      ...observabilityEnv,
-      CONVERSATIONS_TABLE: props.conversationsTable.tableName,
-      UTTERANCES_TABLE: props.utterancesTable.tableName,
-      SUPPORTED_LANGUAGES: props.supportedLanguages.join(','),
-      DEFAULT_LANGUAGE: props.defaultLanguage,
-      REDACTION_ENABLED: String(props.redaction),
-      RETENTION_DAYS: String(props.retentionDays),
-      STOP_WAIT_MS: String(props.stopWaitMs),
-    } satisfies EnvironmentOf<typeof API_ENV>;
-    const functions = new Map<RouteSpec['id'], HouseFunction>();
-    for (const route of ROUTES) {
-      const fn = new HouseFunction(this, pascal(route.id), {
-        entry: route.entry,
-        description: `${route.method} ${route.path}`,
-        // The stop route waits for the gateway (STOP_WAIT_MS) and must still answer inside API Gateway's 29 s.
-        timeoutSec: route.id === 'stop-streaming' ? stopRouteTimeoutSec(props.stopWaitMs) : 10,
-        logRetentionDays: props.logRetentionDays,
-        environment: { ...routeEnv, ...routeExtraEnv(route.id, props) },
-      });
-      functions.set(route.id, fn);
-    }
-    this.routeFunctions = functions;
-    this.grantRoutePermissions(props, functions);
+    this.routeFunctions = createRouteFunctions(this, props, observabilityEnv);
 
     this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
       retention: props.logRetentionDays,
@@ -333,17 +204,7 @@ export class ControlApi extends Construct {
     });
     this.api.deploymentStage.node.addDependency(this.executionLogGroup);
 
-    for (const r of GATEWAY_RESPONSES) {
-      this.api.addGatewayResponse(r.id, {
-        type: r.type,
-        statusCode: r.status,
-        responseHeaders: {
-          'Content-Type': "'application/json'",
-          ...(r.status === '429' && { 'Retry-After': "'1'" }),
-        },
-        templates: { 'application/json': envelope(r.message, r.code) },
-      });
-    }
+    addContractGatewayResponses(this.api);
 
     const authorizer = new apigw.RequestAuthorizer(this, 'RequestAuthorizer', {
       handler: this.authorizerFunction,
@@ -358,7 +219,7 @@ export class ControlApi extends Construct {
       validateRequestBody: true,
     });
     for (const route of ROUTES) {
-      const fn = functions.get(route.id) as HouseFunction;
+      const fn = this.routeFunctions.get(route.id) as HouseFunction;
       this.api.root.resourceForPath(route.path).addMethod(route.method, new apigw.LambdaIntegration(fn), {
         operationName: route.operationId,
         authorizer,
@@ -447,66 +308,6 @@ export class ControlApi extends Construct {
     }
   }
 
-  private grantRoutePermissions(props: ControlApiProps, fns: ReadonlyMap<RouteSpec['id'], HouseFunction>): void {
-    const get = (id: RouteSpec['id']) => fns.get(id) as HouseFunction;
-    // start/stop: conditional writes, transactions, session query, control-inbox puts (data-model §access patterns 1–5).
-    props.conversationsTable.grantReadWriteData(get('start-streaming'));
-    props.conversationsTable.grantReadWriteData(get('stop-streaming'));
-    // After-call reads: segments for timestamps and sender ids, then the utterances.
-    props.conversationsTable.grantReadData(get('get-messages'));
-    // The base table only: the export index belongs to the export.
-    get('get-messages').addToRolePolicy(
-      new iam.PolicyStatement({
-        sid: 'UtterancesOfAConversation',
-        actions: ['dynamodb:Query', 'dynamodb:GetItem'],
-        resources: [props.utterancesTable.tableArn],
-      }),
-    );
-    props.conversationsTable.grantReadData(get('conversation-status'));
-
-    const tokenSecret = props.realtime?.tokenSecret;
-    if (tokenSecret) tokenSecret.grantRead(get('realtime-token'));
-
-    const bucket = props.feedBucket;
-    if (bucket) {
-      const feedObjects = bucket.arnForObjects(`${FEED_ROOT_PREFIX}*`);
-      for (const id of FILE_EXPORTER_READ_ROUTES) {
-        // Manifests are read directly; a download URL is signed with this role, so GetObject covers it too.
-        get(id).addToRolePolicy(
-          new iam.PolicyStatement({ sid: 'ReadFeeds', actions: ['s3:GetObject'], resources: [feedObjects] }),
-        );
-        get(id).addToRolePolicy(
-          new iam.PolicyStatement({
-            sid: 'ListFeeds',
-            actions: ['s3:ListBucket'],
-            resources: [bucket.bucketArn],
-            conditions: { StringLike: { 's3:prefix': [`${FEED_ROOT_PREFIX}*`] } },
-          }),
-        );
-        Validations.of(get(id).role as iam.Role).acknowledge({
-          id: `AwsSolutions-IAM5[Resource::<${logicalIdOf(bucket)}.Arn>/${FEED_ROOT_PREFIX}*]`,
-          reason:
-            'Feed files are named per day and hour at run time; read-only, and only under the feeds/ prefix ' +
-            'of the feed bucket',
-        });
-      }
-      // The on-demand route only drops a request object; the export function does the work.
-      get('request-export').addToRolePolicy(
-        new iam.PolicyStatement({
-          sid: 'WriteExportRequests',
-          actions: ['s3:PutObject'],
-          resources: [bucket.arnForObjects(`${EXPORT_REQUESTS_PREFIX}*`)],
-        }),
-      );
-      Validations.of(get('request-export').role as iam.Role).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::<${logicalIdOf(bucket)}.Arn>/${EXPORT_REQUESTS_PREFIX}*]`,
-        reason:
-          'Each export request is a new object named by day, hour and request id; write-only, and only under ' +
-          'feeds/_requests/',
-      });
-    }
-  }
-
   private createWebAcl(props: ControlApiProps): wafv2.CfnWebACL {
     const managed = (name: string, priority: number): wafv2.CfnWebACL.RuleProperty => ({
       name,
@@ -535,30 +336,4 @@ export class ControlApi extends Construct {
       ],
     });
   }
-}
-
-/** Environment only some routes need (the realtime token settings, the feed bucket). */
-function routeExtraEnv(id: RouteSpec['id'], props: ControlApiProps): Record<string, string> {
-  if (id === 'realtime-token' && props.realtime) {
-    const r = props.realtime;
-    return {
-      WEBSOCKET_URL: r.webSocketUrl,
-      REALTIME_SUPERVISOR_API_IDS: r.supervisorApiIds.join(','),
-      REALTIME_TOKEN_TTL_SEC: String(r.tokenTtlSec),
-      // The ARN only: the handler reads the key at run time (granted above).
-      ...(r.tokenSecret && { REALTIME_TOKEN_SECRET_ID: r.tokenSecret.secretArn }),
-    } satisfies EnvironmentOf<typeof API_ENV>;
-  }
-  if ((FILE_EXPORTER_READ_ROUTES.has(id) || id === 'request-export') && props.feedBucket) {
-    return { FEEDS_BUCKET: props.feedBucket.bucketName } satisfies EnvironmentOf<typeof API_ENV>;
-  }
-  return {};
-}
-
-function pascal(id: string): string {
-  return id
-    .split(/[^A-Za-z0-9]+/)
-    .filter((s) => s !== '')
-    .map((s) => s[0]?.toUpperCase() + s.slice(1))
-    .join('');
 }

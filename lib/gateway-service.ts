@@ -25,7 +25,7 @@
  *   (at most 120 s on Fargate). With protection and self-drain, a task reaches this point idle.
  * - **Idle timeout.** The TLS listener's is fixed at 350 s; AudioHook pings every 5 s, even while paused.
  */
-import { Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
@@ -33,7 +33,6 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
 import * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
-import * as iam from 'aws-cdk-lib/aws-iam';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as route53 from 'aws-cdk-lib/aws-route53';
 import * as route53Targets from 'aws-cdk-lib/aws-route53-targets';
@@ -41,83 +40,40 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { EnvironmentOf, GATEWAY_ENV } from '../contract/env-names';
+import { grantGatewayTaskPermissions } from './gateway-service-permissions';
+import {
+  ACTIVE_SESSIONS_METRIC,
+  CONTAINER_HEALTH_CHECK,
+  GATEWAY_NOFILE_LIMIT,
+  GATEWAY_PORT,
+  GATEWAY_TLS_POLICY,
+  HEALTH_CHECK_GRACE_PERIOD_SEC,
+  HEALTH_CHECK_PATH,
+  SELF_DRAIN_CHECK_SEC,
+  SPOOL_MOUNT,
+  spoolStorageGiB,
+  TARGET_HEALTH_CHECK,
+} from './gateway-service-settings';
 import { PROJECT_ROOT } from './house-function';
 import { gatewayMetricsService } from './metrics-scope';
-import { logicalIdOf } from './store';
 
-/** Port the gateway listens on inside the task (`PORT`). */
-export const GATEWAY_PORT = 8080;
-/** Gateway health route (503 while draining). */
-export const HEALTH_CHECK_PATH = '/health';
-/**
- * The gateway's own default `METRICS_SERVICE` (fargate/src/config.ts), what a local run publishes under. A
- * deployed stack sets its scoped name instead ({@link gatewayMetricsService}).
- */
-export const GATEWAY_METRICS_SERVICE = 'audiohook-gateway';
-/** Custom metric: sessions currently held by one task (published by each task; Average = per task). */
-export const ACTIVE_SESSIONS_METRIC = 'ActiveSessions';
-/** Key prefix of the recordings the gateway writes; its permissions stop there. */
-export const RECORDINGS_PREFIX = 'recordings/';
-/**
- * Writable task storage for the recordings spool (the root file system is read-only). Mounted where the
- * image already has a directory owned by the gateway's user (fargate/Dockerfile: `/app/.local`), so the
- * empty volume takes that ownership.
- */
-export const SPOOL_MOUNT = { volume: 'spool', containerPath: '/app/.local', spoolDir: '/app/.local/recordings-spool' };
-/** Open-file limit: each call holds its client socket plus two HTTP/2 sockets to Transcribe. */
-export const GATEWAY_NOFILE_LIMIT = 65_536;
-
-/**
- * The target group's health check (HTTP `GET /health` on the traffic port). ECS replaces a task the load
- * balancer reports unhealthy even when it is protected, so a task is marked unhealthy only after
- * `unhealthyThreshold` consecutive failures `intervalSec` apart: 10 × 30 s = 5 minutes of a dead `/health`
- * (NLB limits: interval 5–300 s, timeout 2–120 s, thresholds 2–10). Two passes (about a minute) put a
- * new task in service.
- */
-export const TARGET_HEALTH_CHECK = {
-  intervalSec: 30,
-  timeoutSec: 10,
-  healthyThreshold: 2,
-  unhealthyThreshold: 10,
-} as const;
-/**
- * The container's health check (`node -e fetch(…/health)` inside the task). ECS also replaces a task whose
- * essential container turns UNHEALTHY: 5 failures 30 s apart (each allowed 10 s: spawning node on a busy
- * task is slow) before that, and failures in the first 60 s do not count. A process that has not answered
- * for that long has lost its calls already (Genesys pings every 5 s and gives up on a silent server).
- */
-export const CONTAINER_HEALTH_CHECK = { intervalSec: 30, timeoutSec: 10, retries: 5, startPeriodSec: 60 } as const;
-/** ECS ignores load balancer health for this long after a task starts (it needs ~1 minute to pass twice). */
-export const HEALTH_CHECK_GRACE_PERIOD_SEC = 120;
-/** `SELF_DRAIN_CHECK_SEC`: how often a task asks ECS whether it should leave the rotation. */
-export const SELF_DRAIN_CHECK_SEC = 30;
-/** TLS 1.2 and 1.3 only, forward-secret ciphers, hybrid post-quantum key exchange for clients offering it. */
-export const GATEWAY_TLS_POLICY = elbv2.SslPolicy.TLS13_12_PQ;
-
-/** Recorded audio per call-hour: two channels of 16-bit PCM at 8 kHz (fargate/src/recordings/spool.ts). */
-export const RECORDING_BYTES_PER_CALL_HOUR = 8000 * 2 * 2 * 3600;
-/**
- * Task storage sizing for the recordings spool. A segment's audio stays on disk until the segment closes and
- * its upload finishes, so the spool holds about the age of every recorded live segment. Rule: every session
- * of a full task (`maxSessionsPerTask`) holds an hour of audio (contact-center calls average minutes, so
- * that is several times the expected steady state), plus 20 % headroom (uploads retrying, files kept after a
- * failed upload), plus 2 GiB for the image and the container's writable layer. Every Fargate task has 20 GiB
- * without asking (and without charge); more is requested only when the rule needs it, up to Fargate's 200.
- * 50 sessions (the default): 50 × 115.2 MB × 1 h × 1.2 = 6.9 GB = 6.4 GiB, + 2 = 8.4 GiB → the default 20.
- * 300 sessions: 300 × 115.2 MB × 1.2 = 41.5 GB = 38.6 GiB, + 2 → 41 GiB.
- */
-export const SPOOL_SIZING = { hoursPerSession: 1, headroom: 1.2, baseGiB: 2, includedGiB: 20, maxGiB: 200 } as const;
-
-/**
- * Task storage to request for `maxSessionsPerTask` (see {@link SPOOL_SIZING}); `undefined` when the 20 GiB
- * every Fargate task has are enough.
- */
-export function spoolStorageGiB(maxSessionsPerTask: number): number | undefined {
-  const { hoursPerSession, headroom, baseGiB, includedGiB, maxGiB } = SPOOL_SIZING;
-  const spoolGiB = (maxSessionsPerTask * RECORDING_BYTES_PER_CALL_HOUR * hoursPerSession * headroom) / 2 ** 30;
-  const needed = Math.ceil(spoolGiB + baseGiB);
-  return needed <= includedGiB ? undefined : Math.min(maxGiB, needed);
-}
+export {
+  ACTIVE_SESSIONS_METRIC,
+  CONTAINER_HEALTH_CHECK,
+  GATEWAY_METRICS_SERVICE,
+  GATEWAY_NOFILE_LIMIT,
+  GATEWAY_PORT,
+  GATEWAY_TLS_POLICY,
+  HEALTH_CHECK_GRACE_PERIOD_SEC,
+  HEALTH_CHECK_PATH,
+  RECORDING_BYTES_PER_CALL_HOUR,
+  RECORDINGS_PREFIX,
+  SELF_DRAIN_CHECK_SEC,
+  SPOOL_MOUNT,
+  SPOOL_SIZING,
+  spoolStorageGiB,
+  TARGET_HEALTH_CHECK,
+} from './gateway-service-settings';
 
 export { gatewayMetricsService };
 
@@ -314,7 +270,7 @@ export class GatewayService extends Construct {
       readOnly: false,
     });
 
-    this.grantTaskPermissions(props);
+    grantGatewayTaskPermissions(this, props);
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
@@ -426,135 +382,6 @@ export class GatewayService extends Construct {
       targetUtilizationPercent: props.targetCpuPercent,
       scaleOutCooldown: Duration.seconds(60),
       scaleInCooldown: Duration.minutes(10),
-    });
-  }
-
-  private grantTaskPermissions(props: GatewayServiceProps): void {
-    const role = this.taskDefinition.taskRole;
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'TranscribeStreaming',
-        actions: ['transcribe:StartStreamTranscription'],
-        // Transcribe streaming has no resource-level permissions.
-        resources: ['*'],
-      }),
-    );
-    // Exactly what the gateway does (data-model.md access patterns 6–9), on the tables themselves: no
-    // index, no Scan, no table administration.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ConversationsTable',
-        actions: [
-          'dynamodb:GetItem',
-          'dynamodb:PutItem',
-          'dynamodb:UpdateItem',
-          'dynamodb:DeleteItem',
-          'dynamodb:Query',
-          'dynamodb:ConditionCheckItem',
-        ],
-        resources: [props.conversationsTable.tableArn],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'UtterancesTable',
-        actions: ['dynamodb:PutItem', 'dynamodb:GetItem'],
-        resources: [props.utterancesTable.tableArn],
-      }),
-    );
-    props.apiKeysSecret.grantRead(role);
-    // Write-only: the gateway uploads recordings (multipart for long calls) and never reads, lists or deletes.
-    const recordings = props.recordingsBucket.arnForObjects(`${RECORDINGS_PREFIX}*`);
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'WriteRecordings',
-        actions: ['s3:PutObject', 's3:AbortMultipartUpload'],
-        resources: [recordings],
-      }),
-    );
-    const stack = Stack.of(this);
-    // Task and service ids are only known at run time; the cluster name is. The service cannot be named
-    // exactly: the service depends on this task definition, so its ARN here would be a dependency cycle (the
-    // gateway reads its service name from DescribeTasks `group`). The cluster holds this service alone.
-    const taskArns = stack.formatArn({
-      service: 'ecs',
-      resource: 'task',
-      resourceName: `${this.cluster.clusterName}/*`,
-    });
-    const serviceArns = stack.formatArn({
-      service: 'ecs',
-      resource: 'service',
-      resourceName: `${this.cluster.clusterName}/*`,
-    });
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'TaskScaleInProtection',
-        actions: ['ecs:GetTaskProtection', 'ecs:UpdateTaskProtection'],
-        resources: [taskArns],
-      }),
-    );
-    // Self-drain (fargate/src/observability/self-drain.ts): read what ECS intends for this task, then leave
-    // or rejoin the one target group. Nothing else in ECS or Elastic Load Balancing.
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'SelfDrainDescribeTasks',
-        actions: ['ecs:DescribeTasks'],
-        resources: [taskArns],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'SelfDrainDescribeService',
-        actions: ['ecs:DescribeServices'],
-        resources: [serviceArns],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'SelfDrainListTasks',
-        actions: ['ecs:ListTasks'],
-        // ListTasks takes no task or service resource; the ecs:cluster condition limits it to this cluster.
-        resources: ['*'],
-        conditions: { ArnEquals: { 'ecs:cluster': this.cluster.clusterArn } },
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'SelfDrainRotation',
-        actions: ['elasticloadbalancing:DeregisterTargets', 'elasticloadbalancing:RegisterTargets'],
-        resources: [this.targetGroup.targetGroupArn],
-      }),
-    );
-    Validations.of(role).acknowledge({
-      id: 'AwsSolutions-IAM5[Resource::*]',
-      reason:
-        'transcribe:StartStreamTranscription supports no resource-level permissions; ecs:ListTasks takes no task or ' +
-        'service resource and is limited to this cluster by an ArnEquals ecs:cluster condition',
-    });
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${logicalIdOf(props.recordingsBucket)}.Arn>/${RECORDINGS_PREFIX}*]`,
-      reason:
-        'Recording object keys are created per call at run time; writes are limited to the recordings/ prefix ' +
-        'of the one recordings bucket, with no read, list or delete',
-    });
-    // cdk-nag names the finding after the rendered ARN: the partition is a token unless the region pins it, the
-    // account unless the configuration names it (audiohook.account, needed with vpc.vpcId).
-    const ecsArnPrefix =
-      `arn:${Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition}:ecs:` +
-      `${stack.region}:${Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account}`;
-    const clusterRef = `<${stack.getLogicalId(this.cluster.node.defaultChild as ecs.CfnCluster)}>`;
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${ecsArnPrefix}:task/${clusterRef}/*]`,
-      reason:
-        'Scale-in protection and self-drain: a task protects and describes itself (and its service siblings) by task ' +
-        'id, known only at run time; the wildcard is limited to the tasks of this cluster',
-    });
-    Validations.of(role).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::${ecsArnPrefix}:service/${clusterRef}/*]`,
-      reason:
-        'Self-drain reads its own service (deployments, desired count); naming it exactly would make the task ' +
-        'definition depend on the service that depends on it, so the wildcard is limited to this cluster, which ' +
-        'holds this one service',
     });
   }
 }
