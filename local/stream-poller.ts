@@ -23,18 +23,20 @@
  *   retried, that record's sequence number), in memory or in a JSON file, so a restarted `npm start`
  *   resumes where it stopped, at the failing record if there was one (at least once).
  *
- * There is no DynamoDB Streams client among our dependencies, so the three calls used (DescribeStream,
- * GetShardIterator, GetRecords) go over `fetch` with the JSON protocol; DynamoDB Local wants an
- * `Authorization` header but checks no signature.
+ * The three DynamoDB Streams calls go over `fetch` (local/streams-api.ts); the checkpoints live in
+ * local/stream-checkpoints.ts, the script's settings in local/stream-poller-config.ts.
  */
 
-import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { DescribeTableCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { DynamoDBBatchResponse, DynamoDBRecord, DynamoDBStreamEvent } from 'aws-lambda';
 import { compareSequenceNumbers } from '../core/delivery/ordering';
-import { AppError } from '../core/errors';
+import { ShardCheckpoints } from './stream-checkpoints';
+import { type Shard, StreamsApi, StreamsApiError } from './streams-api';
+
+export { loadPollerConfig, type PollerScriptConfig } from './stream-poller-config';
+export { StreamsApi, StreamsApiError } from './streams-api';
 
 /** The handler an event source mapping invokes. */
 export type StreamHandler = (
@@ -101,20 +103,6 @@ export interface StreamPollerStats {
   sentToOnFailure: number;
 }
 
-interface Shard {
-  ShardId: string;
-  ParentShardId?: string;
-  SequenceNumberRange?: { StartingSequenceNumber?: string; EndingSequenceNumber?: string };
-}
-
-interface ShardState {
-  /** The last record processed (a read resumes after it). */
-  checkpoint?: string;
-  /** A record being retried: a read resumes at it (wins over `checkpoint`). */
-  resumeAt?: string;
-  finished?: boolean;
-}
-
 /** Retries of the record at the head of a shard's partial batch failures. */
 interface HeadRetry {
   sequenceNumber?: string;
@@ -133,51 +121,6 @@ type BatchOutcome =
   | { kind: 'retry'; from: string; attempts: number }
   /** Records up to `through` are processed (it went to the on-failure destination); read on after it. */
   | { kind: 'skipped'; through: string };
-
-interface Checkpoints {
-  streamArn: string;
-  shards: Record<string, ShardState>;
-}
-
-/** A DynamoDB Streams API error (its `__type` name). */
-export class StreamsApiError extends AppError {
-  override readonly name = 'StreamsApiError';
-  declare readonly code: 'LOCAL_STREAMS_API_FAILED';
-  constructor(
-    readonly type: string,
-    message: string,
-  ) {
-    super('LOCAL_STREAMS_API_FAILED', message);
-  }
-}
-
-/** The three DynamoDB Streams calls we need, over the JSON protocol. */
-export class StreamsApi {
-  constructor(private readonly endpoint: string) {}
-
-  async call<T>(operation: 'DescribeStream' | 'GetShardIterator' | 'GetRecords', body: unknown): Promise<T> {
-    const res = await fetch(this.endpoint, {
-      method: 'POST',
-      headers: {
-        'Content-Type': 'application/x-amz-json-1.0',
-        'X-Amz-Target': `DynamoDBStreams_20120810.${operation}`,
-        // DynamoDB Local requires the header's presence (it parses the access key) but checks no signature.
-        Authorization:
-          'AWS4-HMAC-SHA256 Credential=local/20240101/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=0',
-      },
-      body: JSON.stringify(body),
-    });
-    const json = (await res.json()) as Record<string, unknown>;
-    if (!res.ok) {
-      const type =
-        String(json.__type ?? 'UnknownError')
-          .split('#')
-          .pop() ?? 'UnknownError';
-      throw new StreamsApiError(type, `${operation}: ${type}: ${String(json.message ?? json.Message ?? '')}`);
-    }
-    return json as T;
-  }
-}
 
 /**
  * The pause before retry `attempt` (1-based) of the same record: `baseMs` doubling per attempt, at most
@@ -201,7 +144,7 @@ export class StreamPoller {
   private readonly retryLogIntervalMs: number;
   private readonly functionTimeoutMs: number;
   private readonly shardRefreshMs: number;
-  private checkpoints: Checkpoints = { streamArn: '', shards: {} };
+  private readonly checkpoints: ShardCheckpoints;
   private readonly workers = new Map<string, Promise<void>>();
   private running = false;
   private loop: Promise<void> | undefined;
@@ -212,6 +155,9 @@ export class StreamPoller {
 
   constructor(private readonly options: StreamPollerOptions) {
     this.api = new StreamsApi(options.endpoint);
+    this.checkpoints = new ShardCheckpoints(options.checkpointFile, (message, attributes) =>
+      this.log(message, attributes),
+    );
     this.batchSize = options.batchSize ?? 100;
     this.pollIntervalMs = options.pollIntervalMs ?? 100;
     this.bisect = options.bisectBatchOnError ?? true;
@@ -230,7 +176,7 @@ export class StreamPoller {
     const arn = Table?.LatestStreamArn;
     if (!arn) throw new StreamsApiError('NoStream', `table ${this.options.tableName} has no stream`);
     this.streamArn = arn;
-    this.checkpoints = this.loadCheckpoints(arn);
+    this.checkpoints.load(arn);
     this.running = true;
     await this.refreshShards();
     this.loop = this.shardLoop();
@@ -263,29 +209,6 @@ export class StreamPoller {
     });
   }
 
-  private loadCheckpoints(streamArn: string): Checkpoints {
-    const file = this.options.checkpointFile;
-    if (file && existsSync(file)) {
-      try {
-        const saved = JSON.parse(readFileSync(file, 'utf8')) as Checkpoints;
-        // A recreated table has a new stream: old checkpoints mean nothing there.
-        if (saved.streamArn === streamArn) return saved;
-      } catch {
-        this.log('checkpoint file unreadable; starting fresh', { file });
-      }
-    }
-    return { streamArn, shards: {} };
-  }
-
-  private saveCheckpoints(): void {
-    const file = this.options.checkpointFile;
-    if (!file) return;
-    mkdirSync(dirname(file), { recursive: true });
-    const tmp = `${file}.tmp`;
-    writeFileSync(tmp, JSON.stringify(this.checkpoints));
-    renameSync(tmp, file);
-  }
-
   private async listShards(): Promise<Shard[]> {
     const shards: Shard[] = [];
     let start: string | undefined;
@@ -306,11 +229,11 @@ export class StreamPoller {
     const ready: Promise<void>[] = [];
     const known = new Set(shards.map((s) => s.ShardId));
     for (const shard of shards) {
-      const state = this.checkpoints.shards[shard.ShardId];
+      const state = this.checkpoints.shard(shard.ShardId);
       if (state?.finished || this.workers.has(shard.ShardId)) continue;
       // A child waits for its parent (when the parent is still listed and not finished).
       const parent = shard.ParentShardId;
-      if (parent && known.has(parent) && !this.checkpoints.shards[parent]?.finished) continue;
+      if (parent && known.has(parent) && !this.checkpoints.shard(parent)?.finished) continue;
       const isChild = parent !== undefined && known.has(parent);
       let markReady: () => void = () => {};
       ready.push(new Promise<void>((r) => (markReady = r)));
@@ -340,7 +263,7 @@ export class StreamPoller {
   }
 
   private async iterator(shard: Shard, isChild: boolean): Promise<string | undefined> {
-    const state = this.checkpoints.shards[shard.ShardId];
+    const state = this.checkpoints.shard(shard.ShardId);
     const [type, sequenceNumber] = state?.resumeAt
       ? ['AT_SEQUENCE_NUMBER', state.resumeAt]
       : state?.checkpoint
@@ -373,7 +296,7 @@ export class StreamPoller {
           // Stopped mid-batch: no checkpoint, so the batch is read again on restart (at least once).
           if (outcome.kind === 'stopped') break;
           if (outcome.kind === 'retry') {
-            this.holdAt(shard.ShardId, records, outcome.from);
+            this.checkpoints.holdAt(shard.ShardId, records, outcome.from);
             const delayMs = backoffDelay(outcome.attempts, this.retryDelayMs, this.maxRetryDelayMs);
             this.logRetry(shard.ShardId, outcome.from, retry, delayMs);
             await this.pause(delayMs);
@@ -383,16 +306,15 @@ export class StreamPoller {
           }
           if (retry.sequenceNumber !== undefined) this.endRetry(shard.ShardId, retry);
           if (outcome.kind === 'skipped') {
-            this.checkpoint(shard.ShardId, outcome.through);
+            this.checkpoints.checkpoint(shard.ShardId, outcome.through);
             iterator = undefined;
             continue;
           }
           const last = records[records.length - 1]?.dynamodb?.SequenceNumber;
-          if (last) this.checkpoint(shard.ShardId, last);
+          if (last) this.checkpoints.checkpoint(shard.ShardId, last);
         }
         if (!out.NextShardIterator) {
-          this.checkpoints.shards[shard.ShardId] = { ...this.checkpoints.shards[shard.ShardId], finished: true };
-          this.saveCheckpoints();
+          this.checkpoints.finish(shard.ShardId);
           this.log('shard finished', { shardId: shard.ShardId });
           // Its children may start now.
           await this.refreshShards();
@@ -413,25 +335,6 @@ export class StreamPoller {
         await this.pause(Math.max(this.pollIntervalMs, 500));
       }
     }
-  }
-
-  private checkpoint(shardId: string, sequenceNumber: string): void {
-    const { resumeAt: _done, ...state } = this.checkpoints.shards[shardId] ?? {};
-    this.checkpoints.shards[shardId] = { ...state, checkpoint: sequenceNumber };
-    this.saveCheckpoints();
-  }
-
-  /**
-   * Checkpoints the records of `batch` before `from` and marks `from` as where reading resumes, so a
-   * restart during the retries starts at the failing record.
-   */
-  private holdAt(shardId: string, batch: DynamoDBRecord[], from: string): void {
-    const index = batch.findIndex((r) => r.dynamodb?.SequenceNumber === from);
-    const before = index > 0 ? batch[index - 1]?.dynamodb?.SequenceNumber : undefined;
-    const state = this.checkpoints.shards[shardId] ?? {};
-    if (state.resumeAt === from && (before === undefined || state.checkpoint === before)) return;
-    this.checkpoints.shards[shardId] = { ...state, ...(before && { checkpoint: before }), resumeAt: from };
-    this.saveCheckpoints();
   }
 
   /** One line when a record starts being retried, then at most one per `retryLogIntervalMs`. */
@@ -551,99 +454,13 @@ export class StreamPoller {
   }
 }
 
-/** Settings of the poller when run as a script. */
-export interface PollerScriptConfig {
-  utterancesTable: string;
-  dynamoDbEndpoint: string;
-  batchSize: number;
-  pollIntervalMs: number;
-  maxRetryAttempts: number;
-  checkpointFile?: string;
-  failureFile?: string;
-}
-
 /**
- * Reads UTTERANCES_TABLE, DYNAMODB_ENDPOINT (both required), STREAM_BATCH_SIZE (100),
- * STREAM_POLL_MS (100), STREAM_MAX_RETRY_ATTEMPTS (1000), STREAM_CHECKPOINT_FILE,
- * STREAM_FAILURE_FILE (the on-failure destination, JSONL).
- */
-export function loadPollerConfig(env: Record<string, string | undefined>): PollerScriptConfig {
-  const problems: string[] = [];
-  const int = (name: string, fallback: number, min: number, max: number) => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) problems.push(`${name} must be a whole number in ${min}..${max}`);
-    return n;
-  };
-  const utterancesTable = env.UTTERANCES_TABLE ?? '';
-  const dynamoDbEndpoint = env.DYNAMODB_ENDPOINT ?? '';
-  if (!utterancesTable) problems.push('UTTERANCES_TABLE is required');
-  if (!dynamoDbEndpoint) problems.push('DYNAMODB_ENDPOINT is required (the poller reads DynamoDB Local)');
-  const config: PollerScriptConfig = {
-    utterancesTable,
-    dynamoDbEndpoint,
-    batchSize: int('STREAM_BATCH_SIZE', 100, 1, 1000),
-    pollIntervalMs: int('STREAM_POLL_MS', 100, 10, 10_000),
-    maxRetryAttempts: int('STREAM_MAX_RETRY_ATTEMPTS', 1000, -1, 100_000),
-    ...(env.STREAM_CHECKPOINT_FILE && { checkpointFile: env.STREAM_CHECKPOINT_FILE }),
-    ...(env.STREAM_FAILURE_FILE && { failureFile: env.STREAM_FAILURE_FILE }),
-  };
-  if (problems.length > 0) throw new Error(`Invalid stream poller configuration:\n  - ${problems.join('\n  - ')}`);
-  return config;
-}
-
-/**
- * `tsx local/stream-poller.ts`: the fan-out of `npm start`. Environment: {@link loadPollerConfig} plus
- * the fan-out's own (lambdas/shared/realtime-config.ts `loadFanoutConfig`: SUBSCRIPTIONS_TABLE,
- * WEBSOCKET_MANAGEMENT_ENDPOINT, WEBHOOK_URL / WEBHOOK_AUTH / …).
+ * `tsx local/stream-poller.ts`: the fan-out of `npm start` (local/stream-poller-main.ts, loaded on demand:
+ * it imports this module, and the fan-out handler it wires is only needed when run as a script).
  */
 export async function main(env: Record<string, string | undefined> = process.env): Promise<void> {
-  const [
-    { loadFanoutConfig },
-    { fanoutDepsFromConfig },
-    { makeHandler },
-    { createLocalDynamoDbClient },
-    { appendJsonl },
-  ] = await Promise.all([
-    import('../lambdas/shared/realtime-config'),
-    import('../lambdas/fanout/deps'),
-    import('../lambdas/fanout/handler'),
-    import('./dynamodb'),
-    import('./dlq'),
-  ]);
-  const pollerConfig = loadPollerConfig(env);
-  const fanoutConfig = loadFanoutConfig({ ...env, DYNAMODB_ENDPOINT: pollerConfig.dynamoDbEndpoint });
-  const client = createLocalDynamoDbClient(pollerConfig.dynamoDbEndpoint);
-  const deps = await fanoutDepsFromConfig(fanoutConfig, client);
-  const handler = makeHandler(deps);
-  const failureFile = pollerConfig.failureFile;
-  const poller = new StreamPoller({
-    endpoint: pollerConfig.dynamoDbEndpoint,
-    tableName: pollerConfig.utterancesTable,
-    client,
-    handler,
-    batchSize: pollerConfig.batchSize,
-    pollIntervalMs: pollerConfig.pollIntervalMs,
-    maxRetryAttempts: pollerConfig.maxRetryAttempts,
-    ...(pollerConfig.checkpointFile !== undefined && { checkpointFile: pollerConfig.checkpointFile }),
-    ...(failureFile !== undefined && { onFailure: (f: StreamFailure) => appendJsonl(failureFile, f) }),
-    log: (message, attributes) => deps.logger.info(message, attributes),
-  });
-  await poller.start();
-  deps.logger.info('stream poller started', {
-    table: pollerConfig.utterancesTable,
-    webhookTargets: deps.webhooks.map((w) => w.target.id),
-    websocket: deps.websocket !== undefined,
-  });
-  const stop = () => {
-    poller.stop().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  };
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  const script = await import('./stream-poller-main');
+  return script.main(env);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {

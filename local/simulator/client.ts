@@ -21,15 +21,8 @@ import {
 } from '../../core/audiohook/messages';
 import { createFrameReader } from './audio-source';
 import { FramePacer } from './frame-pacer';
-import {
-  type ExchangeEntry,
-  type Normalized,
-  normalize,
-  type SessionOutcome,
-  type SimulatedSessionOptions,
-  type SimulatedSessionResult,
-} from './options';
-import { sessionOutcome } from './outcome';
+import { Observations } from './observations';
+import { type Normalized, normalize, type SimulatedSessionOptions, type SimulatedSessionResult } from './options';
 import { Pinger } from './pinger';
 import { ScriptedActions } from './scripted-actions';
 import { MessageSender } from './sender';
@@ -74,25 +67,14 @@ class SimulatedSession {
   #closeTimer: NodeJS.Timeout | undefined;
   #graceTimer: NodeJS.Timeout | undefined;
 
-  // Result.
+  // What the session saw, for its result.
+  readonly #seen: Observations;
   #openSentAt = 0;
-  #openLatencyMs: number | undefined;
-  #opened: OpenedParameters | undefined;
-  #disconnect: { reason: string; info?: string } | undefined;
-  #closedReceived = false;
-  #cause: { outcome: SessionOutcome; failure: string } | undefined;
-  #httpStatus: number | undefined;
-  #httpBody: string | undefined;
-  #closeCode: number | undefined;
-  #socketError: string | undefined;
-  readonly #serverMessages: object[] = [];
-  readonly #transcripts: TranscriptEntityData[] = [];
-  readonly #exchange: ExchangeEntry[] = [];
-  readonly #protocolErrors: string[] = [];
   readonly #onAbort = () => this.#abort();
 
   constructor(o: Normalized) {
     this.#o = o;
+    this.#seen = new Observations(o, () => this.#now());
     this.#timeline = new StreamTimeline(o.audio.durationSamples);
     this.#pacer = new FramePacer({
       speed: o.speed,
@@ -105,7 +87,7 @@ class SimulatedSession {
       socket: () => this.#ws,
       position: () => this.#timeline.pos,
       server: this.#server,
-      record: (entry) => this.#record(entry),
+      record: (entry) => this.#seen.record(entry),
     });
     this.#pinger = new Pinger(o, {
       isOpen: () => this.#state === 'open',
@@ -114,7 +96,7 @@ class SimulatedSession {
       now: () => this.#now(),
       complain: (code, message) => this.#complain(code, message),
       timedOut: () => {
-        this.#setCause('timeout', 'no pong before the next ping was due');
+        this.#seen.setCause('timeout', 'no pong before the next ping was due');
         this.#send('error', { code: 408, message: 'Timeout waiting for pong' });
         this.#beginClose('error');
       },
@@ -134,7 +116,7 @@ class SimulatedSession {
   run(): Promise<SimulatedSessionResult> {
     const { signal } = this.#o;
     if (signal?.aborted) {
-      this.#setCause('socket-error', 'aborted before connecting');
+      this.#seen.setCause('socket-error', 'aborted before connecting');
       this.#finish();
       return this.#done;
     }
@@ -147,44 +129,35 @@ class SimulatedSession {
     return performance.now() - this.#started;
   }
 
-  #setCause(outcome: SessionOutcome, failure: string): void {
-    this.#cause ??= { outcome, failure };
-  }
-
-  #record(entry: Omit<ExchangeEntry, 'atMs'>): void {
-    if (this.#o.record === 'none' || (this.#o.record === 'text' && entry.kind === 'binary')) return;
-    this.#exchange.push({ ...entry, atMs: Math.round(this.#now() * 1000) / 1000 });
-  }
-
   #connect(): void {
     const o = this.#o;
     let headers: Record<string, string>;
     try {
       headers = buildUpgradeHeaders({ ...o, organizationId: o.open.organizationId });
     } catch (err) {
-      this.#setCause('socket-error', `cannot sign the upgrade request: ${(err as Error).message}`);
+      this.#seen.setCause('socket-error', `cannot sign the upgrade request: ${(err as Error).message}`);
       this.#finish();
       return;
     }
     this.#ws = connectSocket(o, headers, {
       rejected: (status) => {
-        this.#httpStatus = status;
-        this.#setCause('rejected', `upgrade answered HTTP ${status}`);
+        this.#seen.httpStatus = status;
+        this.#seen.setCause('rejected', `upgrade answered HTTP ${status}`);
       },
       rejectedBody: (body) => {
-        this.#httpBody = body;
+        this.#seen.httpBody = body;
         this.#finish();
       },
       open: () => this.#onOpen(),
       message: (data, isBinary) => this.#onMessage(data, isBinary),
       error: (err) => {
-        this.#socketError ??= err.message;
-        if (/handshake has timed out/i.test(err.message)) this.#setCause('timeout', err.message);
+        this.#seen.socketError ??= err.message;
+        if (/handshake has timed out/i.test(err.message)) this.#seen.setCause('timeout', err.message);
         // ws emits 'close' after 'error'; the grace timer only covers a missing one.
         this.#armGrace();
       },
       close: (code) => {
-        this.#closeCode = code;
+        this.#seen.closeCode = code;
         this.#finish();
       },
     });
@@ -197,14 +170,14 @@ class SimulatedSession {
     if (this.#o.faults.binaryBeforeOpen) {
       const bytes = this.#o.audio.read(0, this.#o.frameSamples);
       ws.send(bytes, { binary: true });
-      this.#record({ dir: 'out', kind: 'binary', bytes: bytes.byteLength });
+      this.#seen.record({ dir: 'out', kind: 'binary', bytes: bytes.byteLength });
     }
     this.#openSentAt = this.#now();
     this.#send('open', this.#o.open as unknown as Record<string, unknown>);
     this.#openTimer = setTimeout(() => {
       this.#openTimer = undefined;
       if (this.#state !== 'opening') return;
-      this.#setCause('timeout', `no opened within ${this.#o.openTimeoutMs} ms`);
+      this.#seen.setCause('timeout', `no opened within ${this.#o.openTimeoutMs} ms`);
       this.#send('error', { code: 408, message: 'Open transaction timeout' });
       this.#beginClose('error');
     }, this.#o.openTimeoutMs);
@@ -219,7 +192,7 @@ class SimulatedSession {
   #onMessage(data: Buffer, isBinary: boolean): void {
     if (this.#state === 'done') return;
     if (isBinary) {
-      this.#record({ dir: 'in', kind: 'binary', bytes: data.byteLength });
+      this.#seen.record({ dir: 'in', kind: 'binary', bytes: data.byteLength });
       this.#fatal(new Fatal(415, `server sent a binary frame of ${data.byteLength} bytes`));
       return;
     }
@@ -230,7 +203,7 @@ class SimulatedSession {
     } catch {
       parsed = undefined;
     }
-    this.#record(
+    this.#seen.record(
       isObject(parsed)
         ? { dir: 'in', kind: 'text', message: parsed }
         : { dir: 'in', kind: 'text', raw: text.slice(0, 1024) },
@@ -247,7 +220,7 @@ class SimulatedSession {
           `'${msg.type}' has clientseq ${msg.clientseq} but the client only sent up to ${this.#sender.seq}`,
         );
       }
-      this.#serverMessages.push(msg);
+      this.#seen.serverMessages.push(msg);
       const handler = Object.hasOwn(this.#handlers, msg.type) ? this.#handlers[msg.type] : undefined;
       if (handler) handler(msg);
       else this.#complain(400, `'${msg.type}' is not a server message`);
@@ -284,8 +257,8 @@ class SimulatedSession {
     }
     clearTimeout(this.#openTimer);
     this.#openTimer = undefined;
-    this.#opened = p as unknown as OpenedParameters;
-    this.#openLatencyMs = this.#now() - this.#openSentAt;
+    this.#seen.opened = p as unknown as OpenedParameters;
+    this.#seen.openLatencyMs = this.#now() - this.#openSentAt;
     this.#state = 'open';
     if (this.#o.probe) {
       this.#beginClose('end');
@@ -342,11 +315,11 @@ class SimulatedSession {
 
   #onDisconnect(msg: ServerMessage): void {
     const { reason, info } = msg.parameters;
-    if (this.#disconnect) {
+    if (this.#seen.disconnect) {
       this.#complain(409, "second 'disconnect'");
       return;
     }
-    this.#disconnect = { reason: String(reason), ...(typeof info === 'string' ? { info } : {}) };
+    this.#seen.disconnect = { reason: String(reason), ...(typeof info === 'string' ? { info } : {}) };
     if (typeof reason !== 'string' || !DISCONNECT_REASONS.includes(reason as DisconnectReason)) {
       this.#complain(400, `'disconnect' has an invalid reason ${JSON.stringify(reason)}`);
     }
@@ -356,9 +329,9 @@ class SimulatedSession {
   #onClosed(): void {
     if (this.#state !== 'closing') {
       this.#complain(409, `'closed' without a close (state ${this.#state})`);
-      this.#setCause('protocol-error', "server sent 'closed' without a close");
+      this.#seen.setCause('protocol-error', "server sent 'closed' without a close");
     }
-    this.#closedReceived = true;
+    this.#seen.closedReceived = true;
     this.#state = 'closed';
     this.#stopTimers();
     // The reference client closes the socket right after `closed` (§4.3.6).
@@ -374,7 +347,7 @@ class SimulatedSession {
     }
     for (const entity of entities) {
       if (isObject(entity) && entity.type === 'transcript' && isObject(entity.data)) {
-        this.#transcripts.push(entity.data as unknown as TranscriptEntityData);
+        this.#seen.transcripts.push(entity.data as unknown as TranscriptEntityData);
       }
     }
   }
@@ -383,7 +356,7 @@ class SimulatedSession {
 
   /** A non-fatal violation: recorded and reported with an `error` message; the session goes on. */
   #complain(code: number, message: string): void {
-    this.#protocolErrors.push(message);
+    this.#seen.protocolErrors.push(message);
     if (this.#state === 'opening' || this.#state === 'open' || this.#state === 'closing') {
       this.#send('error', { code, message });
     }
@@ -391,8 +364,8 @@ class SimulatedSession {
 
   /** A fatal violation: recorded, reported, and the session is closed with reason `error`. */
   #fatal(err: Fatal): void {
-    this.#protocolErrors.push(err.message);
-    this.#setCause('protocol-error', err.message);
+    this.#seen.protocolErrors.push(err.message);
+    this.#seen.setCause('protocol-error', err.message);
     if (this.#state === 'opening' || this.#state === 'open') {
       this.#send('error', { code: err.code, message: err.message });
       this.#beginClose('error');
@@ -431,7 +404,7 @@ class SimulatedSession {
     this.#closeTimer = setTimeout(() => {
       this.#closeTimer = undefined;
       if (this.#state !== 'closing') return;
-      this.#setCause('timeout', `no closed within ${this.#o.closeTimeoutMs} ms`);
+      this.#seen.setCause('timeout', `no closed within ${this.#o.closeTimeoutMs} ms`);
       this.#send('error', { code: 408, message: 'Close transaction timeout' });
       this.#state = 'closed';
       this.#ws?.close(1000);
@@ -441,7 +414,7 @@ class SimulatedSession {
 
   #abort(): void {
     if (this.#state === 'connecting') {
-      this.#setCause('socket-error', 'aborted before the session opened');
+      this.#seen.setCause('socket-error', 'aborted before the session opened');
       this.#ws?.terminate();
       this.#armGrace();
     } else {
@@ -475,34 +448,14 @@ class SimulatedSession {
     this.#o.signal?.removeEventListener('abort', this.#onAbort);
     const ws = this.#ws;
     if (ws && ws.readyState !== WebSocket.CLOSED) ws.terminate();
-    const { outcome, failure } = sessionOutcome({
-      cause: this.#cause,
-      disconnect: this.#disconnect,
-      closedReceived: this.#closedReceived,
-      protocolErrors: this.#protocolErrors,
-      socketError: this.#socketError,
-      closeCode: this.#closeCode,
-    });
-    const result: SimulatedSessionResult = {
-      outcome,
-      sessionId: this.#o.sessionId,
-      serverMessages: this.#serverMessages,
-      transcripts: this.#transcripts,
-      exchange: this.#exchange,
-      audioBytesSent: this.#sender.audioBytesSent,
-      audioMsSent: (this.#sender.samplesSent * 1000) / SAMPLE_RATE,
-      positionMs: (this.#timeline.pos * 1000) / SAMPLE_RATE,
-      protocolErrors: this.#protocolErrors,
-      durationMs: this.#now(),
-    };
-    if (failure !== undefined) result.failure = failure;
-    if (this.#httpStatus !== undefined) result.httpStatus = this.#httpStatus;
-    if (this.#httpBody !== undefined) result.httpBody = this.#httpBody;
-    if (this.#opened) result.opened = this.#opened;
-    if (this.#openLatencyMs !== undefined) result.openLatencyMs = this.#openLatencyMs;
-    if (this.#disconnect) result.disconnect = this.#disconnect;
-    if (this.#closeCode !== undefined) result.closeCode = this.#closeCode;
-    this.#resolve(result);
+    this.#resolve(
+      this.#seen.result({
+        audioBytesSent: this.#sender.audioBytesSent,
+        audioMsSent: (this.#sender.samplesSent * 1000) / SAMPLE_RATE,
+        positionMs: (this.#timeline.pos * 1000) / SAMPLE_RATE,
+        durationMs: this.#now(),
+      }),
+    );
   }
 }
 
