@@ -6,7 +6,7 @@
  * Upgrade order is cheapest refusal first (path, drain, capacity, then the HMAC work), so a reconnect storm
  * after an outage is answered with fast 503s instead of slow `opened`s (protocol §6.2 item 11).
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse, STATUS_CODES } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
 import type {
@@ -21,6 +21,8 @@ import { type AuthOutcome, type AuthRequest, MIN_AUTH_FAILURE_DELAY_MS } from '.
 import { describeError } from '../../core/errors';
 import type { Clock, Logger, TimerHandle, Timers } from '../../core/ports';
 import { type Connection, createConnection } from './audiohook/connection';
+import { answerHttpRequest, headerForLog, pathnameOf, writeRefusal } from './gateway-http';
+import { LatencySamples } from './gateway-latency';
 
 /** Collaborators and settings of {@link createGateway}. */
 export interface GatewayDeps {
@@ -112,27 +114,7 @@ interface Entry {
   graceTimer?: TimerHandle;
 }
 
-const GENERIC_BODY: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  409: 'Conflict',
-  500: 'Internal Server Error',
-  503: 'Service Unavailable',
-};
-const LATENCY_SAMPLES = 10_000;
 const CLOSE_ALL_GRACE_MS = 5_000;
-
-/**
- * `/health` answers, built once: the load balancer and the container check call it every few seconds, so it
- * reads one flag and writes a constant response. It never looks at DynamoDB, Transcribe or Secrets Manager
- * (a downstream outage must not take every task out of the target group at once).
- */
-const HEALTH_OK = Buffer.from('{"status":"ok"}');
-const HEALTH_DRAINING = Buffer.from('{"status":"draining"}');
-const HEALTH_HEADERS_OK = healthHeaders(HEALTH_OK);
-const HEALTH_HEADERS_DRAINING = healthHeaders(HEALTH_DRAINING);
 
 /** Builds the gateway (HTTP server + WebSocket upgrade handling); call `server.listen()` to serve. */
 export function createGateway(deps: GatewayDeps): Gateway {
@@ -147,8 +129,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   let draining = false;
   let sessionsTotal = 0;
   let rejected = new Map<string, number>();
-  let latencies: number[] = [];
-  let latencyNext = 0;
+  const latencies = new LatencySamples();
   const idleWaiters = new Set<() => void>();
 
   const wss = new WebSocketServer({
@@ -160,7 +141,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     clientTracking: false,
   });
 
-  const server = createServer((req, res) => handleRequest(req, res));
+  const server = createServer((req, res) => answerHttpRequest(req, res, draining));
   // Bounded header phase: a client that trickles headers cannot hold a socket for long.
   server.headersTimeout = 15_000;
   server.requestTimeout = 30_000;
@@ -176,16 +157,6 @@ export function createGateway(deps: GatewayDeps): Gateway {
     });
   });
 
-  function handleRequest(req: IncomingMessage, res: ServerResponse): void {
-    // First and synchronous: 200 while serving, 503 only while draining after SIGTERM.
-    if (isHealthTarget(req.url) && (req.method === 'GET' || req.method === 'HEAD')) {
-      res.writeHead(draining ? 503 : 200, draining ? HEALTH_HEADERS_DRAINING : HEALTH_HEADERS_OK);
-      res.end(req.method === 'HEAD' ? undefined : draining ? HEALTH_DRAINING : HEALTH_OK);
-      return;
-    }
-    sendJson(res, 404, { error: 'not_found', message: 'Not Found' }, req.method === 'HEAD');
-  }
-
   function count(code: string): void {
     rejected.set(code, (rejected.get(code) ?? 0) + 1);
     if (deps.onUpgradeRefused && isGatewayRejectCode(code)) {
@@ -199,18 +170,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   function reject(socket: Duplex, status: number, code: string, extraHeaders: Record<string, string> = {}): void {
     count(code);
-    if (socket.destroyed) return;
-    const body = GENERIC_BODY[status] ?? STATUS_CODES[status] ?? 'Error';
-    const headers = {
-      Connection: 'close',
-      'Content-Type': 'text/plain; charset=utf-8',
-      'Content-Length': String(Buffer.byteLength(body)),
-      ...extraHeaders,
-    };
-    const head = Object.entries(headers)
-      .map(([k, v]) => `${k}: ${v}\r\n`)
-      .join('');
-    socket.end(`HTTP/1.1 ${status} ${STATUS_CODES[status] ?? ''}\r\n${head}\r\n${body}`, () => socket.destroy());
+    writeRefusal(socket, status, extraHeaders);
   }
 
   async function handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
@@ -389,9 +349,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }
     if (ms === undefined) return;
     entry.openLatencyRecorded = true;
-    if (latencies.length < LATENCY_SAMPLES) latencies.push(ms);
-    else latencies[latencyNext] = ms;
-    latencyNext = (latencyNext + 1) % LATENCY_SAMPLES;
+    latencies.add(ms);
   }
 
   function waitIdle(ms: number): Promise<boolean> {
@@ -436,7 +394,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     },
     stats() {
       for (const entry of entries.values()) recordOpenLatency(entry);
-      const sorted = [...latencies].sort((a, b) => a - b);
+      const openLatencyMs = latencies.summary();
       let total = 0;
       for (const n of rejected.values()) total += n;
       return {
@@ -444,15 +402,14 @@ export function createGateway(deps: GatewayDeps): Gateway {
         pendingUpgrades: pending,
         sessionsTotal,
         upgradesRejected: { total, byCode: Object.fromEntries(rejected) },
-        openLatencyMs: { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), count: sorted.length },
+        openLatencyMs,
         draining,
       };
     },
     resetStats() {
       sessionsTotal = 0;
       rejected = new Map();
-      latencies = [];
-      latencyNext = 0;
+      latencies.reset();
     },
   };
   return gateway;
@@ -469,46 +426,4 @@ const GATEWAY_REJECT_CODES: ReadonlySet<string> = new Set<GatewayRejectCode>([
 
 function isGatewayRejectCode(code: string): code is GatewayRejectCode {
   return GATEWAY_REJECT_CODES.has(code);
-}
-
-/** `/health`, with or without a query string (compared without parsing: no allocation). */
-function isHealthTarget(url: string | undefined): boolean {
-  return url === '/health' || url?.startsWith('/health?') === true;
-}
-
-function healthHeaders(body: Buffer): Record<string, string> {
-  return { 'Content-Type': 'application/json', 'Content-Length': String(body.length), 'Cache-Control': 'no-store' };
-}
-
-/** Pathname of a request target, or undefined when it does not parse. */
-function pathnameOf(url: string | undefined): string | undefined {
-  if (url === undefined) return undefined;
-  try {
-    return new URL(url, 'http://gateway.invalid').pathname;
-  } catch {
-    return undefined;
-  }
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown, headOnly: boolean): void {
-  const text = JSON.stringify(body);
-  res.writeHead(status, {
-    'Content-Type': 'application/json',
-    'Content-Length': Buffer.byteLength(text),
-    'Cache-Control': 'no-store',
-  });
-  res.end(headOnly ? undefined : text);
-}
-
-/** Untrusted header values go to logs bounded, and only as strings. */
-function headerForLog(value: string | string[] | undefined): string | undefined {
-  const v = Array.isArray(value) ? value.join(', ') : value;
-  return v === undefined ? undefined : v.slice(0, 100);
-}
-
-/** Nearest-rank percentile of an ascending array. */
-function percentile(sorted: readonly number[], p: number): number | null {
-  if (sorted.length === 0) return null;
-  const rank = Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1));
-  return sorted[rank] ?? null;
 }
