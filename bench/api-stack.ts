@@ -10,7 +10,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { toneSource } from '../local/simulator/audio-source';
 import { runSimulatedSession } from '../local/simulator/client';
 import type { SimulatedSessionResult } from '../local/simulator/options';
-import { freePort, spawnBundledGateway } from './gateway-process';
+import { freePort, spawnBundledGateway, stopChild } from './gateway-process';
 
 const ROOT = join(import.meta.dirname, '..');
 const ACTIVE_POLL_MS = 25;
@@ -37,14 +37,7 @@ async function waitHealthy(url: string, child: ChildProcess, what: string, timeo
 }
 
 function stopper(child: ChildProcess): () => Promise<void> {
-  return async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  return () => stopChild(child, 15_000);
 }
 
 /** The gateway in pipeline mode, bundled as in the container image, in its own process. */

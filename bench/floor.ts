@@ -23,7 +23,7 @@ import { parseArgs } from 'node:util';
 import { toneSource } from '../local/simulator/audio-source';
 import { type ManySessionsResult, type ManySessionsSummary, runManySessions } from '../local/simulator/multi';
 import { echoChild, sdkChild } from './floor-children';
-import { freePort, spawnBundledGateway } from './gateway-process';
+import { freePort, spawnBundledGateway, stopChild } from './gateway-process';
 import { startBenchBackends, startTranscribingGateway, turnsCall } from './pipeline';
 import { fmt, table } from './stats';
 
@@ -42,6 +42,8 @@ interface ProbeSample {
   heapUsed: number;
   external: number;
   arrayBuffers: number;
+  /** HTTP/1 requests started in the window, by `host method`. */
+  requests: Record<string, number>;
 }
 
 /**
@@ -53,6 +55,14 @@ const PROBE_SOURCE = `
 import { writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { Session } from 'node:inspector';
+import { subscribe } from 'node:diagnostics_channel';
+// HTTP/1 client requests per destination over the window (DynamoDB, the control poll, the endpoint): what
+// the process does besides the audio path, counted the same way in every measured process.
+let requests = {};
+subscribe('http.client.request.start', ({ request }) => {
+  const key = String(request.getHeader('host') ?? request.host) + ' ' + request.method;
+  requests[key] = (requests[key] ?? 0) + 1;
+});
 const profPath = process.env.FLOOR_CPU_PROF;
 let session;
 if (profPath) {
@@ -64,12 +74,13 @@ let base = process.cpuUsage();
 const srv = createServer((req, res) => {
   if (req.url === '/reset') {
     base = process.cpuUsage();
+    requests = {};
     session?.post('Profiler.start');
   }
   const c = process.cpuUsage(base);
   const m = process.memoryUsage();
   const body = JSON.stringify({ cpuMs: (c.user + c.system) / 1000, rss: m.rss, heapUsed: m.heapUsed,
-    external: m.external, arrayBuffers: m.arrayBuffers });
+    external: m.external, arrayBuffers: m.arrayBuffers, requests });
   const reply = () => { res.setHeader('content-type', 'application/json'); res.end(body); };
   if (req.url === '/sample' && session) {
     session.post('Profiler.stop', (err, r) => {
@@ -134,15 +145,6 @@ function spawnChild(role: 'sdk' | 'echo', args: string[], probe: Probe): ChildPr
   });
 }
 
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const t = setTimeout(() => child.kill('SIGKILL'), 5_000);
-  await exited;
-  clearTimeout(t);
-}
-
 // ── the measurements ─────────────────────────────────────────────────────────────────────────────────
 
 /** One measured process over one window. */
@@ -152,6 +154,8 @@ interface Measured {
   closed: number | undefined;
   cpuPctPerSession: number;
   cpuPctTotal: number;
+  /** HTTP/1 requests per second over the window (DynamoDB and the control poll; Transcribe is HTTP/2). */
+  httpRequestsPerSec: number;
   rssKiBPerSession: number;
   heapKiBPerSession: number;
   externalKiBPerSession: number;
@@ -176,6 +180,7 @@ async function window(
     what,
     sessions: n,
     cpuPctTotal: cpuPct,
+    httpRequestsPerSec: (Object.values(s.requests ?? {}).reduce((a, b) => a + b, 0) * 1000) / elapsed,
     cpuPctPerSession: cpuPct / n,
     rssKiBPerSession: per(s.rss - idle.rss),
     heapKiBPerSession: per(s.heapUsed - idle.heapUsed),
@@ -222,7 +227,7 @@ async function measureFloor(n: number, transcribeUrl: string, o: Opts): Promise<
     await sleep((n / o.ramp + WARM_SEC) * 1000);
     return { ...(await window('bare SDK (floor)', n, probe, idle, o.windowSec)), closed: undefined };
   } finally {
-    await stopChild(child);
+    await stopChild(child, 5_000);
   }
 }
 
@@ -266,7 +271,7 @@ async function measureProtocol(which: 'gateway' | 'echo', n: number, o: Opts & {
     const port = await freePort();
     const child = spawnChild('echo', ['--port', String(port)], probe);
     url = `ws://127.0.0.1:${port}/api/v1/audiohook/ws`;
-    stop = () => stopChild(child);
+    stop = () => stopChild(child, 5_000);
     await waitForReady(child);
   }
   try {
@@ -402,6 +407,7 @@ export async function main(argv: string[]): Promise<void> {
       'cpu %/session',
       'cpu % total',
       'ratio',
+      'HTTP req/s',
       'RSS KiB/session',
       'heap KiB/s.',
       'external KiB/s.',
@@ -414,6 +420,7 @@ export async function main(argv: string[]): Promise<void> {
       fmt(r.cpuPctPerSession, 3),
       fmt(r.cpuPctTotal, 1),
       i % 2 === 1 ? `${fmt(ratio(i), 2)}×` : '',
+      fmt(r.httpRequestsPerSec, 1),
       fmt(r.rssKiBPerSession, 0),
       fmt(r.heapKiBPerSession, 0),
       fmt(r.externalKiBPerSession, 0),
@@ -422,7 +429,8 @@ export async function main(argv: string[]): Promise<void> {
   );
   process.stdout.write(
     `${report}\n(ratio: gateway CPU per session ÷ the bare row above it; memory: growth over the idle process, ` +
-      'per session; external includes arrayBuffers)\n',
+      'per session; external includes arrayBuffers; HTTP req/s: HTTP/1 requests the process made, i.e. ' +
+      'DynamoDB and the control poll — the Transcribe streams are HTTP/2)\n',
   );
   const out = join(OUT, `floor-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
   writeFileSync(

@@ -31,6 +31,16 @@ export interface GatewayMetrics {
 }
 
 /** A free TCP port on loopback (bound then released). */
+/** SIGTERM, then SIGKILL if `child` has not exited after `killAfterMs`; resolves once it has exited. */
+export async function stopChild(child: ChildProcess, killAfterMs: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+  await exited;
+  clearTimeout(timer);
+}
+
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const srv = createServer();
@@ -103,14 +113,7 @@ export async function spawnBundledGateway(
     },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
-  const stop = async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGTERM');
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.killAfterMs ?? 15_000);
-    await exited;
-    clearTimeout(timer);
-  };
+  const stop = () => stopChild(child, opts.killAfterMs ?? 15_000);
   const healthUrl = `http://127.0.0.1:${port}/health`;
   const deadline = Date.now() + (opts.healthTimeoutMs ?? 20_000);
   for (;;) {
