@@ -18,7 +18,7 @@
  *   once it is fixed.
  */
 import { randomUUID } from 'node:crypto';
-import { accessSync, constants, mkdirSync, mkdtempSync } from 'node:fs';
+import { accessSync, constants, mkdirSync, mkdtempSync, rmdirSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -138,6 +138,8 @@ export class SegmentRecordings implements RecordingsPort {
   #closed = false;
   /** The spool directory once known (configured, or created by `mkdtemp`). */
   #dir: string | undefined;
+  /** `#dir` was created here (`mkdtemp`), so it is removed at close when nothing was kept in it. */
+  #ownDir = false;
   #spoolAvailable = false;
   /** Whether the unusable directory has been reported (so it is logged once, and its recovery too). */
   #spoolDown = false;
@@ -243,12 +245,24 @@ export class SegmentRecordings implements RecordingsPort {
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
   }
 
-  /** Refuses new recordings and waits for the pending uploads (after the gateway drained). Idempotent. */
+  /**
+   * Refuses new recordings and waits for the pending uploads (after the gateway drained); removes its own
+   * default spool directory when empty. Idempotent.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     this.#spoolRetryTimer?.cancel();
     this.#spoolRetryTimer = undefined;
     await this.idle();
+    // A default spool directory is this process's own: leave no empty one behind. A recording kept for a
+    // later upload keeps it (rmdir refuses a non-empty directory).
+    if (this.#ownDir && this.#dir !== undefined) {
+      try {
+        rmdirSync(this.#dir);
+      } catch {
+        // not empty (kept recordings) or already gone
+      }
+    }
   }
 
   stats(): RecordingsStats {
@@ -261,8 +275,10 @@ export class SegmentRecordings implements RecordingsPort {
    */
   #ensureSpool(): boolean {
     try {
-      if (this.#dir === undefined) this.#dir = mkdtempSync(join(tmpdir(), DEFAULT_SPOOL_PREFIX));
-      else mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+      if (this.#dir === undefined) {
+        this.#dir = mkdtempSync(join(tmpdir(), DEFAULT_SPOOL_PREFIX));
+        this.#ownDir = true;
+      } else mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
       accessSync(this.#dir, constants.W_OK | constants.X_OK);
     } catch (err) {
       if (!this.#spoolDown) {

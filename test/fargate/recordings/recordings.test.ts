@@ -393,6 +393,28 @@ describe('the default spool directory', () => {
     expect(a.spoolDir.startsWith(join(tmpdir(), 'audiohook-recordings-'))).toBe(true);
     expect(statSync(a.spoolDir).mode & 0o777).toBe(0o700);
   });
+
+  it('removes its own default directory at close when empty, and keeps a configured one', async () => {
+    const own = new SegmentRecordings({
+      store: new FakeStore(),
+      logger: new CaptureLogger(),
+      timers: new ManualTime(),
+    });
+    dirs.push(own.spoolDir);
+    const configuredDir = mkdtempSync(join(tmpdir(), 'spool-configured-'));
+    dirs.push(configuredDir);
+    const configured = new SegmentRecordings({
+      store: new FakeStore(),
+      logger: new CaptureLogger(),
+      timers: new ManualTime(),
+      spoolDir: configuredDir,
+    });
+    expect(existsSync(own.spoolDir)).toBe(true);
+    await own.close();
+    await configured.close();
+    expect(existsSync(own.spoolDir)).toBe(false);
+    expect(existsSync(configuredDir)).toBe(true);
+  });
 });
 
 async function until(cond: () => boolean, ms = 5_000): Promise<void> {
