@@ -110,15 +110,41 @@ export async function settleStop(
     confirmed = waited.closed;
     record = waited.segment ?? record;
   }
-  let holderLost = false;
-  if (mayAbandonSegment(record, confirmed)) {
-    // No confirmation: a holder silent for long is dead (its task ended without closing the segment).
-    const at = options.now();
-    const outcome = await conversations.abandonSegment(conversationId, segment, at, holderSilentSince(at));
-    if (outcome !== 'alive') {
-      holderLost = outcome === 'closed';
-      record = (await conversations.getSegment(conversationId, segment)) ?? record;
-    }
-  }
-  return { record, confirmed, holderLost, notified, waitedMs: options.now() - waitStarted };
+  // No confirmation: a holder silent for long is dead (its task ended without closing the segment).
+  const abandoned = await abandonIfHolderLost(conversations, conversationId, segment, record, confirmed, options.now);
+  return { ...abandoned, confirmed, notified, waitedMs: options.now() - waitStarted };
+}
+
+/**
+ * A stop repeated after the conversation is already stopped (answered `409-201`) while its segment is
+ * still open: the first stop's holder never confirmed. Without this step only the first stop could reach
+ * the holder-lost rule, and a segment whose task died before that stop's wait ended stayed `closing`
+ * forever. Nothing is notified or awaited again; a silent holder loses the segment.
+ */
+export async function settleRepeatedStop(
+  conversations: Pick<StopSettlementPort, 'getSegment' | 'abandonSegment'>,
+  stop: { conversationId: string; segment: number },
+  now: () => number,
+): Promise<{ record: SegmentRecord | undefined; holderLost: boolean }> {
+  const record = await conversations.getSegment(stop.conversationId, stop.segment);
+  return abandonIfHolderLost(conversations, stop.conversationId, stop.segment, record, false, now);
+}
+
+/** Closes an unconfirmed open segment as `holder-lost` when its holder is silent; re-reads it if it closed. */
+async function abandonIfHolderLost(
+  conversations: Pick<StopSettlementPort, 'getSegment' | 'abandonSegment'>,
+  conversationId: string,
+  segment: number,
+  record: SegmentRecord | undefined,
+  confirmed: boolean,
+  now: () => number,
+): Promise<{ record: SegmentRecord | undefined; holderLost: boolean }> {
+  if (!mayAbandonSegment(record, confirmed)) return { record, holderLost: false };
+  const at = now();
+  const outcome = await conversations.abandonSegment(conversationId, segment, at, holderSilentSince(at));
+  if (outcome === 'alive') return { record, holderLost: false };
+  return {
+    record: (await conversations.getSegment(conversationId, segment)) ?? record,
+    holderLost: outcome === 'closed',
+  };
 }

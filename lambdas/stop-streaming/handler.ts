@@ -11,13 +11,15 @@
  *   is logged and counted (`StopUnconfirmed`): the stop itself is recorded and will be applied.
  * - An unconfirmed segment whose holder has been silent (no heartbeat) for `SEGMENT_HOLDER_SILENT_MS` is
  *   closed here as `holder-lost` (`StopHolderLost`): its task died, and nothing else would ever close it.
+ *   A repeated stop (already stopped: still `409-201`) applies the same rule to a segment left open.
  */
 import { stopResponseBody } from '../../core/api/responses';
 import { assertServedNamespace, stopRefusalError } from '../../core/api/start-stop-rules';
-import { settleStop } from '../../store/control-service';
+import type { SegmentRecord } from '../../core/conversation/segment';
+import { settleRepeatedStop, settleStop } from '../../store/control-service';
 import { loadConfig } from '../shared/config';
 import { type ApiDeps, depsFromConfig } from '../shared/deps';
-import { parseJsonBody, type RouteHandler, runRoute } from '../shared/http';
+import { parseJsonBody, type RouteHandler, type RouteRequest, runRoute } from '../shared/http';
 import { parseStopRequest } from '../shared/schemas';
 
 /** Builds the route handler around injected collaborators. */
@@ -32,6 +34,11 @@ export function makeHandler(deps: ApiDeps): RouteHandler {
         assertServedNamespace(request.namespace);
         const conversationId = request.guid;
         const result = await deps.conversations.requestStop(conversationId, now());
+        if (result.outcome === 'already-stopped') {
+          // Still refused (the contract's 409-201), but a segment the first stop left open is judged again.
+          const repeat = await settleRepeatedStop(deps.conversations, { conversationId, segment: result.segment }, now);
+          if (repeat.holderLost) logHolderLost(log, metrics, conversationId, result.segment, repeat.record);
+        }
         if (result.outcome !== 'stopped') throw stopRefusalError(result.outcome);
         const { segment } = result;
         const { record, confirmed, holderLost, notified, waitedMs } = await settleStop(
@@ -46,14 +53,7 @@ export function makeHandler(deps: ApiDeps): RouteHandler {
         if (confirmed) {
           metrics.addMetric('StopConfirmed', 'Count', 1);
         } else if (holderLost) {
-          metrics.addMetric('StopHolderLost', 'Count', 1);
-          log.warn('the gateway task holding the segment stopped heartbeating; segment closed as holder-lost', {
-            conversationId,
-            segment,
-            taskId: record.taskId,
-            heartbeatAt: record.heartbeatAt,
-            code: 'SEGMENT_HOLDER_LOST',
-          });
+          logHolderLost(log, metrics, conversationId, segment, record);
         } else {
           metrics.addMetric('StopUnconfirmed', 'Count', 1);
           log.warn('gateway did not confirm the segment close in time; answering with the counters so far', {
@@ -74,6 +74,24 @@ export function makeHandler(deps: ApiDeps): RouteHandler {
         return { status: 200, body: stopResponseBody(record.streamIds, record.summary) };
       },
     );
+}
+
+/** `StopHolderLost` and its warning: the segment's task stopped heartbeating and the stop closed it. */
+function logHolderLost(
+  log: RouteRequest['log'],
+  metrics: RouteRequest['metrics'],
+  conversationId: string,
+  segment: number,
+  record: SegmentRecord | undefined,
+): void {
+  metrics.addMetric('StopHolderLost', 'Count', 1);
+  log.warn('the gateway task holding the segment stopped heartbeating; segment closed as holder-lost', {
+    conversationId,
+    segment,
+    taskId: record?.taskId,
+    heartbeatAt: record?.heartbeatAt,
+    code: 'SEGMENT_HOLDER_LOST',
+  });
 }
 
 let live: RouteHandler | undefined;

@@ -217,6 +217,36 @@ describe('POST /mg-autotranscribe/v1/stop-streaming', () => {
     });
   });
 
+  describe('when a stop is repeated after an unconfirmed one', () => {
+    it('still answers 409-201, and closes the segment as holder-lost once its holder is silent', async () => {
+      let offset = 0;
+      const deps = { ...testDeps(db, { stopWaitMs: 200 }), now: () => Date.now() + offset };
+      const guid = newGuid();
+      const gateway = new SimulatedGateway(deps, db, guid);
+      await gateway.open();
+      await start(deps, guid);
+      await gateway.openSegment(1);
+      await deps.conversations.heartbeatSegment(guid, 1, Date.now());
+      // First stop: the holder heartbeated recently but never confirms (its task is about to die).
+      expect((await stop(deps, stopBody(guid))).statusCode).toBe(200);
+      expect((await deps.conversations.getSegment(guid, 1))?.state).toBe('closing');
+      // Repeated at once: the holder is not yet silent, the segment stays with it.
+      const early = await stop(deps, stopBody(guid));
+      expect(early.statusCode).toBe(409);
+      expect((await deps.conversations.getSegment(guid, 1))?.state).toBe('closing');
+      // Repeated 31 s later: the contract's answer is unchanged, but the dead holder loses the segment.
+      offset = 31_000;
+      const late = await stop(deps, stopBody(guid));
+      expect(late.statusCode).toBe(409);
+      expect(bodyOf<Envelope>(late).error.code).toBe('409-201');
+      expect(await deps.conversations.getSegment(guid, 1)).toMatchObject({
+        state: 'closed',
+        closeReason: 'holder-lost',
+      });
+      expect(metricTotal(deps.metrics, 'StopHolderLost')).toBe(1);
+    });
+  });
+
   describe('on a start after a stop', () => {
     it('opens a new segment with new streamIds, and its stop reports that segment', async () => {
       const deps = testDeps(db);
