@@ -234,9 +234,20 @@ describe('gateway', () => {
     });
 
     it('does not count upgrades waiting out the failure delay against MAX_SESSIONS', async () => {
-      const h = await start({ maxSessions: 1 });
+      // The failure delay is the only timer the gateway sets before a session exists: once it is set, the
+      // bad upgrade has been verified and is waiting out its delay.
+      let timersSet = 0;
+      const h = await start({
+        maxSessions: 1,
+        timers: {
+          setTimeout: (fn, ms) => {
+            timersSet += 1;
+            return systemTimers.setTimeout(fn, ms);
+          },
+        },
+      });
       const failing = attemptUpgrade(`${h.url}${PATH}`, headersFor(h, { apiKey: 'no-such-key-999' }));
-      await new Promise((r) => setTimeout(r, 100));
+      await until(() => timersSet === 1);
       const good = await attemptUpgrade(`${h.url}${PATH}`, headersFor(h, {}));
       expect(good.kind).toBe('open');
       await expect(failing).resolves.toMatchObject({ kind: 'rejected', status: 401 });
@@ -281,7 +292,8 @@ describe('gateway', () => {
           resolve();
         });
       });
-      await new Promise((r) => setTimeout(r, MIN_AUTH_FAILURE_DELAY_MS + 100));
+      // Its refusal has been written to the reset socket (after the failure delay): the gateway survived it.
+      await until(() => h.gateway.stats().upgradesRejected.total === 1);
       await expect(httpGet(h, '/health')).resolves.toMatchObject({ status: 200 });
     });
   });

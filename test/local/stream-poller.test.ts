@@ -268,8 +268,11 @@ describe('local stream poller', () => {
     await write(c, 2, 4);
     await poller(handler, { checkpointFile: file, startingPosition: 'TRIM_HORIZON' });
     await eventually(() => seen.length >= 4);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(seen).toEqual([0, 1000, 2000, 3000]);
+    // A later record of the same conversation (same shard, in order): once it is seen, any record read
+    // twice would have come before it.
+    await write(c, 4, 5);
+    await eventually(() => seen.includes(4000));
+    expect(seen).toEqual([0, 1000, 2000, 3000, 4000]);
   });
 
   it('restarted while a record is being retried, resumes at that record (not after it, not at LATEST)', async () => {
@@ -301,8 +304,11 @@ describe('local stream poller', () => {
       { checkpointFile: file, startingPosition: 'LATEST' },
     );
     await eventually(() => after.length >= 2);
-    await new Promise((r) => setTimeout(r, 200));
-    expect(after).toEqual([1000, 2000]);
+    // A later record of the same conversation (same shard, in order): once it is seen, any record read
+    // twice would have come before it.
+    await write(c, 3, 4);
+    await eventually(() => after.includes(3000));
+    expect(after).toEqual([1000, 2000, 3000]);
   });
 
   it('end to end: a webhook that fails then recovers receives every utterance, in order per conversation', async () => {

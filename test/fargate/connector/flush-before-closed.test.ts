@@ -320,8 +320,8 @@ describe('Transcription Connector: finals flushed before closed', () => {
     await c.open({ transcriptionConnector: true });
     c.audio(1000);
     await c.close();
-    await until(() => c.trace.some((t) => t.startsWith('stored')), 10_000);
-    await new Promise((r) => setTimeout(r, 20));
+    // Delivered: the store write settled and the connector has already offered (or not) its event.
+    await until(() => c.streamers[0]?.delivered.length === 1, 10_000);
     // Stored after `closed` went out: the session refused the event rather than break the protocol.
     expect(c.trace.filter((t) => t !== 'sent opened').map((t) => t.split(' ')[0])).toEqual(['sent', 'stored']);
     expect(c.types()).toEqual(['opened', 'closed']);

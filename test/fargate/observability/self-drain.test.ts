@@ -3,7 +3,7 @@
  * (superseded, chosen for scale-in), when it comes back, that it never touches live sessions, that
  * protection lapses once it is idle and is not taken again, and that AWS failures are retried, never thrown.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { loadConfig } from '../../../fargate/src/config';
 import {
   type EcsServiceInfo,
@@ -431,7 +431,10 @@ describe('SelfDrain: failures', () => {
       t.time.advance(30_000);
       await Promise.resolve();
     }
-    await new Promise((r) => setTimeout(r, 10));
+    // The first check is parked on the slow call. Every check counts itself when it begins, synchronously,
+    // and the fake timers fired inside advance(): a repeated call would have started a second check.
+    await vi.waitFor(() => expect(describeCalls).toBeGreaterThan(0));
+    expect(t.drain.state().checks).toBe(1);
     expect(describeCalls).toBe(1);
     release();
     await t.drain.checkNow();
@@ -461,8 +464,10 @@ describe('SelfDrain: failures', () => {
     await t.drain.checkNow();
     t.drain.stop();
     const calls = t.ecs.calls.length;
+    const checks = t.drain.state().checks;
+    // Fake timers fire inside advance(), and a check counts itself as it begins: nothing to wait for.
     t.time.advance(300_000);
-    await new Promise((r) => setTimeout(r, 5));
+    expect(t.drain.state().checks).toBe(checks);
     expect(t.ecs.calls.length).toBe(calls);
     expect(t.time.pendingCount).toBe(0);
   });

@@ -104,6 +104,28 @@ function transcript(
 }
 
 const CONV = '6d0f5c3e-2a4b-4f1e-9c7d-1b2a3c4d5e6f';
+/** The page's longest reconnect delay (web/transcript/app.js). */
+const RECONNECT_MAX_MS = 30_000;
+/**
+ * Init script: counts `close` events of the page's sockets in `window.socketsClosed` (its listener is added
+ * in the constructor, so it runs before the page's own, in the same dispatch) and records every status
+ * the page shows in `window.states`. A string, not a function, so nothing of the test's compiled code
+ * ends up in the page.
+ */
+const OBSERVE_PAGE = `{
+  const Native = window.WebSocket;
+  window.socketsClosed = 0;
+  window.WebSocket = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.addEventListener('close', () => { window.socketsClosed += 1; });
+    }
+  };
+  window.states = [];
+  new MutationObserver((records) => {
+    for (const r of records) window.states.push(r.target.getAttribute('data-state'));
+  }).observe(document, { subtree: true, attributes: true, attributeFilter: ['data-state'] });
+}`;
 
 let api: ScriptedWebSocketApi;
 let wsUrl: string;
@@ -153,9 +175,10 @@ afterAll(async () => {
   await api?.close();
 });
 
-async function open(query: string): Promise<Page> {
+async function open(query: string, prepare?: (page: Page) => Promise<void>): Promise<Page> {
   page = await browser.newPage();
   page.on('pageerror', (err) => pageErrors.push(err.message));
+  await prepare?.(page);
   await page.goto(`${ui.url}/?${query}`);
   return page;
 }
@@ -205,10 +228,19 @@ describe('live transcript page', () => {
 
     it('stops on a refused subscription instead of retrying', async () => {
       api.subscribeReply = () => ({ type: 'error', code: 'FORBIDDEN', message: 'not your conversation' });
-      await open(`conversationId=${CONV}`);
+      await open(`conversationId=${CONV}`, async (p) => {
+        await p.clock.install();
+        await p.addInitScript(OBSERVE_PAGE);
+      });
       await expect.poll(() => status().getAttribute('data-state')).toBe('failed');
       expect(await status().textContent()).toBe('Subscription refused: FORBIDDEN (not your conversation)');
-      await page.waitForTimeout(1500);
+      // Once the page has handled the close of the socket it closed, any retry it scheduled falls due in
+      // runFor; a retry would show `reconnecting` or `connecting` (synchronously, before any request).
+      await expect.poll(() => page.evaluate('window.socketsClosed')).toBe(1);
+      const states = (await page.evaluate('window.states')) as string[];
+      expect(states.at(-1)).toBe('failed');
+      await page.clock.runFor(RECONNECT_MAX_MS);
+      expect(await page.evaluate('window.states')).toEqual(states);
       expect(api.tokens).toHaveLength(1);
     });
   });
