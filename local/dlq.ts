@@ -15,14 +15,17 @@
  *
  * Environment: the fan-out's (`loadFanoutConfig`: SUBSCRIPTIONS_TABLE, WEBHOOK_URL / WEBHOOK_AUTH / … or
  * WEBHOOK_TARGETS_JSON / WEBHOOK_TARGETS_SECRET_ID), DYNAMODB_ENDPOINT for DynamoDB Local. Defaults match
- * `npm start`: SUBSCRIPTIONS_TABLE=local-subscriptions, DYNAMODB_ENDPOINT=http://127.0.0.1:8000. Against
+ * `npm start` under the same LOCAL_* variables: SUBSCRIPTIONS_TABLE=local-subscriptions,
+ * DYNAMODB_ENDPOINT=http://$LOCAL_HOST:$LOCAL_DYNAMODB_PORT (127.0.0.1:8000 by default). Against
  * AWS, unset DYNAMODB_ENDPOINT and use the deployed table and targets secret (or invoke the fan-out
  * function with `{"action":"redrive"}`).
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { subscriptionsTableName } from '../contract/tables';
+import { loadLocalConfig } from './config';
 
 /** Appends one JSON line (the local on-failure destination). */
 export function appendJsonl(file: string, value: unknown): void {
@@ -58,10 +61,12 @@ export async function runDlqCli(
       import('../lambdas/fanout/redrive'),
       import('./dynamodb'),
     ]);
+  // The defaults are those of `npm start` with the same LOCAL_* environment (LOCAL_HOST, LOCAL_DYNAMODB_PORT).
+  const local = loadLocalConfig(env, join(import.meta.dirname, '..'));
   const withDefaults = {
-    SUBSCRIPTIONS_TABLE: 'local-subscriptions',
+    SUBSCRIPTIONS_TABLE: subscriptionsTableName(local.tablePrefix),
     ...(env.AWS_REGION === undefined &&
-      env.DYNAMODB_ENDPOINT === undefined && { DYNAMODB_ENDPOINT: 'http://127.0.0.1:8000' }),
+      env.DYNAMODB_ENDPOINT === undefined && { DYNAMODB_ENDPOINT: `http://${local.host}:${local.dynamoDbPort}` }),
     LOG_LEVEL: 'WARN',
     ...Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== '')),
   };
