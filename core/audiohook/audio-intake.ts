@@ -1,9 +1,8 @@
 /**
  * Audio intake of one session (docs/audiohook-protocol.md §2.4–§2.5, §4.5): binary frames in, checked
  * for whole sample frames and passed to the sink as received (channel order kept), each frame placed on
- * the stream timeline; position accounting (the
- * client's `position` resyncs it, pauses and discards are gaps); and the dropping of audio that arrives
- * when it is not wanted. This is the hot path: per frame it allocates only the small record handed to
+ * the stream timeline; position accounting (the client's `position` resyncs it, pauses and discards are
+ * gaps); and the dropping of audio that arrives when it is not wanted. This is the hot path: per frame it allocates only the small record handed to
  * the sink (no decoding here, no per-channel arrays).
  */
 import { type FrameLayout, notWholeFrames, samplesInFrame } from '../audio/pcm';
