@@ -46,7 +46,7 @@ import {
   writeNextSegment,
   writeOpenSegment,
 } from './segment-writes';
-import { type StartResult, type StopResult, writeStart, writeStop } from './start-stop-writes';
+import { type RequestClock, type StartResult, type StopResult, writeStart, writeStop } from './start-stop-writes';
 
 /** Result of {@link ConversationsRepository.registerSession}. */
 export interface RegisterSessionResult {
@@ -110,7 +110,7 @@ export class ConversationsRepository {
    * streamIds. Otherwise it opens segment `currentSegment + 1` in state `pending` with fresh streamIds,
    * in one transaction with the META change (conditional on the version read).
    */
-  requestStart(conversationId: string, params: StartParams, now: number): Promise<StartResult> {
+  requestStart(conversationId: string, params: StartParams, now: RequestClock): Promise<StartResult> {
     return writeStart(this.t, conversationId, params, now);
   }
 
@@ -119,7 +119,7 @@ export class ConversationsRepository {
    * moves `pending` → `closed` (nothing was streamed) or `active` → `closing` (the gateway finishes it and
    * writes the final summary; see {@link waitForSegmentClosed}).
    */
-  requestStop(conversationId: string, now: number): Promise<StopResult> {
+  requestStop(conversationId: string, now: RequestClock): Promise<StopResult> {
     return writeStop(this.t, conversationId, now);
   }
 

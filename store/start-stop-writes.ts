@@ -45,17 +45,29 @@ export type StopResult =
 
 type TransactItems = NonNullable<ConstructorParameters<typeof TransactWriteCommand>[0]['TransactItems']>;
 
+/**
+ * When a start or stop happens: a time (ms) or a clock read at each attempt. A clock makes an attempt that
+ * retries after losing a race stamp the time it is applied, so a stop retried after a concurrent start
+ * never records `stopRequestedAt` before that segment's `startedAt`.
+ */
+export type RequestClock = number | (() => number);
+
+function timeOf(clock: RequestClock): number {
+  return typeof clock === 'function' ? clock() : clock;
+}
+
 /** Records a start: the running segment again (idempotent), or a new `pending` one with META in one transaction. */
 export async function writeStart(
   t: ConversationTable,
   conversationId: string,
   params: StartParams,
-  now: number,
+  clock: RequestClock,
 ): Promise<StartResult> {
   requireId(conversationId, 'conversationId');
   let meta: ConversationMeta | undefined;
   for (let attempt = 1; attempt <= t.maxAttempts; attempt++) {
     meta = await readMeta(t, conversationId);
+    const now = timeOf(clock);
     const plan = planStart({
       conversationId,
       meta,
@@ -117,11 +129,16 @@ export async function writeStart(
 }
 
 /** Records a stop: META `off` and, in the same transaction, the segment's stop transition. */
-export async function writeStop(t: ConversationTable, conversationId: string, now: number): Promise<StopResult> {
+export async function writeStop(
+  t: ConversationTable,
+  conversationId: string,
+  clock: RequestClock,
+): Promise<StopResult> {
   requireId(conversationId, 'conversationId');
   let meta: ConversationMeta | undefined;
   for (let attempt = 1; attempt <= t.maxAttempts; attempt++) {
     meta = await readMeta(t, conversationId);
+    const now = timeOf(clock);
     const refusal = stopRefusal(meta);
     if (refusal === 'unknown') return { outcome: 'unknown' };
     const seen = meta as ConversationMeta & { currentSegment: number };

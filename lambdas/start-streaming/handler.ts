@@ -26,7 +26,7 @@ export function makeHandler(deps: ApiDeps): RouteHandler {
       async ({ log, metrics }) => {
         const request = parseStartRequest(parseJsonBody(event));
         const { conversationId, params } = decideStart(request, deps.policy);
-        const result = await deps.conversations.requestStart(conversationId, params, now());
+        const result = await deps.conversations.requestStart(conversationId, params, now);
         if (result.outcome === 'conflict') throw startConflictError();
         // A repeated start of a segment no gateway has picked up yet notifies again: it covers a first
         // attempt that recorded the start but died before notifying.

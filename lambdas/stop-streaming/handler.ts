@@ -33,7 +33,7 @@ export function makeHandler(deps: ApiDeps): RouteHandler {
         const request = parseStopRequest(parseJsonBody(event));
         assertServedNamespace(request.namespace);
         const conversationId = request.guid;
-        const result = await deps.conversations.requestStop(conversationId, now());
+        const result = await deps.conversations.requestStop(conversationId, now);
         if (result.outcome === 'already-stopped') {
           // Still refused (the contract's 409-201), but a segment the first stop left open is judged again.
           const repeat = await settleRepeatedStop(deps.conversations, { conversationId, segment: result.segment }, now);

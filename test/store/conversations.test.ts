@@ -153,6 +153,25 @@ describe('ConversationsRepository (DynamoDB Local)', () => {
       for (const seg of segments.slice(0, meta?.desired === 'on' ? -1 : undefined)) expect(seg.state).toBe('closed');
     });
 
+    it('stamps each start and stop with the time of the attempt that applied it, so a stop never predates its segment', async () => {
+      const id = newId();
+      // One clock for every request, read per attempt: a stop that lost a race to a start and retried is
+      // stamped after that start (with a time fixed at the request's arrival it could be stamped before).
+      let tick = T0;
+      const clock = () => ++tick;
+      await Promise.all(
+        Array.from({ length: 24 }, (_, i) =>
+          i % 2 === 0 ? repo.requestStart(id, PARAMS, clock) : repo.requestStop(id, clock),
+        ),
+      );
+      const segments = await repo.listSegments(id);
+      expect(segments.length).toBeGreaterThanOrEqual(1);
+      for (const seg of segments) {
+        if (seg.stopRequestedAt !== undefined) expect(seg.stopRequestedAt >= seg.startedAt).toBe(true);
+      }
+      expect(segments.some((seg) => seg.stopRequestedAt !== undefined)).toBe(true);
+    });
+
     it('rejects an empty conversation id with a typed error', async () => {
       await expect(repo.requestStart('', PARAMS, T0)).rejects.toBeInstanceOf(InvalidArgumentError);
       await expect(repo.requestStart('', PARAMS, T0)).rejects.toMatchObject({ code: 'STORE_INVALID_ARGUMENT' });
