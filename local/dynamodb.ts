@@ -38,6 +38,10 @@ export interface DynamoDbLocal {
   /** `http://127.0.0.1:<port>` */
   readonly endpoint: string;
   readonly port: number;
+  /** Resolves with the exit code once DynamoDB Local has exited, stopped or not (a crash, a kill). */
+  readonly exited: Promise<number | null>;
+  /** The process group DynamoDB Local runs in (its launcher's pid), for tools that signal it. */
+  readonly pid: number | undefined;
   /**
    * Stops the JVM and waits until it has exited (SIGKILL to its process group after 5 s). Holds the event
    * loop open meanwhile, so a script may end with `await dynamo.stop()`. Idempotent.
@@ -232,6 +236,8 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     return {
       endpoint,
       port,
+      exited: launched.exited,
+      pid: launched.child.pid,
       stop: () => {
         stopping ??= terminate(launched);
         return stopping;
@@ -239,4 +245,90 @@ export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Pr
     };
   }
   throw lastError instanceof Error ? lastError : new DynamoDbLocalError(String(lastError));
+}
+
+/** What {@link superviseDynamoDbLocal} reports. */
+export type SupervisorEvent =
+  | { kind: 'exited'; code: number | null }
+  | { kind: 'restarted'; restarts: number }
+  | { kind: 'restart-failed'; error: unknown; retryInMs: number };
+
+/** Options of {@link superviseDynamoDbLocal}. */
+export interface SupervisedDynamoDbLocalOptions extends DynamoDbLocalOptions {
+  /** Told when DynamoDB Local exits on its own and when it is running again. */
+  onEvent?: (event: SupervisorEvent) => void;
+  /** Delay before a restart; doubled after each failed one, up to 30 s. @default 1000 */
+  restartDelayMs?: number;
+}
+
+/** DynamoDB Local kept running by {@link superviseDynamoDbLocal}. */
+export interface SupervisedDynamoDbLocal extends Omit<DynamoDbLocal, 'exited' | 'pid'> {
+  /** The instance running now (its `pid` and `exited` change with each restart). */
+  current(): DynamoDbLocal;
+  /** Restarts so far. */
+  readonly restarts: number;
+}
+
+/**
+ * DynamoDB Local for `npm start`: whenever it exits without being stopped (a crash, a kill, the OOM
+ * killer), it is started again on the same port with the same data directory, so the tables and what they
+ * held come back and every component keeps its endpoint. A restart that fails is retried with backoff.
+ */
+export async function superviseDynamoDbLocal(
+  options: SupervisedDynamoDbLocalOptions,
+): Promise<SupervisedDynamoDbLocal> {
+  let current = await startDynamoDbLocal(options);
+  const port = current.port;
+  const baseDelay = options.restartDelayMs ?? 1000;
+  let stopped = false;
+  let restarts = 0;
+  let pendingRestart: NodeJS.Timeout | undefined;
+  let restarting: Promise<void> | undefined;
+  const watch = (instance: DynamoDbLocal): void => {
+    void instance.exited.then((code) => {
+      if (stopped || instance !== current) return;
+      options.onEvent?.({ kind: 'exited', code });
+      schedule(baseDelay);
+    });
+  };
+  const schedule = (delay: number): void => {
+    pendingRestart = setTimeout(() => {
+      pendingRestart = undefined;
+      restarting = restart(delay);
+    }, delay);
+    pendingRestart.unref();
+  };
+  const restart = async (delay: number): Promise<void> => {
+    if (stopped) return;
+    try {
+      const next = await startDynamoDbLocal({ ...options, port });
+      if (stopped) {
+        await next.stop();
+        return;
+      }
+      current = next;
+      restarts++;
+      options.onEvent?.({ kind: 'restarted', restarts });
+      watch(next);
+    } catch (error) {
+      const retryInMs = Math.min(30_000, delay * 2);
+      options.onEvent?.({ kind: 'restart-failed', error, retryInMs });
+      schedule(retryInMs);
+    }
+  };
+  watch(current);
+  return {
+    endpoint: current.endpoint,
+    port,
+    current: () => current,
+    get restarts() {
+      return restarts;
+    },
+    stop: async () => {
+      stopped = true;
+      clearTimeout(pendingRestart);
+      await restarting; // a restart under way stops what it started
+      await current.stop();
+    },
+  };
 }

@@ -17,7 +17,7 @@ import { subscriptionsTableName } from '../contract/tables';
 import { credentialEntry } from '../lambdas/authorizer/hash-secret';
 import { createTables } from '../store/create-tables';
 import { type LocalConfig, loadLocalConfig } from './config';
-import { createLocalDynamoDbClient, type DynamoDbLocal, startDynamoDbLocal } from './dynamodb';
+import { createLocalDynamoDbClient, type SupervisedDynamoDbLocal, superviseDynamoDbLocal } from './dynamodb';
 import { formatLogLine } from './log-format';
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from './s3';
 import { type LocalTranscribe, startLocalTranscribe } from './transcribe/server';
@@ -159,7 +159,7 @@ async function main(): Promise<void> {
   const creds = localCredentials(cfg.dataDir);
 
   const components: Component[] = [];
-  let dynamo: DynamoDbLocal | undefined;
+  let dynamo: SupervisedDynamoDbLocal | undefined;
   let transcribe: LocalTranscribe | undefined;
   let s3: LocalS3 | undefined;
   let stopping = false;
@@ -189,7 +189,21 @@ async function main(): Promise<void> {
   try {
     // DynamoDB Local runs the official jar on this machine's Java; its data survives restarts.
     process.stdout.write(`${formatLogLine('dynamodb', `starting DynamoDB Local on port ${cfg.dynamoDbPort}…`)}\n`);
-    dynamo = await startDynamoDbLocal({ port: cfg.dynamoDbPort, dataDir: join(cfg.dataDir, 'dynamodb') });
+    // Supervised: killed or crashed, it is started again on the same port with the same data, so the rest
+    // of the stack (which retries) carries on instead of running against a dead endpoint.
+    dynamo = await superviseDynamoDbLocal({
+      port: cfg.dynamoDbPort,
+      dataDir: join(cfg.dataDir, 'dynamodb'),
+      onEvent: (e) => {
+        const line =
+          e.kind === 'exited'
+            ? `DynamoDB Local exited unexpectedly (code ${e.code}); restarting it with the same data…`
+            : e.kind === 'restarted'
+              ? `DynamoDB Local is back at http://${cfg.host}:${cfg.dynamoDbPort} (restart ${e.restarts})`
+              : `DynamoDB Local did not restart (${e.error instanceof Error ? e.error.message : String(e.error)}); retrying in ${e.retryInMs} ms`;
+        process.stderr.write(`${formatLogLine('dynamodb', line)}\n`);
+      },
+    });
     const client = createLocalDynamoDbClient(dynamo.endpoint);
     const tables = await createTables(client, cfg.tablePrefix);
     client.destroy();
