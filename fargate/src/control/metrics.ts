@@ -62,6 +62,8 @@ export interface LatencySummary {
 /** Snapshot of {@link PipelineStats}. */
 export interface PipelineStatsSnapshot {
   counters: Record<PipelineCounterName, number>;
+  /** Utterances waiting to be stored at the time of the snapshot (their puts are being retried). */
+  utterancesHeld: number;
   latencyMs: Record<PipelineLatencyName, LatencySummary>;
 }
 
@@ -97,6 +99,9 @@ export class PipelineStats {
     utteranceLatencyMs: { samples: [], next: 0, count: 0 },
   };
 
+  /** Utterances of this task waiting to be stored (a put being retried), now. */
+  utterancesHeld = 0;
+
   constructor(private readonly sink?: PipelineMetricsSink) {}
 
   count(name: PipelineCounterName, value = 1): void {
@@ -127,7 +132,7 @@ export class PipelineStats {
         max: sorted.length > 0 ? (sorted[sorted.length - 1] as number) : null,
       };
     }
-    return { counters: { ...this.#counters }, latencyMs };
+    return { counters: { ...this.#counters }, latencyMs, utterancesHeld: this.utterancesHeld };
   }
 }
 

@@ -1,12 +1,17 @@
 /**
  * The gateway's {@link UtteranceSink}: stores each final utterance with `UtterancesRepository.putFinal`
- * (idempotent on the deterministic utterance key), retrying with full-jitter backoff while DynamoDB is
- * throttling or briefly unavailable. It is only ever awaited by the streamer's own delivery chain, never
- * by the audio path, so a slow or failing store delays stored transcripts but never audio to Transcribe.
+ * (idempotent on the deterministic utterance key). It is only ever awaited by the streamer's own delivery
+ * chain, never by the audio path, so a slow or failing store delays stored transcripts but never audio
+ * to Transcribe.
  *
- * A write that still fails after every attempt is logged at error with the utterance id (never its text)
- * and counted, then rejected with {@link UtteranceStoreError} so the segment's `transcripts` counter only
- * counts what was stored.
+ * An utterance the gateway has accepted is not given up while the store is only unavailable (throttling,
+ * a stalled or restarting DynamoDB): it is held in memory and its put retried with full-jitter backoff
+ * (capped) until it is stored, in order behind the segment's earlier utterances. What bounds the memory is
+ * the task-wide number of held utterances (`maxHeld`); past it, and for an error retrying cannot fix (the
+ * store rejected the request), the utterance is logged at error with its id (never its text), counted
+ * (`UtterancePutFailures`, alarmed) and rejected with {@link UtteranceStoreError}, so the segment's
+ * `transcripts` counter only counts what was stored. Held utterances live in the process: a task killed
+ * during an outage loses them (a durable spool is not built yet).
  */
 
 import type { Role } from '../../../core/audio/roles';
@@ -42,15 +47,26 @@ export class UtteranceStoreError extends AppError {
 
 /** Retry settings of {@link UtteranceWriter}. */
 export interface UtteranceRetryPolicy extends BackoffPolicy {
-  /** Attempts in total (first try included). */
-  readonly maxAttempts: number;
+  /**
+   * Utterances the task holds for retrying at most (all sessions together); a put that fails while this
+   * many are held is given up instead of held.
+   */
+  readonly maxHeld: number;
+  /** A held utterance is reported at warn once it has failed this many times. */
+  readonly warnAfterAttempts: number;
 }
 
 /**
- * Default: 6 attempts, delays drawn from [0, 100·2ⁿ] ms capped at 3 s, i.e. up to ~6 s in the worst case,
- * which rides out DynamoDB throttling on a hot partition without keeping a segment's end waiting long.
+ * Default: delays drawn from [0, 100·2ⁿ] ms capped at 3 s (a retry at least every ~3 s while DynamoDB is
+ * away), up to 10,000 held utterances per task (a few MB: an outage of minutes at full load), a warning per
+ * utterance after 6 failed attempts (~6 s).
  */
-export const DEFAULT_UTTERANCE_RETRY: UtteranceRetryPolicy = { maxAttempts: 6, baseMs: 100, capMs: 3_000 };
+export const DEFAULT_UTTERANCE_RETRY: UtteranceRetryPolicy = {
+  baseMs: 100,
+  capMs: 3_000,
+  maxHeld: 10_000,
+  warnAfterAttempts: 6,
+};
 
 /** Options of {@link UtteranceWriter}. */
 export interface UtteranceWriterOptions {
@@ -71,7 +87,7 @@ export interface UtteranceWriterOptions {
   monotonicNow?: () => number;
 }
 
-/** Stores final utterances with bounded retries. */
+/** Stores final utterances, holding them through store outages (bounded per task). */
 export class UtteranceWriter implements UtteranceSink {
   readonly #o: UtteranceWriterOptions;
   readonly #retry: UtteranceRetryPolicy;
@@ -87,35 +103,77 @@ export class UtteranceWriter implements UtteranceSink {
     const sender = this.#o.senderOf?.(utterance);
     const input: FinalUtteranceInput = sender ? { ...utterance, senderExternalId: sender } : { ...utterance };
     const { stats } = this.#o;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const result = await this.#o.repository.putFinal(input);
-        stats.count(result.outcome === 'created' ? 'utterancesStored' : 'utterancesDuplicate');
-        if (result.outcome === 'created') this.#observeLatency(utterance);
-        return;
-      } catch (err) {
-        const retryable = err instanceof StoreError && err.retryable;
-        if (!retryable || attempt >= this.#retry.maxAttempts) {
-          stats.count('utterancePutFailures');
-          this.#o.logger.error(
-            {
-              code: 'PIPELINE_UTTERANCE_NOT_STORED',
-              conversationId: utterance.conversationId,
-              segment: utterance.segment,
-              role: utterance.role satisfies Role,
-              utteranceId: utterance.utteranceId,
-              startMs: utterance.startMs,
-              attempts: attempt,
-              err: describeError(err),
-            },
-            'utterance not stored: it is missing from the messages API, the webhook and the export',
-          );
-          throw new UtteranceStoreError(utterance.utteranceId, attempt, { cause: err });
+    let held = false;
+    try {
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const result = await this.#o.repository.putFinal(input);
+          stats.count(result.outcome === 'created' ? 'utterancesStored' : 'utterancesDuplicate');
+          if (result.outcome === 'created') this.#observeLatency(utterance);
+          if (attempt > this.#retry.warnAfterAttempts) {
+            this.#o.logger.info(
+              { conversationId: utterance.conversationId, utteranceId: utterance.utteranceId, attempts: attempt },
+              'held utterance stored',
+            );
+          }
+          return;
+        } catch (err) {
+          const retryable = err instanceof StoreError && err.retryable;
+          if (!held && retryable && stats.utterancesHeld < this.#retry.maxHeld) {
+            held = true;
+            stats.utterancesHeld++;
+          }
+          if (!retryable || !held)
+            throw this.#notStored(utterance, attempt, err, retryable ? 'held-limit' : 'rejected');
+          if (attempt === this.#retry.warnAfterAttempts) {
+            this.#o.logger.warn(
+              {
+                code: 'PIPELINE_UTTERANCE_HELD',
+                conversationId: utterance.conversationId,
+                segment: utterance.segment,
+                utteranceId: utterance.utteranceId,
+                attempts: attempt,
+                held: stats.utterancesHeld,
+                err: describeError(err),
+              },
+              'utterance not stored yet: the store is unavailable; holding it and retrying until it is stored',
+            );
+          }
+          stats.count('utterancePutRetries');
+          await this.#sleep(fullJitterDelay(this.#retry, attempt - 1, this.#random));
         }
-        stats.count('utterancePutRetries');
-        await this.#sleep(fullJitterDelay(this.#retry, attempt - 1, this.#random));
       }
+    } finally {
+      if (held) stats.utterancesHeld--;
     }
+  }
+
+  /** Logs, counts and builds the error of an utterance given up (never its text). */
+  #notStored(
+    utterance: Utterance,
+    attempts: number,
+    err: unknown,
+    why: 'held-limit' | 'rejected',
+  ): UtteranceStoreError {
+    this.#o.stats.count('utterancePutFailures');
+    this.#o.logger.error(
+      {
+        code: 'PIPELINE_UTTERANCE_NOT_STORED',
+        conversationId: utterance.conversationId,
+        segment: utterance.segment,
+        role: utterance.role satisfies Role,
+        utteranceId: utterance.utteranceId,
+        startMs: utterance.startMs,
+        attempts,
+        why,
+        ...(why === 'held-limit' && { maxHeld: this.#retry.maxHeld }),
+        err: describeError(err),
+      },
+      why === 'held-limit'
+        ? 'utterance not stored: the store is unavailable and the task already holds maxHeld utterances; it is missing from the messages API, the webhook and the export'
+        : 'utterance not stored: the store rejected it; it is missing from the messages API, the webhook and the export',
+    );
+    return new UtteranceStoreError(utterance.utteranceId, attempts, { cause: err });
   }
 
   #sleep(ms: number): Promise<void> {

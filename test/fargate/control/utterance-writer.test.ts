@@ -48,7 +48,7 @@ function setup(repo: FlakyRepository) {
   const writer = new UtteranceWriter({
     repository: repo,
     senderOf: (u) => (u.role === 'agent' ? 'agent-ext-7' : undefined),
-    retry: { maxAttempts: 4, baseMs: 100, capMs: 1_000 },
+    retry: { baseMs: 100, capMs: 1_000, maxHeld: 2, warnAfterAttempts: 3 },
     stats,
     timers: time,
     logger,
@@ -114,30 +114,66 @@ describe('UtteranceWriter', () => {
     expect(stats.snapshot().counters).toMatchObject({ utterancePutRetries: 2, utterancesStored: 1 });
   });
 
-  it('gives up after maxAttempts: logs the id at error (never the text), counts it and rejects', async () => {
-    const repo = new FlakyRepository(99);
+  it('holds an utterance through a long outage and stores it when the store is back (nothing dropped)', async () => {
+    const repo = new FlakyRepository(40); // ~2 minutes of failures at the 1 s cap
     const { writer, time, stats, logger } = setup(repo);
-    const result = writer.put(utterance).catch((err: unknown) => err);
-    await time.advance(10_000);
-    const err = await result;
+    let done = false;
+    const put = writer.put(utterance).then(() => {
+      done = true;
+    });
+    await settle();
+    expect(stats.snapshot().utterancesHeld).toBe(1);
+    await time.advance(120_000);
+    await put;
+    expect(done).toBe(true);
+    expect(repo.inputs).toHaveLength(41);
+    expect(stats.snapshot()).toMatchObject({
+      utterancesHeld: 0,
+      counters: { utterancesStored: 1, utterancePutFailures: 0, utterancePutRetries: 40 },
+    });
+    const warns = logger.lines.filter((l) => l.level === 'warn');
+    expect(warns).toHaveLength(1);
+    expect(warns[0]?.obj).toMatchObject({
+      code: 'PIPELINE_UTTERANCE_HELD',
+      utteranceId: utterance.utteranceId,
+      attempts: 3,
+    });
+    expect(logger.lines.some((l) => l.level === 'error')).toBe(false);
+    expect(JSON.stringify(logger.lines)).not.toContain('4111');
+  });
+
+  it('gives up an utterance when the task already holds maxHeld: logs the id at error (never the text), counts it and rejects', async () => {
+    const repo = new FlakyRepository(Number.POSITIVE_INFINITY);
+    const { writer, stats, logger } = setup(repo);
+    void writer.put({ ...utterance, utteranceId: 'u-1' });
+    void writer.put({ ...utterance, utteranceId: 'u-2' });
+    await settle();
+    expect(stats.snapshot().utterancesHeld).toBe(2);
+    const err = await writer.put(utterance).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(UtteranceStoreError);
     expect(err).toMatchObject({
       code: 'PIPELINE_UTTERANCE_NOT_STORED',
       utteranceId: utterance.utteranceId,
-      attempts: 4,
+      attempts: 1,
     });
-    expect(repo.inputs).toHaveLength(4);
     expect(stats.snapshot().counters.utterancePutFailures).toBe(1);
+    expect(stats.snapshot().utterancesHeld).toBe(2); // the two held ones are still being retried
     const line = logger.lines.find((l) => l.level === 'error');
-    expect(line?.obj).toMatchObject({ utteranceId: utterance.utteranceId, code: 'PIPELINE_UTTERANCE_NOT_STORED' });
+    expect(line?.obj).toMatchObject({
+      utteranceId: utterance.utteranceId,
+      code: 'PIPELINE_UTTERANCE_NOT_STORED',
+      why: 'held-limit',
+      maxHeld: 2,
+    });
     expect(JSON.stringify(logger.lines)).not.toContain('4111');
     expect(String((err as Error).message)).not.toContain('4111');
   });
 
   it('does not retry a request the store rejected (retrying cannot help)', async () => {
     const repo = new FlakyRepository(99, new StoreRequestRejectedError('item too large'));
-    const { writer } = setup(repo);
+    const { writer, stats } = setup(repo);
     await expect(writer.put(utterance)).rejects.toBeInstanceOf(UtteranceStoreError);
     expect(repo.inputs).toHaveLength(1);
+    expect(stats.snapshot().utterancesHeld).toBe(0);
   });
 });
