@@ -48,6 +48,8 @@ export const GATEWAY_METRICS = {
   outOfRotation: 'OutOfRotation',
   /** 1 while a task's recordings spool is unusable (recordings are off on that task). */
   recordingsUnavailable: 'RecordingsUnavailable',
+  /** Utterances a task holds for retrying while DynamoDB is unavailable (gauge, per task). */
+  utterancesHeld: 'UtterancesHeld',
 } as const;
 
 /**
@@ -66,12 +68,15 @@ export const FANOUT_ITERATOR_AGE_ALARM_MS = 60_000;
  * - healthy targets below `minTasks` (Minimum over each minute) for `healthyHostsLowMinutes` minutes in a row:
  *   deployments and scale-out add targets before old ones leave, so only lost capacity keeps it low that long;
  * - any upgrade refused at `MAX_SESSIONS` within `refusedUpgradesPeriodMin` minutes (calls did not start);
- * - any task's recordings spool unusable (Maximum of the gauge) within `recordingsUnavailablePeriodMin`.
+ * - any task's recordings spool unusable (Maximum of the gauge) within `recordingsUnavailablePeriodMin`;
+ * - any task holding unstored utterances (Maximum of the gauge, each minute) for `utterancesHeldMinutes`
+ *   minutes in a row: a throttling blip holds a few for seconds, an outage holds them for minutes.
  */
 export const GATEWAY_ALARMS = {
   healthyHostsLowMinutes: 5,
   refusedUpgradesPeriodMin: 5,
   recordingsUnavailablePeriodMin: 5,
+  utterancesHeldMinutes: 5,
 } as const;
 
 /** Operations our code performs (an alarm's math expression may hold at most 10 metrics). */
@@ -181,6 +186,7 @@ export class Observability extends Construct {
       'Maximum',
       Duration.minutes(GATEWAY_ALARMS.recordingsUnavailablePeriodMin),
     );
+    const utterancesHeld = gw(GATEWAY_METRICS.utterancesHeld, 'Maximum');
     const fanoutDims = fanoutDimensions(this);
     const fanoutMetric = (metricName: string) =>
       new cloudwatch.Metric({
@@ -296,8 +302,9 @@ export class Observability extends Construct {
             width: 8,
           }),
           new cloudwatch.GraphWidget({
-            title: 'Utterance writes failed',
-            left: [label(putFailures, 'Utterance writes failed')],
+            title: 'Utterance writes failed and held',
+            left: [label(putFailures, 'Utterance writes failed (given up)')],
+            right: [label(utterancesHeld, 'Utterances held for retry (max per task)')],
             width: 8,
           }),
         ],
@@ -454,6 +461,14 @@ export class Observability extends Construct {
       1,
       'A gateway task cannot write its recordings spool (full or unusable task storage): segments that allow ' +
         'recording are not recorded on it; see RECORDINGS_SPOOL_UNAVAILABLE in the gateway logs',
+    );
+    alarm(
+      'UtterancesHeld',
+      utterancesHeld,
+      1,
+      'A gateway task has held utterances it cannot store for 5 minutes (DynamoDB unavailable or throttling): ' +
+        'they are retried and not lost unless the task stops; see PIPELINE_UTTERANCE_HELD in the gateway logs',
+      GATEWAY_ALARMS.utterancesHeldMinutes,
     );
     alarm('Api5xx', api5xx, 5, 'The control API answered 5xx (start/stop/messages failing)', 2);
     alarm('ApiLatencyP99', apiLatency, 8000, 'Control API p99 latency above 8 s', 5);

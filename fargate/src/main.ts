@@ -95,6 +95,7 @@ async function main(): Promise<void> {
   // The gateway is created below; the metrics and the protection read its session count through this.
   let activeSessions = (): number => 0;
   let streamingSessions = (): number => 0;
+  let utterancesHeld = (): number => 0;
   let recordingsUnavailable: (() => number) | undefined;
   let selfDrainAws: SelfDrainAws | undefined;
   const selfDrainConfig = config.selfDrain;
@@ -127,6 +128,7 @@ async function main(): Promise<void> {
         gauges: {
           activeSessions: () => activeSessions(),
           streamingSessions: () => streamingSessions(),
+          ...(config.transcription && { utterancesHeld: () => utterancesHeld() }),
           ...(selfDrain && { outOfRotation: () => selfDrain.outOfRotation() }),
           ...(config.transcription?.recordings && { recordingsUnavailable: () => recordingsUnavailable?.() ?? 0 }),
         },
@@ -200,7 +202,10 @@ async function main(): Promise<void> {
   }
   activeSessions = () => gateway.activeSessions();
   const controller = pipeline?.controller;
-  if (controller) streamingSessions = () => controller.stats().streaming;
+  if (controller) {
+    streamingSessions = () => controller.stats().streaming;
+    utterancesHeld = () => controller.stats().utterancesHeld;
+  }
   metrics?.start();
   protection?.start();
   selfDrain?.start();

@@ -239,6 +239,21 @@ describe('observability', () => {
       });
     });
 
+    it('alarms when any task has held unstored utterances for 5 minutes in a row', () => {
+      s.template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Namespace: 'AudiohookTranscribe',
+        MetricName: GATEWAY_METRICS.utterancesHeld,
+        Dimensions: [{ Name: 'service', Value: 'AudiohookTest-gateway' }],
+        Statistic: 'Maximum',
+        Period: 60,
+        EvaluationPeriods: 5,
+        DatapointsToAlarm: 5,
+        Threshold: 1,
+        ComparisonOperator: 'GreaterThanOrEqualToThreshold',
+        AlarmDescription: Match.stringLikeRegexp('PIPELINE_UTTERANCE_HELD'),
+      });
+    });
+
     it('reads no Application Load Balancer metric any more', () => {
       expect(alarmsOf(s).filter(([, a]) => a.Namespace === 'AWS/ApplicationELB')).toEqual([]);
       expect(dashboardBody).not.toContain('AWS/ApplicationELB');

@@ -4,7 +4,7 @@
  * PutMetricData call and no permission are needed, and a slow CloudWatch never slows a call.
  *
  * Every interval (60 s by default) the publisher writes the gauges (`ActiveSessions`, the scaling metric,
- * `StreamingSessions`, and when wired `OutOfRotation` and `RecordingsUnavailable`), the counts of the interval (zeros included, so alarms and scaling see
+ * `StreamingSessions`, and when wired `OutOfRotation`, `RecordingsUnavailable` and `UtterancesHeld`), the counts of the interval (zeros included, so alarms and scaling see
  * continuous data) and the latency samples of the interval (raw values: CloudWatch computes percentiles).
  * Namespace from `METRICS_NAMESPACE`, one dimension `service` (`audiohook-gateway`); the names are the
  * contract with `lib/observability.ts` (`GATEWAY_METRICS`) and the scaling policy in `lib/gateway-service.ts`.
@@ -49,6 +49,7 @@ export const GATEWAY_METRIC_NAMES = {
   refusedUpgrades: 'RefusedUpgrades',
   outOfRotation: 'OutOfRotation',
   recordingsUnavailable: 'RecordingsUnavailable',
+  utterancesHeld: 'UtterancesHeld',
   inboxLagMs: 'InboxLagMs',
   openDecisionMs: 'OpenDecisionMs',
   utteranceLatencyMs: 'UtteranceLatencyMs',
@@ -109,6 +110,8 @@ export interface GatewayGauges {
   outOfRotation?(): number;
   /** 1 while segment recordings are off because the spool directory is unusable. @default - not published */
   recordingsUnavailable?(): number;
+  /** Utterances held for a store that is unavailable, being retried, now. @default - not published */
+  utterancesHeld?(): number;
 }
 
 /** Options of {@link GatewayMetrics}. */
@@ -225,6 +228,7 @@ export class GatewayMetrics {
     gauge(N.streamingSessions, this.#o.gauges.streamingSessions?.bind(this.#o.gauges));
     gauge(N.outOfRotation, this.#o.gauges.outOfRotation?.bind(this.#o.gauges));
     gauge(N.recordingsUnavailable, this.#o.gauges.recordingsUnavailable?.bind(this.#o.gauges));
+    gauge(N.utterancesHeld, this.#o.gauges.utterancesHeld?.bind(this.#o.gauges));
     if (gaugeFailed) this.#o.logger.warn({ code: 'METRICS_GAUGE_FAILED' }, 'a gauge could not be read');
     for (const [name, unit] of COUNTERS) entries.set(name, { unit, value: round(this.#counts.get(name) ?? 0) });
     this.#counts = new Map();

@@ -165,15 +165,21 @@ describe('GatewayMetrics (CloudWatch embedded metric format)', () => {
     expect(busy?._aws.CloudWatchMetrics[0]?.Metrics).toContainEqual({ Name: 'RefusedUpgrades', Unit: 'Count' });
   });
 
-  it('publishes the OutOfRotation and RecordingsUnavailable gauges only when wired, under the same service', () => {
+  it('publishes the OutOfRotation, RecordingsUnavailable and UtterancesHeld gauges only when wired, under the same service', () => {
     const plain = setup({ service: 'stack-gateway' });
     plain.metrics.publish();
     expect(plain.docs()[0]).not.toHaveProperty('OutOfRotation');
     expect(plain.docs()[0]).not.toHaveProperty('RecordingsUnavailable');
+    expect(plain.docs()[0]).not.toHaveProperty('UtterancesHeld');
     let out = 0;
     const wired = setup({
       service: 'stack-gateway',
-      gauges: { activeSessions: () => 1, outOfRotation: () => out, recordingsUnavailable: () => 1 },
+      gauges: {
+        activeSessions: () => 1,
+        outOfRotation: () => out,
+        recordingsUnavailable: () => 1,
+        utterancesHeld: () => 7,
+      },
     });
     wired.metrics.publish();
     out = 1;
@@ -181,7 +187,12 @@ describe('GatewayMetrics (CloudWatch embedded metric format)', () => {
     const [first, second] = wired.docs();
     if (!first || !second) throw new Error('no lines');
     expectValidEmf(second);
-    expect(first).toMatchObject({ service: 'stack-gateway', OutOfRotation: 0, RecordingsUnavailable: 1 });
+    expect(first).toMatchObject({
+      service: 'stack-gateway',
+      OutOfRotation: 0,
+      RecordingsUnavailable: 1,
+      UtterancesHeld: 7,
+    });
     expect(second).toMatchObject({ service: 'stack-gateway', OutOfRotation: 1 });
     expect(second._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
   });
