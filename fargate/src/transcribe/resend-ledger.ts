@@ -4,9 +4,10 @@
  *
  * Transcribe acknowledges no audio, so audio already sent is kept (bounded by `resendWindowSec`) until it
  * is known to be transcribed. After a lost stream, audio is re-sent from where each channel's unfinished
- * speech began (the start of its open partial result, else the end of its last final result); on each
- * channel the re-sent samples before that point are blanked, and a final is accepted only if it ends after
- * the last accepted final of its channel.
+ * speech began (the start of its open partial result, else the end of its last final result, or how far
+ * the recognizer has reported on that same channel, less a margin); on each channel the re-sent samples
+ * before that point are blanked, and a final is accepted only if it ends after the last accepted final of
+ * its channel. Everything is per channel: one channel's results never mark the other's audio as done.
  */
 import { SAMPLE_RATE } from '../../../core/audio/format';
 import type { AudioChunk } from './audio-queue';
@@ -33,14 +34,19 @@ export class ResendLedger {
   readonly #lastFinalEnd: number[];
   /** Per channel: timeline start of the speech in progress (an open partial result). */
   readonly #openPartial: (number | undefined)[];
-  /** Timeline position up to which the recognizer has reported (any channel, partial or final). */
-  #horizon = Number.NEGATIVE_INFINITY;
+  /**
+   * Per channel: timeline position up to which the recognizer has reported results on that channel
+   * (partial or final). Per channel on purpose: results on one channel say nothing about speech on the
+   * other that the recognizer has not reported yet (a lagging recognizer, or one that sends no partials).
+   */
+  readonly #horizon: number[];
 
   constructor(channels: number, opts: ResendLedgerOptions) {
     this.#channels = channels;
     this.#opts = opts;
     this.#lastFinalEnd = Array.from({ length: channels }, () => Number.NEGATIVE_INFINITY);
     this.#openPartial = Array.from({ length: channels }, () => undefined);
+    this.#horizon = Array.from({ length: channels }, () => Number.NEGATIVE_INFINITY);
   }
 
   /** No channel has speech in progress (a good moment to rotate a stream). */
@@ -53,7 +59,7 @@ export class ResendLedger {
    * accepted final); if so, it marks where that channel's unfinished speech begins.
    */
   notePartial(channel: number, start: number, end: number): boolean {
-    this.#horizon = Math.max(this.#horizon, end);
+    this.#advanceHorizon(channel, end);
     const lastEnd = this.#lastFinalEnd[channel] ?? Number.NEGATIVE_INFINITY;
     if (end <= lastEnd) return false;
     this.#openPartial[channel] = Math.max(start, Number.isFinite(lastEnd) ? lastEnd : start);
@@ -62,7 +68,7 @@ export class ResendLedger {
 
   /** A final result on `channel` ending at `end`: whether to accept it (false: it repeats accepted speech). */
   noteFinal(channel: number, end: number): boolean {
-    this.#horizon = Math.max(this.#horizon, end);
+    this.#advanceHorizon(channel, end);
     this.#openPartial[channel] = undefined;
     const lastEnd = this.#lastFinalEnd[channel] ?? Number.NEGATIVE_INFINITY;
     if (end <= lastEnd) return false;
@@ -128,13 +134,21 @@ export class ResendLedger {
     return resend;
   }
 
-  /** Per channel, the timeline position from which its audio may still need transcribing. */
+  #advanceHorizon(channel: number, end: number): void {
+    this.#horizon[channel] = Math.max(this.#horizon[channel] ?? Number.NEGATIVE_INFINITY, end);
+  }
+
+  /**
+   * Per channel, the timeline position from which its audio may still need transcribing: the start of its
+   * open partial, else the later of its last accepted final's end and its own horizon less the margin.
+   * A channel the recognizer has reported nothing on since its last final is re-sent from that final.
+   */
   #resumePoints(): number[] {
     const margin = this.#opts.resendMarginMs * SAMPLES_PER_MS;
     return this.#openPartial.map((open, ch) => {
       if (open !== undefined) return open;
       const lastEnd = this.#lastFinalEnd[ch] ?? Number.NEGATIVE_INFINITY;
-      return Math.max(lastEnd, this.#horizon - margin);
+      return Math.max(lastEnd, (this.#horizon[ch] ?? Number.NEGATIVE_INFINITY) - margin);
     });
   }
 }
