@@ -4,18 +4,16 @@
  * container's health checks, the TLS policy, and the task-storage sizing of the recordings spool.
  */
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { GATEWAY_METRIC_NAMES, GATEWAY_METRICS_SERVICE } from '../contract/metrics';
 
 /** Port the gateway listens on inside the task (`PORT`). */
 export const GATEWAY_PORT = 8080;
 /** Gateway health route (503 while draining). */
 export const HEALTH_CHECK_PATH = '/health';
-/**
- * The gateway's own default `METRICS_SERVICE` (fargate/src/config.ts), what a local run publishes under. A
- * deployed stack sets its scoped name instead (`gatewayMetricsService`, metrics-scope.ts).
- */
-export const GATEWAY_METRICS_SERVICE = 'audiohook-gateway';
+/** The gateway's own default `METRICS_SERVICE` (contract/metrics.ts). */
+export { GATEWAY_METRICS_SERVICE };
 /** Custom metric: sessions currently held by one task (published by each task; Average = per task). */
-export const ACTIVE_SESSIONS_METRIC = 'ActiveSessions';
+export const ACTIVE_SESSIONS_METRIC = GATEWAY_METRIC_NAMES.activeSessions;
 /** Key prefix of the recordings the gateway writes; its permissions stop there. */
 export const RECORDINGS_PREFIX = 'recordings/';
 /**

@@ -13,7 +13,7 @@ import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import type * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import * as iam from 'aws-cdk-lib/aws-iam';
@@ -22,72 +22,26 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as snsSubscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
-import { Construct, type IConstruct } from 'constructs';
+import { Construct } from 'constructs';
 import { gatewayMetricsService, lambdaMetricsService } from './metrics-scope';
-import { FANOUT_ROUTE } from './realtime-delivery';
+import {
+  FANOUT_ITERATOR_AGE_ALARM_MS,
+  fanoutDimensions,
+  GATEWAY_ALARMS,
+  GATEWAY_METRICS,
+  TABLE_OPERATIONS,
+  WEBHOOK_METRICS,
+} from './observability-settings';
 
-export { gatewayMetricsService, lambdaMetricsService };
-
-/**
- * Metric names the gateway publishes (see docs/deploy.md "Gateway metric contract"). `ActiveSessions` is a
- * gauge per task; the others are counts per publishing interval; `UtteranceLatencyMs` is end of speech →
- * utterance stored.
- */
-export const GATEWAY_METRICS = {
-  activeSessions: 'ActiveSessions',
-  audioSeconds: 'AudioSeconds',
-  transcribeThrottled: 'TranscribeThrottled',
-  transcribeErrors: 'TranscribeErrors',
-  segmentFailures: 'SegmentFailures',
-  utterances: 'Utterances',
-  utterancePutFailures: 'UtterancePutFailures',
-  utteranceLatencyMs: 'UtteranceLatencyMs',
-  /** Upgrades a task refused at `MAX_SESSIONS` (count per interval): calls that could not start. */
-  refusedUpgrades: 'RefusedUpgrades',
-  /** 1 while a task is out of the load balancer's rotation (self-drain), per task. */
-  outOfRotation: 'OutOfRotation',
-  /** 1 while a task's recordings spool is unusable (recordings are off on that task). */
-  recordingsUnavailable: 'RecordingsUnavailable',
-  /** Utterances a task holds for retrying while DynamoDB is unavailable (gauge, per task). */
-  utterancesHeld: 'UtterancesHeld',
-} as const;
-
-/**
- * Metrics the fan-out publishes with Powertools (lambdas/fanout/handler.ts), dimensions `service` and
- * `route` ({@link fanoutDimensions}): a delivery given up on (dead-lettered), and a delivery retried.
- */
-export const WEBHOOK_METRICS = { deadLettered: 'WebhookDeadLettered', retried: 'WebhookRetried' } as const;
-/** The fan-out's Powertools dimensions in the stack of `scope` (its service name and its route). */
-export function fanoutDimensions(scope: IConstruct): { service: string; route: string } {
-  return { service: lambdaMetricsService(scope, 'fanout'), route: FANOUT_ROUTE };
-}
-/** Iterator age at which the fan-out is "behind": utterances reach subscribers a minute late. */
-export const FANOUT_ITERATOR_AGE_ALARM_MS = 60_000;
-/**
- * Gateway alarms on the load balancer and the gateway's own gauges and counts:
- * - healthy targets below `minTasks` (Minimum over each minute) for `healthyHostsLowMinutes` minutes in a row:
- *   deployments and scale-out add targets before old ones leave, so only lost capacity keeps it low that long;
- * - any upgrade refused at `MAX_SESSIONS` within `refusedUpgradesPeriodMin` minutes (calls did not start);
- * - any task's recordings spool unusable (Maximum of the gauge) within `recordingsUnavailablePeriodMin`;
- * - any task holding unstored utterances (Maximum of the gauge, each minute) for `utterancesHeldMinutes`
- *   minutes in a row: a throttling blip holds a few for seconds, an outage holds them for minutes.
- */
-export const GATEWAY_ALARMS = {
-  healthyHostsLowMinutes: 5,
-  refusedUpgradesPeriodMin: 5,
-  recordingsUnavailablePeriodMin: 5,
-  utterancesHeldMinutes: 5,
-} as const;
-
-/** Operations our code performs (an alarm's math expression may hold at most 10 metrics). */
-const TABLE_OPERATIONS = [
-  dynamodb.Operation.GET_ITEM,
-  dynamodb.Operation.PUT_ITEM,
-  dynamodb.Operation.UPDATE_ITEM,
-  dynamodb.Operation.DELETE_ITEM,
-  dynamodb.Operation.QUERY,
-  dynamodb.Operation.TRANSACT_WRITE_ITEMS,
-];
+export {
+  FANOUT_ITERATOR_AGE_ALARM_MS,
+  fanoutDimensions,
+  GATEWAY_ALARMS,
+  GATEWAY_METRICS,
+  gatewayMetricsService,
+  lambdaMetricsService,
+  WEBHOOK_METRICS,
+};
 
 /** Props of {@link Observability}. */
 export interface ObservabilityProps {

@@ -4,6 +4,7 @@
  * (4xx) or that kept failing past `maxRetryAgeMs` (core/delivery/retry-policy.ts). Receivers dedupe on
  * `Idempotency-Key` (the utterance id): delivery is at least once.
  */
+import { WEBHOOK_METRIC_NAMES } from '../../contract/metrics';
 import { nextStep } from '../../core/delivery/retry-policy';
 import { describeError } from '../../core/errors';
 import type { DeadLetter } from '../../store/subscriptions';
@@ -81,7 +82,7 @@ export class WebhookDelivery {
         ...(outcome.status !== undefined && { status: outcome.status }),
       };
       if (step.action === 'retry') {
-        deps.metrics.addMetric('WebhookRetried', 'Count', 1);
+        deps.metrics.addMetric(WEBHOOK_METRIC_NAMES.retried, 'Count', 1);
         deps.logger.info('webhook attempt failed; retrying', { ...failure, delayMs: step.delayMs });
         await this.#sleep(step.delayMs);
         continue;
@@ -114,7 +115,7 @@ export class WebhookDelivery {
         return 'deferred';
       }
       this.#delivered.set(key, true);
-      deps.metrics.addMetric('WebhookDeadLettered', 'Count', 1);
+      deps.metrics.addMetric(WEBHOOK_METRIC_NAMES.deadLettered, 'Count', 1);
       deps.logger.error('webhook delivery dead-lettered', { ...failure, reason: step.reason });
       return 'dead-lettered';
     }

@@ -4,22 +4,21 @@
  * PutMetricData call and no permission are needed, and a slow CloudWatch never slows a call.
  *
  * Every interval (60 s by default) the publisher writes the gauges (`ActiveSessions`, the scaling metric,
- * `StreamingSessions`, and when wired `OutOfRotation`, `RecordingsUnavailable` and `UtterancesHeld`), the counts of the interval (zeros included, so alarms and scaling see
- * continuous data) and the latency samples of the interval (raw values: CloudWatch computes percentiles).
- * Namespace from `METRICS_NAMESPACE`, one dimension `service` (`audiohook-gateway`); the names are the
- * contract with `lib/observability.ts` (`GATEWAY_METRICS`) and the scaling policy in `lib/gateway-service.ts`.
+ * `StreamingSessions`, and when wired `OutOfRotation`, `RecordingsUnavailable` and `UtterancesHeld`), the
+ * counts of the interval (zeros included, so alarms and scaling see continuous data) and the latency samples of the interval (raw values: CloudWatch computes percentiles).
+ * Namespace from `METRICS_NAMESPACE`, one dimension `service` (`audiohook-gateway`); the names are
+ * contract/metrics.ts, read by `lib/observability.ts` and the scaling policy in `lib/gateway-service.ts`.
  *
  * Written here rather than with Powertools Metrics: its writer is bound to `process.stdout` and its
  * switches to environment variables, while the gateway needs an injectable writer and clock; the format
  * is small and documented (CloudWatch "Specification: Embedded metric format").
  */
+import { GATEWAY_METRIC_NAMES, GATEWAY_METRICS_SERVICE } from '../../../contract/metrics';
 import type { AudioFrame, AudioSink } from '../../../core/audiohook/ports';
 import type { Clock, Logger, TimerHandle, Timers } from '../../../core/ports';
 import type { PipelineCounterName, PipelineLatencyName, PipelineMetricsSink } from '../control/metrics';
 import type { TranscribeMetricName, TranscribeMetrics } from '../transcribe/streamer-stats';
 
-/** Default `service` dimension value. */
-export const GATEWAY_METRICS_SERVICE = 'audiohook-gateway';
 /** Default publishing interval. */
 export const DEFAULT_METRICS_INTERVAL_MS = 60_000;
 /** EMF allows at most 100 values per metric in one line; longer series continue on further lines. */
@@ -30,30 +29,8 @@ const SAMPLES_PER_SECOND = 8000;
 /** CloudWatch units we publish. */
 export type EmfUnit = 'Count' | 'Seconds' | 'Milliseconds';
 
-/** Metric names of the gateway (the infrastructure's dashboards, alarms and scaling read these). */
-export const GATEWAY_METRIC_NAMES = {
-  activeSessions: 'ActiveSessions',
-  streamingSessions: 'StreamingSessions',
-  audioSeconds: 'AudioSeconds',
-  transcribeThrottled: 'TranscribeThrottled',
-  transcribeErrors: 'TranscribeErrors',
-  segmentFailures: 'SegmentFailures',
-  utterances: 'Utterances',
-  utterancePutFailures: 'UtterancePutFailures',
-  transcribeStreamsOpened: 'TranscribeStreamsOpened',
-  audioDroppedMs: 'AudioDroppedMs',
-  registrationFailures: 'RegistrationFailures',
-  inboxPollErrors: 'InboxPollErrors',
-  inboxApplyErrors: 'InboxApplyErrors',
-  closeFailures: 'CloseFailures',
-  refusedUpgrades: 'RefusedUpgrades',
-  outOfRotation: 'OutOfRotation',
-  recordingsUnavailable: 'RecordingsUnavailable',
-  utterancesHeld: 'UtterancesHeld',
-  inboxLagMs: 'InboxLagMs',
-  openDecisionMs: 'OpenDecisionMs',
-  utteranceLatencyMs: 'UtteranceLatencyMs',
-} as const;
+/** Metric names of the gateway (contract/metrics.ts: the infrastructure's dashboards, alarms and scaling read these). */
+export { GATEWAY_METRIC_NAMES, GATEWAY_METRICS_SERVICE };
 
 const N = GATEWAY_METRIC_NAMES;
 
