@@ -204,7 +204,7 @@ async function main(): Promise<void> {
   const controller = pipeline?.controller;
   if (controller) {
     streamingSessions = () => controller.stats().streaming;
-    utterancesHeld = () => controller.stats().utterancesHeld;
+    utterancesHeld = () => controller.utterancesHeld;
   }
   metrics?.start();
   protection?.start();

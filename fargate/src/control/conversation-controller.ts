@@ -161,6 +161,11 @@ export class ConversationController {
     await this.idle();
   }
 
+  /** Utterances held for a store that is unavailable, now (the `UtterancesHeld` gauge: no snapshot needed). */
+  get utterancesHeld(): number {
+    return this.#stats.utterancesHeld;
+  }
+
   /** Counters and latencies, plus live gauges. */
   stats(): PipelineStatsSnapshot & { sessions: number; streaming: number } {
     let sessions = 0;

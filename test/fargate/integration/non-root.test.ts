@@ -134,6 +134,8 @@ describe('gateway as a non-root user with an unwritable recordings spool', () =>
     expect(exit.code).toBe(0);
     const emf = gw.lines.filter((l) => '_aws' in l);
     expect(emf.at(-1)).toMatchObject({ RecordingsUnavailable: 1 });
+    // The transcribing gateway wires the held-utterance gauge too (nothing held: DynamoDB Local is up).
+    expect(emf.at(-1)).toMatchObject({ UtterancesHeld: 0 });
     expect(gw.lines.some((l) => l.level === 'fatal')).toBe(false);
   }, 60_000);
 });
