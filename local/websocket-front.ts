@@ -212,7 +212,8 @@ export function createWebSocketFront(options: WebSocketFrontOptions): WebSocketF
     });
   };
 
-  const management = async (req: IncomingMessage, res: ServerResponse, connectionId: string) => {
+  const management = async (req: IncomingMessage, res: ServerResponse, escapedId: string) => {
+    const connectionId = decodeURIComponent(escapedId);
     const gone = () => {
       const body = JSON.stringify({ message: `connection ${connectionId} is gone` });
       res.writeHead(410, { 'Content-Type': 'application/json', 'x-amzn-ErrorType': 'GoneException' });
@@ -263,6 +264,11 @@ export function createWebSocketFront(options: WebSocketFrontOptions): WebSocketF
   };
 
   const server = createServer((req, res) => {
+    // A throw here would be uncaught and end the process: an unparseable target (`http://[`) is a 400.
+    if (!URL.canParse(req.url ?? '/', 'http://localhost')) {
+      res.writeHead(400).end();
+      return;
+    }
     const url = new URL(req.url ?? '/', 'http://localhost');
     if (url.pathname === '/health') {
       res.writeHead(200, { 'Content-Type': 'application/json' });
@@ -275,8 +281,8 @@ export function createWebSocketFront(options: WebSocketFrontOptions): WebSocketF
       res.end('{"message":"Not Found"}');
       return;
     }
-    management(req, res, decodeURIComponent(m[1] as string)).catch(() => {
-      if (!res.headersSent) res.writeHead(500);
+    management(req, res, m[1] as string).catch((err: unknown) => {
+      if (!res.headersSent) res.writeHead(err instanceof URIError ? 400 : 500); // URIError: an id like `%ZZ`
       res.end();
     });
   });

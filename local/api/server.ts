@@ -6,6 +6,8 @@
  *
  * - unknown path or method → `404-01` (the `MISSING_AUTHENTICATION_TOKEN` gateway response);
  * - bodies over API Gateway's 10 MB payload limit → `413-01` (`REQUEST_TOO_LARGE`);
+ * - a request Node's HTTP parser refuses (a control byte in a header, a bad Content-Length) → `400-01`,
+ *   headers past Node's size limit → `413-01`: the envelope, never Node's bare status line;
  * - authorizer: `Error('Unauthorized')` → `401-01` (`UNAUTHORIZED`), a policy that does not allow the
  *   method ARN → `403-01` (`ACCESS_DENIED`), any other failure → `500-01` (`AUTHORIZER_FAILURE`);
  *   authorizer context values reach the handler as strings, with `principalId`, as API Gateway does;
@@ -17,6 +19,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { type ApiErrorCode, errorEnvelope } from '../../core/api/errors';
 import type { ApiEvent, ApiResult, RouteHandler } from '../../lambdas/shared/http';
@@ -181,7 +184,12 @@ export function createLocalApi(options: LocalApiOptions): Server {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const requestId = randomUUID();
     const started = now();
-    const url = new URL(req.url ?? '/', 'http://localhost');
+    let url: URL;
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost');
+    } catch {
+      return envelope(res, requestId, '404-01'); // an unparseable request target (`http://[`) matches no route
+    }
     const method = (req.method ?? 'GET').toUpperCase();
     if (method === 'GET' && url.pathname === healthPath) {
       json(res, 200, { status: 'ok' });
@@ -200,12 +208,10 @@ export function createLocalApi(options: LocalApiOptions): Server {
 
     const multiValueHeaders = req.headersDistinct as Record<string, string[]>;
     const headers = singleValues(multiValueHeaders);
-    const multiValueQuery: Record<string, string[]> = {};
-    for (const [k, v] of url.searchParams) {
-      const list = multiValueQuery[k] ?? [];
-      list.push(v);
-      multiValueQuery[k] = list;
-    }
+    // A Map, not an object literal: a parameter named `__proto__` or `constructor` must be a plain key.
+    const queryLists = new Map<string, string[]>();
+    for (const [k, v] of url.searchParams) queryLists.set(k, [...(queryLists.get(k) ?? []), v]);
+    const multiValueQuery: Record<string, string[]> = Object.fromEntries(queryLists);
     const hasQuery = Object.keys(multiValueQuery).length > 0;
     const sourceIp = req.socket.remoteAddress ?? '127.0.0.1';
     const identity = {
@@ -310,11 +316,33 @@ export function createLocalApi(options: LocalApiOptions): Server {
     res.end(payload);
   };
 
-  return createServer((req, res) => {
+  const server = createServer((req, res) => {
     handle(req, res).catch((err: unknown) => {
       options.onError?.(err, { requestId: 'unknown', stage: 'handler' });
       if (!res.headersSent) envelope(res, randomUUID(), '500-01');
       else res.destroy();
     });
   });
+  server.on('clientError', answerClientError);
+  return server;
+}
+
+/**
+ * Requests Node's HTTP parser refuses (a control byte in a header, a bad Content-Length, headers past
+ * the size limit) get the contract's envelope instead of Node's bare `400 Bad Request`: every non-2xx
+ * body is the envelope (docs/openapi.yaml).
+ */
+function answerClientError(err: Error & { code?: string }, socket: Duplex): void {
+  if (!socket.writable || err.code === 'ECONNRESET' || err.code === 'ERR_HTTP_REQUEST_TIMEOUT') {
+    socket.destroy();
+    return;
+  }
+  const code: ApiErrorCode = err.code === 'HPE_HEADER_OVERFLOW' ? '413-01' : '400-01';
+  const requestId = randomUUID();
+  const text = JSON.stringify(errorEnvelope(requestId, code));
+  socket.end(
+    `HTTP/1.1 ${code.slice(0, 3)} ${code === '413-01' ? 'Request Entity Too Large' : 'Bad Request'}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(text)}\r\n` +
+      `x-amzn-RequestId: ${requestId}\r\nConnection: close\r\n\r\n${text}`,
+  );
 }

@@ -3,7 +3,7 @@
  * fan-out pushing through the real `@aws-sdk/client-apigatewaymanagementapi` client pointed at the front.
  */
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect as tcpConnect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { subscriptionsTableName } from '../../contract/tables';
@@ -220,6 +220,22 @@ describe('local WebSocket front', () => {
     await fanout()({ Records: [record(c, 0)] });
     expect(await subscriptions.subscribersOf(c)).toEqual([]);
     expect(await subscriptions.getConnection(ghost)).toBeUndefined();
+  });
+
+  it('answers 400 to an unparseable request target or connection id, and keeps serving', async () => {
+    const { port } = front.server.address() as AddressInfo;
+    const exchange = (text: string) =>
+      new Promise<string>((ok, fail) => {
+        const socket = tcpConnect(port, '127.0.0.1', () => socket.end(text));
+        const chunks: Buffer[] = [];
+        socket.on('data', (c) => chunks.push(c));
+        socket.on('close', () => ok(Buffer.concat(chunks).toString('utf8')));
+        socket.on('error', fail);
+      });
+    expect(await exchange('GET http://[ HTTP/1.1\r\nHost: x\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await exchange('GET /@connections/%ZZ HTTP/1.1\r\nHost: x\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+    const health = await fetch(`${endpoint}/health`);
+    expect(health.status).toBe(200);
   });
 
   it('serves getConnection and deleteConnection of the management API', async () => {

@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { makeHandler as makeAuthorizer } from '../../../lambdas/authorizer/handler';
 import { credentialEntry } from '../../../lambdas/authorizer/hash-secret';
@@ -123,6 +123,45 @@ describe('local REST API adapter (real HTTP)', () => {
       await expectEnvelope(form, 400, '400-01');
       const { body, ...headers } = json(startBody(newGuid(), { pad: 'x'.repeat(70_000) }));
       await expectEnvelope(await fetch(url, { method: 'POST', headers, body }), 413, '413-01');
+    });
+
+    it('passes a query parameter named __proto__ or constructor to the handler as a plain parameter', async () => {
+      const guid = newGuid();
+      const { body, ...headers } = json(startBody(guid));
+      expect(
+        (await fetch(`${base}/mg-autotranscribe/v1/start-streaming`, { method: 'POST', headers, body })).status,
+      ).toBe(200);
+      const res = await fetch(
+        `${base}/conversation/v1/conversation/messages?__proto__=x&constructor=y&externalId=${guid}`,
+        { headers: AUTH },
+      );
+      expect(res.status).toBe(200);
+      expect(await res.json()).toEqual({ items: [] });
+    });
+
+    it('answers a request Node cannot parse, or an unparseable request target, with the envelope', async () => {
+      const { port } = new URL(base);
+      const exchange = (text: string) =>
+        new Promise<string>((ok, fail) => {
+          const socket = connect(Number(port), '127.0.0.1', () => socket.end(text));
+          const chunks: Buffer[] = [];
+          socket.on('data', (c) => chunks.push(c));
+          socket.on('close', () => ok(Buffer.concat(chunks).toString('utf8')));
+          socket.on('error', fail);
+        });
+      const cases: [string, string][] = [
+        ['GET /nope HTTP/1.1\r\nHost: x\r\nasapp-api-id: a\u0001b\r\n\r\n', '400-01'],
+        ['POST /nope HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n', '400-01'],
+        [`GET /nope HTTP/1.1\r\nHost: x\r\nx-big: ${'a'.repeat(20_000)}\r\n\r\n`, '413-01'],
+        ['GET http://[ HTTP/1.1\r\nHost: x\r\n\r\n', '404-01'],
+      ];
+      for (const [request, code] of cases) {
+        const answer = await exchange(request);
+        expect(answer.startsWith(`HTTP/1.1 ${code.slice(0, 3)} `), answer.slice(0, 80)).toBe(true);
+        const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as Envelope;
+        expect(body.error.code).toBe(code);
+        expect(body.error.requestId).toMatch(/^[0-9a-f-]{36}$/);
+      }
     });
 
     it('answers 413-01 itself above the API Gateway payload limit', async () => {
