@@ -1,0 +1,125 @@
+/**
+ * A recognizer that reads the tone code (tone-code.ts) instead of speech: each segment found by
+ * {@link EnergyVad} is decoded into its symbols and reported as their words ("one again seven …"), so the
+ * soak harness sees from the transcript which utterance was heard and whether it was whole, cut or heard
+ * twice. Deterministic and instant, like the scripted recognizer, with no child process.
+ */
+import { EnergyVad, type EnergyVadOptions, type SpeechSegment } from './energy-vad';
+import { RECOGNIZER_SAMPLE_RATE, type RecognizerFactory } from './recognizer';
+import { decodeToneSymbols, TONE_WORDS } from './tone-code';
+
+/** Options of {@link createToneRecognizer}. */
+export interface ToneRecognizerOptions {
+  /** VAD settings (the sample rate is fixed at 16 kHz). @default the {@link EnergyVad} defaults */
+  vad?: Omit<EnergyVadOptions, 'sampleRate'>;
+  /** Confidence of every word. @default 0.9 */
+  confidence?: number;
+}
+
+/** The word reported for a segment in which no symbol was heard. */
+export const NOISE_WORD = 'noise';
+
+/**
+ * Audio kept before the current position while no segment is open. A segment opens after `minSpeechMs` of
+ * voiced frames and starts at the first of them, so it never reaches further back than that plus the frame
+ * still being filled; the extra second is a margin.
+ */
+const KEEP_MARGIN_MS = 1000;
+
+/** The audio of one channel since a given sample offset, kept in the chunks it arrived in. */
+class AudioWindow {
+  private chunks: Int16Array[] = [];
+  /** Offset of the first sample of `chunks[0]`. */
+  private start = 0;
+  /** Offset one past the last sample received. */
+  private total = 0;
+
+  append(pcm: Int16Array): void {
+    if (pcm.length === 0) return;
+    this.chunks.push(pcm.slice());
+    this.total += pcm.length;
+  }
+
+  /** Forgets whole chunks that end before `offset`. */
+  dropBefore(offset: number): void {
+    while (this.chunks.length > 0) {
+      const first = this.chunks[0] as Int16Array;
+      if (this.start + first.length > offset) break;
+      this.start += first.length;
+      this.chunks.shift();
+    }
+  }
+
+  get end(): number {
+    return this.total;
+  }
+
+  /** Samples `[from, to)`, clipped to what is kept. */
+  slice(from: number, to: number): Int16Array {
+    const out = new Int16Array(Math.max(0, to - from));
+    let at = this.start;
+    for (const chunk of this.chunks) {
+      const lo = Math.max(from, at);
+      const hi = Math.min(to, at + chunk.length);
+      if (hi > lo) out.set(chunk.subarray(lo - at, hi - at), lo - from);
+      at += chunk.length;
+      if (at >= to) break;
+    }
+    return out;
+  }
+}
+
+/**
+ * A recognizer factory for the tone code: each VAD segment's symbols are reported as words spread evenly
+ * over the segment's exact start and end (seconds from the first sample, 3 decimals); a segment with no
+ * symbol in it is reported as the single word {@link NOISE_WORD}.
+ */
+export function createToneRecognizer(opts: ToneRecognizerOptions = {}): RecognizerFactory {
+  const confidence = opts.confidence ?? 0.9;
+  if (!(confidence >= 0 && confidence <= 1)) {
+    throw new RangeError(`confidence must be within [0, 1], got ${String(opts.confidence)}`);
+  }
+  const keepSamples = Math.round((((opts.vad?.minSpeechMs ?? 30) + KEEP_MARGIN_MS) * RECOGNIZER_SAMPLE_RATE) / 1000);
+  return ({ listener }) => {
+    const vad = new EnergyVad({ ...opts.vad, sampleRate: RECOGNIZER_SAMPLE_RATE });
+    const audio = new AudioWindow();
+    let closed = false;
+    const report = (segments: SpeechSegment[]) => {
+      for (const seg of segments) {
+        if (closed) return;
+        const symbols = decodeToneSymbols(audio.slice(seg.start, seg.end), RECOGNIZER_SAMPLE_RATE);
+        const words = symbols.length > 0 ? symbols.map((s) => TONE_WORDS[s] as string) : [NOISE_WORD];
+        const start = seg.start / RECOGNIZER_SAMPLE_RATE;
+        const stepSec = (seg.end - seg.start) / RECOGNIZER_SAMPLE_RATE / words.length;
+        listener.onUtterance({
+          words: words.map((word, i) => ({
+            word,
+            startSec: round3(start + i * stepSec),
+            endSec: round3(start + (i + 1) * stepSec),
+            confidence,
+          })),
+        });
+      }
+    };
+    return {
+      write(pcm16k) {
+        if (closed) return;
+        audio.append(pcm16k);
+        report(vad.push(pcm16k));
+        // While no segment is open, older audio can no longer belong to one.
+        if (!vad.inSpeech) audio.dropBefore(audio.end - keepSamples);
+      },
+      async end() {
+        if (!closed) report(vad.flush());
+        closed = true;
+      },
+      async close() {
+        closed = true;
+      },
+    };
+  };
+}
+
+function round3(x: number): number {
+  return Math.round(x * 1000) / 1000;
+}
