@@ -1,32 +1,41 @@
 /**
  * The local Transcribe endpoint's test-aid routes (local/transcribe/server.ts): arm and clear one-shot
- * faults, read the counters, for tests driving an endpoint that runs in another process (loopback only).
+ * faults, hit open streams with a fault now, read the counters, for tests driving an endpoint that runs in
+ * another process (loopback only).
  */
 import type http2 from 'node:http2';
 import {
   type DropConnection,
   type FaultInjector,
   type MidStreamError,
+  type OpenStreamFault,
+  openStreamFaultProblem,
   START_FAILURE_STATUS,
   type StartFailure,
 } from './faults';
 import type { LocalTranscribeStats } from './stream-session';
 
 /**
- * `POST` a {@link FaultControlRequest} to arm one-shot faults, `DELETE` to disarm them (local test aid,
- * loopback peers only, when `LocalTranscribeOptions.faultControl` is on (server.ts)).
+ * `POST` a {@link FaultControlRequest} to arm one-shot faults and/or hit open streams now, `DELETE` to disarm
+ * the one-shot faults (local test aid, loopback peers only, when `LocalTranscribeOptions.faultControl` is on
+ * (server.ts)). The answer is 200 `{ armed: [field…] }`, plus `applied` (streams hit, 0 when none is open)
+ * and `sessionIds` when the body has `openStream`; a body that cannot be applied is 400 `{ message }`.
  */
 export const FAULT_CONTROL_PATH = '/_local/faults';
 /** `GET` the {@link LocalTranscribeStats} as JSON (same conditions as the fault control). */
 export const STATS_PATH = '/_local/stats';
 const MAX_CONTROL_BODY_BYTES = 16 * 1024;
 
-/** Body of a `POST` to {@link FAULT_CONTROL_PATH}: each field arms the fault of the same name once. */
+/**
+ * Body of a `POST` to {@link FAULT_CONTROL_PATH}: each one-shot field arms the fault of the same name once;
+ * `openStream` is applied at once to streams open now (nothing is armed for later streams).
+ */
 export interface FaultControlRequest {
   failNextStart?: StartFailure;
   errorMidStream?: MidStreamError;
   dropConnection?: DropConnection;
   silenceTimeoutMs?: number;
+  openStream?: OpenStreamFault;
 }
 
 function isLoopback(address: string | undefined): boolean {
@@ -47,7 +56,7 @@ const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'obj
 /** Why a fault control body cannot be armed, or undefined when it can. */
 function controlProblem(body: unknown): string | undefined {
   if (!isRecord(body)) return 'the body must be a JSON object';
-  const known = ['failNextStart', 'errorMidStream', 'dropConnection', 'silenceTimeoutMs'];
+  const known = ['failNextStart', 'errorMidStream', 'dropConnection', 'silenceTimeoutMs', 'openStream'];
   const unknown = Object.keys(body).filter((k) => !known.includes(k));
   if (unknown.length > 0) return `unknown fields ${unknown.join(', ')} (known: ${known.join(', ')})`;
   const isType = (t: unknown) => typeof t === 'string' && Object.hasOwn(START_FAILURE_STATUS, t);
@@ -66,6 +75,7 @@ function controlProblem(body: unknown): string | undefined {
     }
   }
   if (silenceTimeoutMs !== undefined && !nonNegative(silenceTimeoutMs)) return 'silenceTimeoutMs must be a number';
+  if (body.openStream !== undefined) return openStreamFaultProblem(body.openStream);
   return undefined;
 }
 
@@ -116,11 +126,12 @@ export function handleControl(
     }
     const problem = controlProblem(body);
     if (problem !== undefined) return respondJson(stream, 400, { message: problem });
-    const req = body as FaultControlRequest;
-    if (req.failNextStart) faults.failNextStart(req.failNextStart);
-    if (req.errorMidStream) faults.errorMidStream(req.errorMidStream);
-    if (req.dropConnection) faults.dropConnection(req.dropConnection);
-    if (req.silenceTimeoutMs !== undefined) faults.silenceTimeout(req.silenceTimeoutMs);
-    respondJson(stream, 200, { armed: Object.keys(req) });
+    const { openStream, ...oneShot } = body as FaultControlRequest;
+    if (oneShot.failNextStart) faults.failNextStart(oneShot.failNextStart);
+    if (oneShot.errorMidStream) faults.errorMidStream(oneShot.errorMidStream);
+    if (oneShot.dropConnection) faults.dropConnection(oneShot.dropConnection);
+    if (oneShot.silenceTimeoutMs !== undefined) faults.silenceTimeout(oneShot.silenceTimeoutMs);
+    const hit = openStream ? faults.hitOpenStreams(openStream) : undefined;
+    respondJson(stream, 200, { armed: Object.keys(oneShot), ...hit });
   });
 }

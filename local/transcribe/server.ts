@@ -10,13 +10,14 @@ import http2 from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { type Logger, silentLogger } from '../../core/ports';
 import { FAULT_CONTROL_PATH, handleControl, STATS_PATH } from './fault-control';
-import { FaultInjector } from './faults';
+import { FaultInjector, seededRandom } from './faults';
 import { parseStreamParams } from './params';
 import { createPocketsphinxRecognizer, pocketsphinxAvailable } from './pocketsphinx';
 import { createScriptedRecognizer, type RecognizerFactory } from './recognizer';
 import { type LocalTranscribeStats, StreamSession } from './stream-session';
 
 export { FAULT_CONTROL_PATH, type FaultControlRequest, STATS_PATH } from './fault-control';
+export { type OpenStreamFault, type OpenStreamFaultResult, seededRandom } from './faults';
 export { type LocalTranscribeStats, NO_AUDIO_TIMEOUT_MESSAGE } from './stream-session';
 
 /** Options of {@link startLocalTranscribe}. */
@@ -38,6 +39,10 @@ export interface LocalTranscribeOptions {
    * endpoint that runs in another process (the local stack). @default false
    */
   faultControl?: boolean;
+  /** Seeds the draw of `pick: 'random'` open-stream faults, so a run can be repeated. @default unseeded (Math.random) */
+  faultSeed?: number;
+  /** Draws `pick: 'random'` open-stream targets (values in [0, 1)); wins over `faultSeed`. @default see faultSeed */
+  random?: () => number;
 }
 
 /** A running local Transcribe endpoint. */
@@ -73,7 +78,6 @@ export async function startLocalTranscribe(opts: LocalTranscribeOptions = {}): P
       recognizer = createScriptedRecognizer();
     }
   }
-  const faults = new FaultInjector(logger);
   const stats: LocalTranscribeStats = {
     streamsStarted: 0,
     streamsActive: 0,
@@ -82,9 +86,22 @@ export async function startLocalTranscribe(opts: LocalTranscribeOptions = {}): P
     partialResults: 0,
     finalResults: 0,
     exceptions: {},
+    openStreamFaults: {},
   };
-  const snapshot = (): LocalTranscribeStats => ({ ...stats, exceptions: { ...stats.exceptions } });
+  const snapshot = (): LocalTranscribeStats => ({
+    ...stats,
+    exceptions: { ...stats.exceptions },
+    openStreamFaults: { ...stats.openStreamFaults },
+  });
+  /** The registry of open streams, oldest first (a Set keeps insertion order): added on start, removed when done. */
   const active = new Set<StreamSession>();
+  const faults = new FaultInjector(logger, {
+    openStreams: () => [...active],
+    random: opts.random ?? (opts.faultSeed === undefined ? Math.random : seededRandom(opts.faultSeed)),
+    onOpenStreamFault: (kind) => {
+      stats.openStreamFaults[kind] = (stats.openStreamFaults[kind] ?? 0) + 1;
+    },
+  });
   const sessions = new Set<http2.Http2Session>();
   const server = http2.createServer();
 

@@ -1,7 +1,8 @@
 /**
  * One `StartStreamTranscription` stream of the local Transcribe endpoint (local/transcribe/server.ts):
  * audio events in, per-channel resampling and recognition, `TranscriptEvent`s and in-stream exceptions
- * out, the no-audio timeout and the faults armed for it; plus the endpoint's counters it keeps.
+ * out, the no-audio timeout, the faults armed for it and the open-stream faults that hit it while it runs;
+ * plus the endpoint's counters it keeps.
  */
 import { randomUUID } from 'node:crypto';
 import http2 from 'node:http2';
@@ -15,7 +16,13 @@ import {
   readAudioStreamMessage,
   type StreamExceptionType,
 } from './event-stream';
-import { DEFAULT_FAULT_MESSAGES, type StreamFaults } from './faults';
+import {
+  DEFAULT_FAULT_MESSAGES,
+  type OpenStreamFaultAction,
+  type OpenStreamFaultKind,
+  type OpenStreamTarget,
+  type StreamFaults,
+} from './faults';
 import type { StreamParams } from './params';
 import { RECOGNIZER_SAMPLE_RATE, type Recognizer, type RecognizerFactory } from './recognizer';
 import { Resampler } from './resample';
@@ -31,6 +38,8 @@ export interface LocalTranscribeStats {
   partialResults: number;
   finalResults: number;
   exceptions: Partial<Record<StreamExceptionType, number>>;
+  /** Streams hit by each kind of open-stream fault (one per stream hit). */
+  openStreamFaults: Partial<Record<OpenStreamFaultKind, number>>;
 }
 
 /** The service's message for its 15-second no-audio timeout (clients match on the exception type). */
@@ -52,12 +61,15 @@ interface ChannelState {
 }
 
 type SessionState = 'streaming' | 'flushing' | 'done';
+/** A result held by a `delayResults` fault, with the wall-clock time it may be sent. */
+type Held = { result: TranscribeResult; dueAt: number };
 
 /** One `StartStreamTranscription` stream, from response headers to the end of the response. */
-export class StreamSession {
+export class StreamSession implements OpenStreamTarget {
   private state: SessionState = 'streaming';
   private readonly log: Logger;
-  private readonly sessionId: string;
+  /** The `x-amzn-transcribe-session-id` answered (the client's `SessionId`, else a new one). */
+  readonly sessionId: string;
   private readonly splitter = new MessageSplitter();
   private channels: ChannelState[] = [];
   /** Bytes of an incomplete sample frame carried to the next audio event. */
@@ -66,8 +78,15 @@ export class StreamSession {
   private samples = 0;
   private readonly timers = new Set<NodeJS.Timeout>();
   private noAudioTimer: NodeJS.Timeout | undefined;
-  private readonly timeoutMs: number;
+  private timeoutMs: number;
   private done: Promise<void> | undefined;
+  /** A `delayResults` fault: results produced before `untilMs` (wall clock) are held `ms`. */
+  private delay: { ms: number; untilMs: number } | undefined;
+  /** Results held by {@link delay}, in the order produced. */
+  private held: Held[] = [];
+  private heldTimer: NodeJS.Timeout | undefined;
+  /** Resolves the wait of a flush for the held results. */
+  private heldDrained: (() => void) | undefined;
 
   constructor(
     private readonly stream: http2.ServerHttp2Stream,
@@ -160,14 +179,44 @@ export class StreamSession {
           { fault: 'dropConnection', scope: drop.scope ?? 'session' },
           'fault injected: dropping connection',
         );
-        // Cut before ending the response: the client must see a broken stream, not a finished one.
-        if (drop.scope === 'stream') {
-          if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
-        } else {
-          this.stream.session?.destroy();
-        }
-        void this.abort('fault: connection dropped');
+        this.cut(drop.scope ?? 'session');
       }, drop.afterMs);
+    }
+  }
+
+  /** Cuts the connection, before ending the response: the client must see a broken stream, not a finished one. */
+  private cut(scope: 'stream' | 'session'): void {
+    if (scope === 'stream') {
+      if (!this.stream.destroyed) this.stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+    } else {
+      this.stream.session?.destroy();
+    }
+    void this.abort('fault: connection dropped');
+  }
+
+  /** True while the stream takes audio (its request body has not ended): open-stream faults pick among these. */
+  get open(): boolean {
+    return this.state === 'streaming';
+  }
+
+  /** Applies an open-stream fault now (the injector logs and counts it). */
+  applyFault(action: OpenStreamFaultAction): void {
+    if (this.state === 'done') return;
+    switch (action.fault) {
+      case 'drop':
+        this.cut(action.scope ?? 'session');
+        return;
+      case 'error':
+        void this.fail(action.type, action.message ?? DEFAULT_FAULT_MESSAGES[action.type]);
+        return;
+      case 'delayResults':
+        this.delay = { ms: action.ms, untilMs: Date.now() + action.forMs };
+        return;
+      case 'silenceTimeout':
+        this.timeoutMs = action.ms;
+        // A flushing stream has no timer left to shorten: its audio already ended.
+        if (this.state === 'streaming') this.armNoAudioTimer();
+        return;
     }
   }
 
@@ -245,6 +294,36 @@ export class StreamSession {
   }
 
   private sendResult(result: TranscribeResult): void {
+    const now = Date.now();
+    if (this.delay && now >= this.delay.untilMs) this.delay = undefined;
+    if (this.delay || this.held.length > 0) {
+      // A result produced after the delay window still waits behind the held ones: order is kept.
+      this.held.push({ result, dueAt: now + (this.delay?.ms ?? 0) });
+      this.releaseHeld();
+      return;
+    }
+    this.writeResult(result);
+  }
+
+  /** Sends the held results that are due, in order, and waits for the next one. */
+  private releaseHeld(): void {
+    while (this.held[0] && this.held[0].dueAt <= Date.now()) this.writeResult((this.held.shift() as Held).result);
+    const next = this.held[0];
+    if (!next) {
+      this.heldDrained?.();
+      return;
+    }
+    // Re-checked on firing: a timer may run a millisecond before the wall clock says it is due.
+    this.heldTimer ??= this.schedule(
+      () => {
+        this.heldTimer = undefined;
+        this.releaseHeld();
+      },
+      Math.max(1, next.dueAt - Date.now()),
+    );
+  }
+
+  private writeResult(result: TranscribeResult): void {
     if (this.stream.destroyed || this.stream.writableEnded) return;
     this.stream.write(encodeTranscriptEvent({ Results: [result] }));
     if (result.IsPartial) this.deps.stats.partialResults++;
@@ -269,6 +348,8 @@ export class StreamSession {
         await this.fail('InternalFailureException', DEFAULT_FAULT_MESSAGES.InternalFailureException);
         return;
       }
+      // Results held by a delayResults fault are still the stream's: they go out before the response ends.
+      if (this.held.length > 0) await new Promise<void>((resolve) => (this.heldDrained = resolve));
       if (this.state === 'flushing') this.finish();
     })();
     return this.done;
@@ -297,6 +378,12 @@ export class StreamSession {
     this.state = 'done';
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
+    if (this.held.length > 0) {
+      // Only an aborted stream gets here with held results: like the service, it drops what it has not sent.
+      this.log.info({ results: this.held.length }, 'held results dropped: the stream was aborted');
+      this.held = [];
+    }
+    this.heldDrained?.();
     for (const ch of this.channels) void ch.recognizer.close();
     const { stream } = this;
     if (!stream.destroyed && !stream.writableEnded) {
