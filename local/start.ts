@@ -7,41 +7,29 @@
  * Components are started through their real entry points (the gateway's composition root is
  * fargate/src/main.ts) with local configuration: nothing here re-implements a business rule.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
 import { subscriptionsTableName } from '../contract/tables';
 import { credentialEntry } from '../lambdas/authorizer/hash-secret';
 import { createTables } from '../store/create-tables';
-import { type LocalConfig, loadLocalConfig } from './config';
+import { type Component, startComponent, stopAll, watchComponent } from './components';
+import { type LocalConfig, loadLocalConfig, type RestartableComponent } from './config';
 import { createLocalDynamoDbClient, type SupervisedDynamoDbLocal, superviseDynamoDbLocal } from './dynamodb';
 import { formatLogLine } from './log-format';
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from './s3';
+import { createScriptedRecognizer, type RecognizerFactory } from './transcribe/recognizer';
 import { type LocalTranscribe, startLocalTranscribe } from './transcribe/server';
+import { createToneRecognizer } from './transcribe/tone-recognizer';
 
 const ROOT = join(import.meta.dirname, '..');
-const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
 
 /**
  * Credentials for SDK clients that only ever talk to loopback stand-ins (DynamoDB Local, the local
  * WebSocket management API): they accept any, and the default chain would otherwise look for real ones.
  */
 const LOOPBACK_AWS_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' } as const;
-
-interface Component {
-  name: string;
-  child: ChildProcess;
-}
-
-function pipeLogs(name: string, child: ChildProcess): void {
-  for (const stream of [child.stdout, child.stderr]) {
-    if (!stream) continue;
-    createInterface({ input: stream }).on('line', (line) => process.stdout.write(`${formatLogLine(name, line)}\n`));
-  }
-}
 
 /** Local credentials (gateway API key and secret, REST API id and secret), generated once per data directory. */
 interface LocalCredentials {
@@ -81,37 +69,11 @@ async function waitForHealth(url: string, comp: Component, timeoutMs: number): P
   throw new Error(`${comp.name} did not become ready within ${timeoutMs / 1000}s (${url})`);
 }
 
-function startComponent(name: string, args: string[], env: Record<string, string>): Component {
-  const child = spawn(TSX, args, {
-    cwd: ROOT,
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOME: process.env.HOME ?? '',
-      // Known and handled: production targets Node 24 (Lambda runtime, container image) with pinned SDKs.
-      AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  pipeLogs(name, child);
-  return { name, child };
-}
-
-async function stopAll(components: Component[]): Promise<void> {
-  await Promise.all(
-    components.map(
-      ({ child }) =>
-        new Promise<void>((resolve) => {
-          if (child.exitCode !== null || child.signalCode !== null) return resolve();
-          const kill = setTimeout(() => child.kill('SIGKILL'), 8000);
-          child.once('exit', () => {
-            clearTimeout(kill);
-            resolve();
-          });
-          child.kill('SIGTERM');
-        }),
-    ),
-  );
+/** The recognizer `LOCAL_RECOGNIZER` names, or undefined for the endpoint's default (pocketsphinx). */
+function localRecognizer(cfg: LocalConfig): RecognizerFactory | undefined {
+  if (cfg.recognizer === 'tones') return createToneRecognizer();
+  if (cfg.recognizer === 'scripted') return createScriptedRecognizer();
+  return undefined;
 }
 
 function banner(cfg: LocalConfig, creds: LocalCredentials, endpointsFile: string): string {
@@ -129,7 +91,7 @@ function banner(cfg: LocalConfig, creds: LocalCredentials, endpointsFile: string
     `  WebSocket API       ws://${cfg.host}:${cfg.websocketPort}  (send {"action":"subscribe","conversationId":"<uuid>"})`,
     `  Live transcript page http://${cfg.host}:${cfg.uiPort}/?conversationId=<uuid>`,
     `  DynamoDB Local      http://${cfg.host}:${cfg.dynamoDbPort}  (tables ${cfg.tablePrefix}-*)`,
-    `  local Transcribe    http://${cfg.host}:${cfg.transcribePort}  (pocketsphinx)`,
+    `  local Transcribe    http://${cfg.host}:${cfg.transcribePort}  (${cfg.recognizer ?? 'pocketsphinx'})`,
     `  local S3            http://${cfg.host}:${cfg.s3Port}  (buckets ${cfg.feedsBucket}, ${cfg.recordingsBucket}; files under ${join(cfg.dataDir, 's3')})`,
     '  nightly export      02:00 UTC for the previous day; now: npm run export -- --day YYYY-MM-DD',
     `  endpoints file      ${endpointsFile}`,
@@ -175,12 +137,14 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
+  // Rewrites endpoints.json (new pids) once the stack is ready; set below.
+  let onRestart: (() => void) | undefined;
   const watch = (comp: Component) => {
-    comp.child.once('exit', (code) => {
-      if (!stopping) {
-        process.stderr.write(`${comp.name} exited unexpectedly (code ${code}); stopping\n`);
-        void shutdown(1);
-      }
+    watchComponent(comp, {
+      restart: cfg.restartComponents.has(comp.name as RestartableComponent),
+      stopping: () => stopping,
+      shutdown: (code) => void shutdown(code),
+      onRestart: () => onRestart?.(),
     });
     components.push(comp);
     return comp;
@@ -195,6 +159,7 @@ async function main(): Promise<void> {
       port: cfg.dynamoDbPort,
       dataDir: join(cfg.dataDir, 'dynamodb'),
       onEvent: (e) => {
+        if (e.kind === 'restarted') onRestart?.();
         const line =
           e.kind === 'exited'
             ? `DynamoDB Local exited unexpectedly (code ${e.code}); restarting it with the same data…`
@@ -208,6 +173,8 @@ async function main(): Promise<void> {
     const tables = await createTables(client, cfg.tablePrefix);
     client.destroy();
     process.stdout.write(`${formatLogLine('dynamodb', `ready at ${dynamo.endpoint}`)}\n`);
+    // What the components talk to: DynamoDB Local, or a fault proxy in front of it (the soak harness).
+    const dynamoDbEndpoint = cfg.dynamoDbClientEndpoint ?? dynamo.endpoint;
 
     // Local S3 (s3rver) in this process: the feed bucket (nightly export, File Exporter) and the recordings
     // bucket (segments with audioRecordingAllowed); objects survive restarts under the data directory.
@@ -237,7 +204,7 @@ async function main(): Promise<void> {
         LOCAL_API_PORT: String(cfg.apiPort),
         CONVERSATIONS_TABLE: tables.conversations,
         UTTERANCES_TABLE: tables.utterances,
-        DYNAMODB_ENDPOINT: dynamo.endpoint,
+        DYNAMODB_ENDPOINT: dynamoDbEndpoint,
         ...s3Env,
         FEEDS_BUCKET: cfg.feedsBucket,
         API_CREDENTIALS_JSON: credentialsJson,
@@ -259,7 +226,7 @@ async function main(): Promise<void> {
         LOCAL_WS_HOST: cfg.host,
         LOCAL_WS_PORT: String(cfg.websocketPort),
         SUBSCRIPTIONS_TABLE: subscriptionsTable,
-        DYNAMODB_ENDPOINT: dynamo.endpoint,
+        DYNAMODB_ENDPOINT: dynamoDbEndpoint,
         ...LOOPBACK_AWS_CREDENTIALS,
         API_CREDENTIALS_JSON: credentialsJson,
         REALTIME_TOKEN_SECRET: creds.realtimeTokenSecret,
@@ -291,7 +258,7 @@ async function main(): Promise<void> {
         ...webhookEnv,
         UTTERANCES_TABLE: tables.utterances,
         SUBSCRIPTIONS_TABLE: subscriptionsTable,
-        DYNAMODB_ENDPOINT: dynamo.endpoint,
+        DYNAMODB_ENDPOINT: dynamoDbEndpoint,
         WEBSOCKET_MANAGEMENT_ENDPOINT: `http://${cfg.host}:${cfg.websocketPort}`,
         ...LOOPBACK_AWS_CREDENTIALS,
         STREAM_CHECKPOINT_FILE: join(cfg.dataDir, 'stream-checkpoints.json'),
@@ -309,17 +276,24 @@ async function main(): Promise<void> {
         ...s3Env,
         FEEDS_BUCKET: cfg.feedsBucket,
         UTTERANCES_TABLE: tables.utterances,
-        DYNAMODB_ENDPOINT: dynamo.endpoint,
+        DYNAMODB_ENDPOINT: dynamoDbEndpoint,
         AWS_REGION: 'us-east-1',
         LOG_LEVEL: cfg.logLevel.toUpperCase(),
         POWERTOOLS_TRACE_ENABLED: 'false',
       }),
     );
 
-    // The local Transcribe-compatible endpoint (pocketsphinx) runs in this process; the gateway's real
+    // The local Transcribe-compatible endpoint (pocketsphinx by default) runs in this process; the gateway's real
     // Transcribe SDK client talks to it over HTTP/2 exactly as it would to AWS.
     // Fault control (loopback only) lets the end-to-end suite arm Transcribe faults in this process.
-    transcribe = await startLocalTranscribe({ host: cfg.host, port: cfg.transcribePort, faultControl: true });
+    const recognizer = localRecognizer(cfg);
+    transcribe = await startLocalTranscribe({
+      host: cfg.host,
+      port: cfg.transcribePort,
+      faultControl: true,
+      ...(recognizer && { recognizer }),
+      ...(cfg.faultSeed !== undefined && { faultSeed: cfg.faultSeed }),
+    });
     process.stdout.write(`${formatLogLine('transcribe', `local Transcribe endpoint at ${transcribe.url}`)}\n`);
 
     const gateway = watch(
@@ -332,7 +306,7 @@ async function main(): Promise<void> {
         AUDIOHOOK_API_KEYS: JSON.stringify({ [creds.apiKey]: { secret: creds.clientSecret, label: 'local' } }),
         CONVERSATIONS_TABLE: tables.conversations,
         UTTERANCES_TABLE: tables.utterances,
-        DYNAMODB_ENDPOINT: dynamo.endpoint,
+        DYNAMODB_ENDPOINT: dynamoDbEndpoint,
         TRANSCRIBE_ENDPOINT: transcribe.url,
         // pocketsphinx can lag real time on a busy machine: give a closing segment time for its last finals.
         TRANSCRIBE_END_TIMEOUT_MS: '30000',
@@ -358,7 +332,10 @@ async function main(): Promise<void> {
   }
 
   const endpointsFile = join(cfg.dataDir, 'endpoints.json');
-  const endpoints = {
+  // Both were set before the try block could complete.
+  const ddb = dynamo as SupervisedDynamoDbLocal;
+  const s3Local = s3 as LocalS3;
+  const endpoints = () => ({
     gateway: {
       url: `ws://${cfg.host}:${cfg.gatewayPort}${cfg.audiohookPath}`,
       apiKey: creds.apiKey,
@@ -370,12 +347,21 @@ async function main(): Promise<void> {
     dynamodb: { endpoint: `http://${cfg.host}:${cfg.dynamoDbPort}`, tablePrefix: cfg.tablePrefix },
     transcribe: { endpoint: `http://${cfg.host}:${cfg.transcribePort}` },
     websocket: { url: `ws://${cfg.host}:${cfg.websocketPort}` },
-    // Child pids by component, so tests can signal one (e.g. SIGTERM the gateway to see it drain).
-    processes: Object.fromEntries(components.map((c) => [c.name, c.child.pid])),
+    // Child pids by component, so tests can signal one (e.g. SIGTERM the gateway to see it drain), and the
+    // process group of DynamoDB Local (the soak harness pauses it with SIGSTOP). Rewritten on restarts.
+    processes: {
+      ...Object.fromEntries(components.map((c) => [c.name, c.child.pid])),
+      dynamodb: ddb.current().pid,
+    },
     ui: { url: `http://${cfg.host}:${cfg.uiPort}` },
-    s3: { endpoint: s3.endpoint, bucket: cfg.feedsBucket, recordingsBucket: cfg.recordingsBucket },
+    s3: { endpoint: s3Local.endpoint, bucket: cfg.feedsBucket, recordingsBucket: cfg.recordingsBucket },
+  });
+  const writeEndpoints = () =>
+    writeFileSync(endpointsFile, `${JSON.stringify(endpoints(), null, 2)}\n`, { mode: 0o600 });
+  writeEndpoints();
+  onRestart = () => {
+    if (!stopping) writeEndpoints();
   };
-  writeFileSync(endpointsFile, `${JSON.stringify(endpoints, null, 2)}\n`, { mode: 0o600 });
   process.stdout.write(`${banner(cfg, creds, endpointsFile)}\n`);
   if (cfg.exitWhenReady) await shutdown(0);
 }

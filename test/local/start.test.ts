@@ -32,6 +32,43 @@ describe('local stack (npm start)', () => {
       expect(cfg).toMatchObject({ host: '127.0.0.1', gatewayPort: 8080, adminPort: 8081, dataDir: '/repo/.local' });
     });
 
+    it('reads the soak settings: recognizer, DynamoDB proxy, restartable components, fault seed', () => {
+      const cfg = loadLocalConfig(
+        {
+          LOCAL_RECOGNIZER: 'tones',
+          LOCAL_DYNAMODB_PROXY_URL: 'http://127.0.0.1:9000/',
+          LOCAL_RESTART_COMPONENTS: 'gateway, fanout',
+          LOCAL_FAULT_SEED: '7',
+        },
+        '/repo',
+      );
+      expect(cfg.recognizer).toBe('tones');
+      expect(cfg.dynamoDbClientEndpoint).toBe('http://127.0.0.1:9000');
+      expect([...cfg.restartComponents]).toEqual(['gateway', 'fanout']);
+      expect(cfg.faultSeed).toBe(7);
+      const none = loadLocalConfig({}, '/repo');
+      expect([none.recognizer, none.dynamoDbClientEndpoint, none.faultSeed, none.restartComponents.size]).toEqual([
+        undefined,
+        undefined,
+        undefined,
+        0,
+      ]);
+    });
+
+    it('refuses bad soak settings with the variable and the allowed values', () => {
+      expect(() => loadLocalConfig({ LOCAL_RECOGNIZER: 'whisper' }, '/r')).toThrow(
+        /LOCAL_RECOGNIZER.*pocketsphinx, tones, scripted/,
+      );
+      expect(() => loadLocalConfig({ LOCAL_DYNAMODB_PROXY_URL: 'http://10.0.0.5:9000' }, '/r')).toThrow(/on loopback/);
+      expect(() => loadLocalConfig({ LOCAL_DYNAMODB_PROXY_URL: 'not a url' }, '/r')).toThrow(
+        /LOCAL_DYNAMODB_PROXY_URL/,
+      );
+      expect(() => loadLocalConfig({ LOCAL_RESTART_COMPONENTS: 'gateway,dynamodb' }, '/r')).toThrow(
+        /unknown components dynamodb/,
+      );
+      expect(() => loadLocalConfig({ LOCAL_FAULT_SEED: '-1' }, '/r')).toThrow(/LOCAL_FAULT_SEED/);
+    });
+
     it('refuses a port that is not a port, naming the variable', () => {
       expect(() => loadLocalConfig({ LOCAL_GATEWAY_PORT: 'eighty' }, '/repo')).toThrow(/LOCAL_GATEWAY_PORT/);
       expect(() => loadLocalConfig({ LOCAL_GATEWAY_ADMIN_PORT: '70000' }, '/repo')).toThrow(/LOCAL_GATEWAY_ADMIN_PORT/);
