@@ -101,6 +101,12 @@ export interface GatewayConfig {
    * scale-in protection rather than on SIGTERM (architecture §5). @default 7200
    */
   drainTimeoutSec: number;
+  /**
+   * `CLOSE_FLUSH_BUDGET_MS`: how long a session's `closed` waits for its last finals (stored, and sent as
+   * Transcription Connector events). Genesys gives `close` → `closed` 10 s; events cannot follow `closed`,
+   * so a final later than this is stored and served by the API but never reaches Genesys. @default 3000
+   */
+  closeFlushBudgetMs: number;
   /** `ADMIN_PORT` / `ADMIN_HOST`. @default - admin server disabled */
   admin?: { port: number; host: string };
   /** `LOG_LEVEL` @default 'info' */
@@ -202,6 +208,8 @@ const schema = z.object({
   SUPPORTED_LANGUAGES: languageList('SUPPORTED_LANGUAGES').default(['en-US', 'es-US']),
   MAX_SESSIONS: integer('MAX_SESSIONS', 1, 100_000).default(1000),
   DRAIN_TIMEOUT_SEC: integer('DRAIN_TIMEOUT_SEC', 0, 86_400).default(7200),
+  // Below Genesys's 10 s close timeout, with room for the answer to travel.
+  CLOSE_FLUSH_BUDGET_MS: integer('CLOSE_FLUSH_BUDGET_MS', 0, 8000).default(3000),
   ADMIN_PORT: integer('ADMIN_PORT', 1, 65_535).optional(),
   ADMIN_HOST: z.string().default('127.0.0.1'),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -358,6 +366,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     supportedLanguages: e.SUPPORTED_LANGUAGES,
     maxSessions: e.MAX_SESSIONS,
     drainTimeoutSec: e.DRAIN_TIMEOUT_SEC,
+    closeFlushBudgetMs: e.CLOSE_FLUSH_BUDGET_MS,
     admin: e.ADMIN_PORT === undefined ? undefined : { port: e.ADMIN_PORT, host: e.ADMIN_HOST },
     logLevel: e.LOG_LEVEL,
     awsRegion: e.AWS_REGION,

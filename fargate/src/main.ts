@@ -183,7 +183,7 @@ async function main(): Promise<void> {
     authenticator,
     sinkFactory,
     ...(pipeline && { hooksFactory: pipeline.controller.hooksFactory }),
-    sessionOptions: { supportedLanguages: config.supportedLanguages },
+    sessionOptions: { supportedLanguages: config.supportedLanguages, flushBudgetMs: config.closeFlushBudgetMs },
     onUnknownApiKey: () => keySource.refreshIfStale(),
     // The CDK alarms on RefusedUpgrades: calls turned away because this task is full.
     ...(metrics && {

@@ -29,6 +29,7 @@ describe('loadConfig', () => {
         supportedLanguages: ['en-US', 'es-US'],
         maxSessions: 1000,
         drainTimeoutSec: 7200,
+        closeFlushBudgetMs: 3000,
         logLevel: 'info',
         signatureMaxAgeSec: 10,
         signatureClockSkewSec: 3,
@@ -56,6 +57,7 @@ describe('loadConfig', () => {
         SUPPORTED_LANGUAGES: 'en-US, fr-CA',
         MAX_SESSIONS: '50',
         DRAIN_TIMEOUT_SEC: '110',
+        CLOSE_FLUSH_BUDGET_MS: '6000',
         ADMIN_PORT: '9100',
         LOG_LEVEL: 'debug',
         AWS_REGION: 'eu-west-1',
@@ -76,12 +78,19 @@ describe('loadConfig', () => {
         supportedLanguages: ['en-US', 'fr-CA'],
         maxSessions: 50,
         drainTimeoutSec: 110,
+        closeFlushBudgetMs: 6000,
         admin: { port: 9100, host: '127.0.0.1' },
         logLevel: 'debug',
         awsRegion: 'eu-west-1',
         signatureMaxAgeSec: 20,
         signatureClockSkewSec: 5,
       });
+    });
+
+    it('keeps the close flush budget under the client close timeout', () => {
+      expect(() => loadConfig({ AUDIOHOOK_API_KEYS: KEYS, CLOSE_FLUSH_BUDGET_MS: '9000' })).toThrow(
+        /CLOSE_FLUSH_BUDGET_MS/,
+      );
     });
 
     it('treats blank variables as unset', () => {
