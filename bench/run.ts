@@ -29,6 +29,11 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ main: (a
         'the gateway vs the bare SDK (transcription, same endpoint and audio) and vs a bare ws server (protocol): CPU and memory per session, ratios',
       load: () => import('./floor'),
     },
+    soak: {
+      describe:
+        'calls with start/stop, hold, pause, discard under seeded faults (Transcribe, DynamoDB, webhook, WebSocket, fan-out, gateway): lost / duplicated per output',
+      load: () => import('./soak'),
+    },
     sizing: {
       describe:
         'steps N transcribed sessions to the sizing rule (≤ 60 % of a core, event-loop p99 < 50 ms): sessions per task',
