@@ -56,7 +56,14 @@ export interface WebSocketResult {
 export type WebSocketHandler = (event: WebSocketEvent) => Promise<WebSocketResult>;
 
 /** Codes of `error` frames. */
-export type ClientErrorCode = 'BAD_REQUEST' | 'FORBIDDEN' | 'TOO_MANY_SUBSCRIPTIONS' | 'UNKNOWN_ACTION' | 'INTERNAL';
+export type ClientErrorCode =
+  | 'BAD_REQUEST'
+  | 'FORBIDDEN'
+  | 'TOO_MANY_SUBSCRIPTIONS'
+  | 'UNKNOWN_ACTION'
+  /** The subscriptions store is throttled or unreachable: retry the same frame shortly. */
+  | 'UNAVAILABLE'
+  | 'INTERNAL';
 
 /** Frames we send to WebSocket clients (besides `transcript`). */
 export type ControlFrame =

@@ -14,6 +14,7 @@ import { makeHandler as makeConnect } from '../../lambdas/websocket/connect/hand
 import { makeHandler as makeDefault } from '../../lambdas/websocket/default/handler';
 import { makeHandler as makeDisconnect } from '../../lambdas/websocket/disconnect/handler';
 import { makeHandler as makeSubscribe } from '../../lambdas/websocket/subscribe/handler';
+import { StoreUnavailableError } from '../../store/errors';
 import { ALL_CONVERSATIONS, SubscriptionsRepository } from '../../store/subscriptions';
 import { setupDynamoDb, type TestDynamoDb } from '../helpers/dynamodb';
 import { apiEvent, bodyOf, captureLogger, recordMetrics } from './helpers/api';
@@ -148,6 +149,40 @@ describe('WebSocket API handlers', () => {
       expect(
         (await noTokens.connect(event('$connect', newId(), { queryStringParameters: { token: ok } }))).statusCode,
       ).toBe(401);
+    });
+  });
+
+  describe('while the subscriptions store is throttled or unreachable', () => {
+    /** The real repository, with one method failing as it does after the SDK's retries. */
+    function unavailable(method: 'putConnection' | 'getConnection') {
+      const t = setup();
+      const failing = Object.create(t.subscriptions) as typeof t.subscriptions;
+      failing[method] = async () => {
+        throw new StoreUnavailableError('subscriptions.put: ThrottlingException');
+      };
+      return setup({ subscriptions: failing });
+    }
+
+    it('$connect answers 503 (retry), not an internal error, and records nothing', async () => {
+      const t = unavailable('putConnection');
+      const id = newId();
+      expect(await t.connect(event('$connect', id, creds('app-agent')))).toEqual({
+        statusCode: 503,
+        body: 'Service Unavailable',
+      });
+      expect(await t.subscriptions.getConnection(id)).toBeUndefined();
+    });
+
+    it('subscribe answers an UNAVAILABLE error frame echoing the id, so the client retries', async () => {
+      const t = unavailable('getConnection');
+      const id = newId();
+      const result = await t.subscribe(
+        event('subscribe', id, frame({ action: 'subscribe', conversationId: 'c-9', id: '7' })),
+      );
+      expect(result.statusCode).toBe(503);
+      expect(t.sent).toEqual([
+        { connectionId: id, frame: expect.objectContaining({ type: 'error', code: 'UNAVAILABLE', id: '7' }) },
+      ]);
     });
   });
 

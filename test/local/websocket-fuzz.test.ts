@@ -28,7 +28,14 @@ const SEED = 20_261_214;
 const SECRET = 'ws-fuzz-api-secret-00000001';
 const TOKEN_KEY = 't'.repeat(40);
 /** Codes of `error` frames (docs/realtime.md §5 and §8). */
-const ERROR_CODES = new Set(['BAD_REQUEST', 'FORBIDDEN', 'TOO_MANY_SUBSCRIPTIONS', 'UNKNOWN_ACTION', 'INTERNAL']);
+const ERROR_CODES = new Set([
+  'BAD_REQUEST',
+  'FORBIDDEN',
+  'TOO_MANY_SUBSCRIPTIONS',
+  'UNKNOWN_ACTION',
+  'UNAVAILABLE',
+  'INTERNAL',
+]);
 const MAX_PAYLOAD = 128 * 1024;
 
 let db: TestDynamoDb;

@@ -16,10 +16,12 @@
  * A token that does not verify triggers one early re-read of the key (at most every 30 s): after a
  * rotation the token route may already sign with the new key while this container still holds the old.
  */
+
 import { createHash } from 'node:crypto';
 import { verifySecret } from '../../../core/api/credentials';
 import { DeliveryError } from '../../../core/delivery/errors';
 import { type RealtimeClaims, verifyRealtimeToken } from '../../../core/delivery/realtime-token';
+import { StoreUnavailableError } from '../../../store/errors';
 import type { ConnectionGrant } from '../../../store/subscriptions';
 import { API_ID_HEADER, API_SECRET_HEADER } from '../../authorizer/handler';
 import { loadWebSocketConfig } from '../../shared/realtime-config';
@@ -137,7 +139,20 @@ export function makeHandler(deps: WebSocketDeps, options: { cacheTtlMs?: number 
       deps.metrics.publish();
       return { statusCode: verdict.status, body: STATUS_TEXT[verdict.status] };
     }
-    await deps.subscriptions.putConnection({ connectionId, apiId: verdict.apiId, grant: verdict.grant }, now());
+    try {
+      await deps.subscriptions.putConnection({ connectionId, apiId: verdict.apiId, grant: verdict.grant }, now());
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      // Throttled or unreachable: a retryable answer (the client reconnects), not an internal error.
+      deps.logger.warn('websocket connect deferred: the subscriptions store is unavailable', {
+        requestId,
+        connectionId,
+        code: err.code,
+      });
+      deps.metrics.addMetric('WebSocketConnectRefused', 'Count', 1);
+      deps.metrics.publish();
+      return { statusCode: 503, body: STATUS_TEXT[503] };
+    }
     deps.logger.info('websocket connected', {
       requestId,
       connectionId,

@@ -7,6 +7,7 @@
  * conversation-scoped token may subscribe to that conversation only. Every request is answered with a
  * `subscribed` / `unsubscribed` / `error` frame (echoing the request's optional `id`).
  */
+import { StoreUnavailableError } from '../../../store/errors';
 import { ALL_CONVERSATIONS, type ConnectionRecord } from '../../../store/subscriptions';
 import { loadWebSocketConfig } from '../../shared/realtime-config';
 import {
@@ -76,49 +77,60 @@ export function makeHandler(deps: WebSocketDeps): WebSocketHandler {
     const request = parseSubscriptionRequest(event.body);
     if (typeof request === 'string') return refuse(400, { type: 'error', code: 'BAD_REQUEST', message: request });
     const withId = request.id === undefined ? {} : { id: request.id };
-    const connection = await deps.subscriptions.getConnection(connectionId, now());
-    if (!connection) {
-      return refuse(403, { type: 'error', code: 'FORBIDDEN', message: 'unknown or expired connection', ...withId });
-    }
-    if (request.action === 'unsubscribe') {
-      await deps.subscriptions.unsubscribe(connectionId, request.target);
-      await reply(deps, event, { type: 'unsubscribed', ...targetFields(request.target), ...withId });
-      deps.logger.info('websocket unsubscribed', {
+    try {
+      const connection = await deps.subscriptions.getConnection(connectionId, now());
+      if (!connection) {
+        return refuse(403, { type: 'error', code: 'FORBIDDEN', message: 'unknown or expired connection', ...withId });
+      }
+      if (request.action === 'unsubscribe') {
+        await deps.subscriptions.unsubscribe(connectionId, request.target);
+        await reply(deps, event, { type: 'unsubscribed', ...targetFields(request.target), ...withId });
+        deps.logger.info('websocket unsubscribed', {
+          requestId,
+          connectionId,
+          all: request.target === ALL_CONVERSATIONS,
+        });
+        return { statusCode: 200 };
+      }
+      if (!grantAllows(connection, request.target)) {
+        const message =
+          request.target === ALL_CONVERSATIONS
+            ? 'the all-conversations subscription needs a supervisor credential'
+            : 'this connection may not subscribe to that conversation';
+        return refuse(403, { type: 'error', code: 'FORBIDDEN', message, ...withId });
+      }
+      const outcome = await deps.subscriptions.subscribe(connectionId, request.target, now());
+      if (outcome === 'no-connection') {
+        return refuse(403, { type: 'error', code: 'FORBIDDEN', message: 'unknown or expired connection', ...withId });
+      }
+      if (outcome === 'too-many') {
+        return refuse(429, {
+          type: 'error',
+          code: 'TOO_MANY_SUBSCRIPTIONS',
+          message: 'subscription limit reached',
+          ...withId,
+        });
+      }
+      await reply(deps, event, { type: 'subscribed', ...targetFields(request.target), ...withId });
+      deps.logger.info('websocket subscribed', {
         requestId,
         connectionId,
-        all: request.target === ALL_CONVERSATIONS,
+        apiId: connection.apiId,
+        ...targetFields(request.target),
       });
+      deps.metrics.addMetric('WebSocketSubscribed', 'Count', 1);
+      deps.metrics.publish();
       return { statusCode: 200 };
-    }
-    if (!grantAllows(connection, request.target)) {
-      const message =
-        request.target === ALL_CONVERSATIONS
-          ? 'the all-conversations subscription needs a supervisor credential'
-          : 'this connection may not subscribe to that conversation';
-      return refuse(403, { type: 'error', code: 'FORBIDDEN', message, ...withId });
-    }
-    const outcome = await deps.subscriptions.subscribe(connectionId, request.target, now());
-    if (outcome === 'no-connection') {
-      return refuse(403, { type: 'error', code: 'FORBIDDEN', message: 'unknown or expired connection', ...withId });
-    }
-    if (outcome === 'too-many') {
-      return refuse(429, {
+    } catch (err) {
+      if (!(err instanceof StoreUnavailableError)) throw err;
+      // Throttled or unreachable: say so, so the client retries the same frame, instead of failing the route.
+      return refuse(503, {
         type: 'error',
-        code: 'TOO_MANY_SUBSCRIPTIONS',
-        message: 'subscription limit reached',
+        code: 'UNAVAILABLE',
+        message: 'the subscriptions store is busy or unavailable: retry shortly',
         ...withId,
       });
     }
-    await reply(deps, event, { type: 'subscribed', ...targetFields(request.target), ...withId });
-    deps.logger.info('websocket subscribed', {
-      requestId,
-      connectionId,
-      apiId: connection.apiId,
-      ...targetFields(request.target),
-    });
-    deps.metrics.addMetric('WebSocketSubscribed', 'Count', 1);
-    deps.metrics.publish();
-    return { statusCode: 200 };
   };
 }
 
