@@ -14,7 +14,7 @@ export const GATEWAY_METRICS_SERVICE = 'audiohook-gateway';
 /**
  * What the gateway publishes, dimension `service = <stackName>-gateway`. Gauges (per task, read at each
  * interval): `ActiveSessions` (the scaling metric), `StreamingSessions`, `OutOfRotation`,
- * `RecordingsUnavailable`, `UtterancesHeld`. Counts per interval: the others but the three latency
+ * `RecordingsUnavailable`, `RecordingsKept`, `UtterancesHeld`. Counts per interval: the others but the three latency
  * series (`InboxLagMs`, `OpenDecisionMs`, `UtteranceLatencyMs`), published as raw samples.
  */
 export const GATEWAY_METRIC_NAMES = {
@@ -38,6 +38,8 @@ export const GATEWAY_METRIC_NAMES = {
   outOfRotation: 'OutOfRotation',
   /** 1 while a task's recordings spool is unusable (recordings are off on that task). */
   recordingsUnavailable: 'RecordingsUnavailable',
+  /** Recordings a task keeps on disk after failed uploads, retried in the background until stored (gauge, per task). */
+  recordingsKept: 'RecordingsKept',
   /** Utterances a task holds for retrying while DynamoDB is unavailable (gauge, per task). */
   utterancesHeld: 'UtterancesHeld',
   inboxLagMs: 'InboxLagMs',

@@ -27,6 +27,8 @@ export const GATEWAY_METRICS = {
   refusedUpgrades: G.refusedUpgrades,
   outOfRotation: G.outOfRotation,
   recordingsUnavailable: G.recordingsUnavailable,
+  /** Recordings kept on disk after failed uploads, retried until stored (gauge per task; dashboard only). */
+  recordingsKept: G.recordingsKept,
   utterancesHeld: G.utterancesHeld,
 } as const;
 

@@ -237,6 +237,7 @@ export class Observability extends Construct {
           new cloudwatch.GraphWidget({
             title: 'Recordings spool unavailable',
             left: [label(recordingsUnavailable, 'Tasks without a usable spool (max)')],
+            right: [label(gw(GATEWAY_METRICS.recordingsKept, 'Sum'), 'Recordings kept for a retried upload')],
             width: 8,
           }),
         ],

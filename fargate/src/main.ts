@@ -97,6 +97,7 @@ async function main(): Promise<void> {
   let streamingSessions = (): number => 0;
   let utterancesHeld = (): number => 0;
   let recordingsUnavailable: (() => number) | undefined;
+  let recordingsKept: (() => number) | undefined;
   let selfDrainAws: SelfDrainAws | undefined;
   const selfDrainConfig = config.selfDrain;
   if (selfDrainConfig) {
@@ -131,6 +132,7 @@ async function main(): Promise<void> {
           ...(config.transcription && { utterancesHeld: () => utterancesHeld() }),
           ...(selfDrain && { outOfRotation: () => selfDrain.outOfRotation() }),
           ...(config.transcription?.recordings && { recordingsUnavailable: () => recordingsUnavailable?.() ?? 0 }),
+          ...(config.transcription?.recordings && { recordingsKept: () => recordingsKept?.() ?? 0 }),
         },
         clock: systemClock,
         timers: systemTimers,
@@ -161,7 +163,10 @@ async function main(): Promise<void> {
       },
     );
     const recordings = pipeline.recordings;
-    if (recordings) recordingsUnavailable = () => (recordings.available ? 0 : 1);
+    if (recordings) {
+      recordingsUnavailable = () => (recordings.available ? 0 : 1);
+      recordingsKept = () => recordings.stats().recordingsKept;
+    }
   }
   const baseSinkFactory = pipeline
     ? pipeline.controller.sinkFactory

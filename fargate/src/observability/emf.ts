@@ -4,8 +4,9 @@
  * PutMetricData call and no permission are needed, and a slow CloudWatch never slows a call.
  *
  * Every interval (60 s by default) the publisher writes the gauges (`ActiveSessions`, the scaling metric,
- * `StreamingSessions`, and when wired `OutOfRotation`, `RecordingsUnavailable` and `UtterancesHeld`), the
- * counts of the interval (zeros included, so alarms and scaling see continuous data) and the latency samples of the interval (raw values: CloudWatch computes percentiles).
+ * `StreamingSessions`, and when wired `OutOfRotation`, `RecordingsUnavailable`, `RecordingsKept` and
+ * `UtterancesHeld`), the counts of the interval (zeros included, so alarms and scaling see continuous data)
+ * and the latency samples of the interval (raw values: CloudWatch computes percentiles).
  * Namespace from `METRICS_NAMESPACE`, one dimension `service` (`audiohook-gateway`); the names are
  * contract/metrics.ts, read by `lib/observability.ts` and the scaling policy in `lib/gateway-service.ts`.
  *
@@ -87,6 +88,8 @@ export interface GatewayGauges {
   outOfRotation?(): number;
   /** 1 while segment recordings are off because the spool directory is unusable. @default - not published */
   recordingsUnavailable?(): number;
+  /** Recordings kept on disk after failed uploads, waiting for a background retry. @default - not published */
+  recordingsKept?(): number;
   /** Utterances held for a store that is unavailable, being retried, now. @default - not published */
   utterancesHeld?(): number;
 }
@@ -205,6 +208,7 @@ export class GatewayMetrics {
     gauge(N.streamingSessions, this.#o.gauges.streamingSessions?.bind(this.#o.gauges));
     gauge(N.outOfRotation, this.#o.gauges.outOfRotation?.bind(this.#o.gauges));
     gauge(N.recordingsUnavailable, this.#o.gauges.recordingsUnavailable?.bind(this.#o.gauges));
+    gauge(N.recordingsKept, this.#o.gauges.recordingsKept?.bind(this.#o.gauges));
     gauge(N.utterancesHeld, this.#o.gauges.utterancesHeld?.bind(this.#o.gauges));
     if (gaugeFailed) this.#o.logger.warn({ code: 'METRICS_GAUGE_FAILED' }, 'a gauge could not be read');
     for (const [name, unit] of COUNTERS) entries.set(name, { unit, value: round(this.#counts.get(name) ?? 0) });

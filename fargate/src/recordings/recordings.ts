@@ -5,12 +5,19 @@
  * background to the recordings bucket under `recordings/{conversationId}/segment-NNNN.wav`.
  *
  * - Nothing here can fail a session or delay a stop answer: uploads run after the segment's summary is
- *   returned, with a few retries (exponential backoff, jittered). A recording that still cannot be stored
- *   stays in the spool directory and the error log (`RECORDING_UPLOAD_FAILED`) says where.
- * - Uploads are limited in number (each buffers up to one 5 MiB part), so a drain that closes hundreds of
- *   segments at once does not need hundreds of part buffers.
+ *   returned, with a few retries (exponential backoff, jittered: 1 s doubling to 30 s, 5 attempts).
+ * - A recording that still cannot be stored is *kept*, not abandoned: `RECORDING_UPLOAD_FAILED` (error) names
+ *   its path, a sidecar (`<name>.json`: bucket, key, metadata) is written next to the WAV atomically, and the
+ *   {@link KeptQueue} retries it in the background for the life of the process (1 min doubling to 15 min,
+ *   jittered) until stored; then the WAV and its sidecar are removed ("recording uploaded after N attempts").
+ * - Kept recordings survive a restart on the same disk: when the spool directory first becomes usable, it is
+ *   scanned for WAVs with a sidecar left by an earlier process, which join the same background retry. A WAV
+ *   without a sidecar (a spool unfinished when its process ended) is left alone and counted in one warning.
+ * - Uploads and retries are limited in number together (each buffers up to one 5 MiB part), so a drain that
+ *   closes hundreds of segments at once does not need hundreds of part buffers.
  * - {@link SegmentRecordings.close} (from `pipeline.close()`, after the gateway drained) waits for every
- *   pending upload.
+ *   pending upload, makes one last attempt for each kept recording, and logs at error the paths of those
+ *   still kept (they stay on disk with their sidecars for the next process).
  * - An unusable spool directory (not creatable or not writable: a root-owned volume, a read-only or full
  *   file system) turns recordings off, never the gateway: it is logged once as
  *   {@link RECORDINGS_SPOOL_UNAVAILABLE}, calls are still transcribed, segments that allow recording get
@@ -18,18 +25,19 @@
  *   once it is fixed.
  */
 import { randomUUID } from 'node:crypto';
-import { accessSync, constants, mkdirSync, mkdtempSync, rmdirSync } from 'node:fs';
 import { unlink } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Role } from '../../../core/audio/roles';
 import type { AudioFrame } from '../../../core/audiohook/ports';
 import { describeError } from '../../../core/errors';
-import type { Logger, TimerHandle, Timers } from '../../../core/ports';
+import type { Logger, Timers } from '../../../core/ports';
 import { recordingKey, recordingMetadata } from '../../../core/transcript/recording-key';
 import { RecordingError } from './errors';
+import { DEFAULT_KEPT_RETRY, KeptQueue, type KeptRetryPolicy } from './kept-queue';
 import type { RecordingStore, RecordingTarget } from './recording-store';
 import { RECORDING_SAMPLE_RATE, type SealedSpool, SegmentSpool } from './spool';
+import { RECORDINGS_SPOOL_UNAVAILABLE, SpoolDirectory } from './spool-directory';
+import { backoffDelayMs, UploadSlots } from './upload-pacing';
 
 /** What the transcription sink tells the recorder about a segment that may be recorded. */
 export interface RecordingSegmentInfo {
@@ -44,7 +52,7 @@ export interface RecordingSegmentInfo {
 /** How a recording ended. */
 export type RecordingOutcome =
   | { status: 'stored'; target: RecordingTarget; bytes: number; attempts: number }
-  /** Upload failed after every attempt: the WAV is kept at `path`. */
+  /** Upload failed after every attempt: the WAV is kept at `path` and retried in the background. */
   | { status: 'kept'; target: RecordingTarget; path: string; attempts: number }
   /** Spooling failed: nothing was kept. */
   | { status: 'abandoned'; target: RecordingTarget };
@@ -90,9 +98,14 @@ export interface SegmentRecordingsOptions {
   readonly spoolDir?: string;
   /** While the spool directory is unusable, how often it is tried again (besides at each segment). @default 60000 */
   readonly spoolRetryMs?: number;
-  /** @default { attempts: 5, baseMs: 1000, capMs: 30000 } */
+  /** First round of upload attempts, right after the segment. @default { attempts: 5, baseMs: 1000, capMs: 30000 } */
   readonly retry?: Partial<RecordingRetryPolicy>;
-  /** Uploads running at once. @default 4 */
+  /**
+   * Background retries of kept recordings (after the first round failed), until stored.
+   * @default { baseMs: 60000, capMs: 900000 } (1 min doubling to 15 min, jittered)
+   */
+  readonly keptRetry?: Partial<KeptRetryPolicy>;
+  /** Uploads running at once, background retries included. @default 4 */
   readonly maxConcurrentUploads?: number;
   /** Per-spool settings. */
   readonly spoolBatchBytes?: number;
@@ -105,8 +118,14 @@ export interface SegmentRecordingsOptions {
 export interface RecordingsStats {
   started: number;
   stored: number;
-  /** Recordings whose upload failed for good (kept on disk). */
+  /** Recordings of this process whose first round of attempts failed (kept on disk, retried). */
   kept: number;
+  /** Kept recordings of an earlier process found in the spool directory (with a sidecar), retried. */
+  recovered: number;
+  /** Kept recordings on disk waiting for a background retry now (gauge). */
+  recordingsKept: number;
+  /** Background attempts of kept recordings that failed. */
+  keptRetries: number;
   /** Recordings given up because spooling failed. */
   abandoned: number;
   uploadRetries: number;
@@ -118,10 +137,8 @@ export interface RecordingsStats {
   spoolAvailable: boolean;
 }
 
-/** Log code: the spool directory cannot be created or written, so segments are not recorded (docs/errors.md). */
-export const RECORDINGS_SPOOL_UNAVAILABLE = 'RECORDINGS_SPOOL_UNAVAILABLE';
-const DEFAULT_SPOOL_RETRY_MS = 60_000;
-const DEFAULT_SPOOL_PREFIX = 'audiohook-recordings-';
+/** Log code of an unusable spool directory (defined with {@link SpoolDirectory}). */
+export { RECORDINGS_SPOOL_UNAVAILABLE };
 
 const DEFAULT_RETRY: RecordingRetryPolicy = { attempts: 5, baseMs: 1000, capMs: 30_000 };
 
@@ -131,20 +148,16 @@ export class SegmentRecordings implements RecordingsPort {
   readonly #log: Logger;
   readonly #retry: RecordingRetryPolicy;
   readonly #random: () => number;
-  readonly #maxUploads: number;
   readonly #pending = new Set<Promise<RecordingOutcome>>();
-  readonly #waiting: (() => void)[] = [];
-  #uploading = 0;
+  readonly #slots: UploadSlots;
+  readonly #kept: KeptQueue;
+  readonly #spool: SpoolDirectory;
   #closed = false;
-  /** The spool directory once known (configured, or created by `mkdtemp`). */
-  #dir: string | undefined;
-  /** `#dir` was created here (`mkdtemp`), so it is removed at close when nothing was kept in it. */
-  #ownDir = false;
-  #spoolAvailable = false;
-  /** Whether the unusable directory has been reported (so it is logged once, and its recovery too). */
-  #spoolDown = false;
-  #spoolRetryTimer: TimerHandle | undefined;
-  readonly #stats: Omit<RecordingsStats, 'pending' | 'spoolAvailable'> = {
+  #closing: Promise<void> | undefined;
+  readonly #stats: Omit<
+    RecordingsStats,
+    'pending' | 'spoolAvailable' | 'recordingsKept' | 'keptRetries' | 'recovered'
+  > = {
     started: 0,
     stored: 0,
     kept: 0,
@@ -159,19 +172,33 @@ export class SegmentRecordings implements RecordingsPort {
     this.#log = opts.logger.child({ component: 'recordings' });
     this.#retry = { ...DEFAULT_RETRY, ...opts.retry };
     this.#random = opts.random ?? Math.random;
-    this.#maxUploads = Math.max(1, opts.maxConcurrentUploads ?? 4);
-    this.#dir = opts.spoolDir;
-    this.#ensureSpool();
+    this.#slots = new UploadSlots(opts.maxConcurrentUploads ?? 4);
+    this.#kept = new KeptQueue({
+      store: opts.store,
+      logger: this.#log,
+      timers: opts.timers,
+      slots: this.#slots,
+      retry: { ...DEFAULT_KEPT_RETRY, ...opts.keptRetry },
+      random: this.#random,
+    });
+    // Recordings an earlier process kept in this directory join the background retry once it is usable.
+    this.#spool = new SpoolDirectory({
+      logger: this.#log,
+      timers: opts.timers,
+      onFirstUsable: (dir) => this.#kept.recover(dir),
+      ...(opts.spoolDir !== undefined && { dir: opts.spoolDir }),
+      ...(opts.spoolRetryMs !== undefined && { retryMs: opts.spoolRetryMs }),
+    });
   }
 
   /** The spool directory (before a default one could be created: the pattern it will have). */
   get spoolDir(): string {
-    return this.#dir ?? join(tmpdir(), `${DEFAULT_SPOOL_PREFIX}XXXXXX`);
+    return this.#spool.path;
   }
 
   /** Whether segments can be recorded now (the spool directory exists and is writable). */
   get available(): boolean {
-    return this.#spoolAvailable;
+    return this.#spool.available;
   }
 
   /** The bucket recordings go to. */
@@ -188,7 +215,7 @@ export class SegmentRecordings implements RecordingsPort {
       return undefined;
     }
     // Only while it is known to be unusable: a working directory costs nothing per segment.
-    if (!this.#spoolAvailable && !this.#ensureSpool()) {
+    if (!this.#spool.available && !this.#spool.ensure()) {
       this.#stats.skippedNoSpool++;
       this.#log.warn(
         { conversationId: info.conversationId, segment: info.segment, code: RECORDINGS_SPOOL_UNAVAILABLE },
@@ -208,7 +235,7 @@ export class SegmentRecordings implements RecordingsPort {
       return undefined;
     }
     // Unique across restarts too (a container's pid is always 1): a leftover kept file is never reused.
-    const path = join(this.#dir as string, `${info.conversationId}-${info.segment}-${randomUUID().slice(0, 8)}.wav`);
+    const path = join(this.#spool.path, `${info.conversationId}-${info.segment}-${randomUUID().slice(0, 8)}.wav`);
     const log = this.#log.child({ conversationId: info.conversationId, segment: info.segment });
     const spool = new SegmentSpool({
       path,
@@ -246,75 +273,34 @@ export class SegmentRecordings implements RecordingsPort {
   }
 
   /**
-   * Refuses new recordings and waits for the pending uploads (after the gateway drained); removes its own
-   * default spool directory when empty. Idempotent.
+   * Refuses new recordings, waits for the pending uploads (after the gateway drained), makes one last attempt
+   * for each kept recording and logs those still kept; removes its own default spool directory when empty.
+   * Idempotent (one last attempt in all).
    */
-  async close(): Promise<void> {
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
     this.#closed = true;
-    this.#spoolRetryTimer?.cancel();
-    this.#spoolRetryTimer = undefined;
+    this.#spool.stopRetrying();
     await this.idle();
-    // A default spool directory is this process's own: leave no empty one behind. A recording kept for a
-    // later upload keeps it (rmdir refuses a non-empty directory).
-    if (this.#ownDir && this.#dir !== undefined) {
-      try {
-        rmdirSync(this.#dir);
-      } catch {
-        // not empty (kept recordings) or already gone
-      }
-    }
+    await this.#kept.drain();
+    this.#spool.close();
   }
 
   stats(): RecordingsStats {
-    return { ...this.#stats, pending: this.#pending.size, spoolAvailable: this.#spoolAvailable };
-  }
-
-  /**
-   * Makes sure the spool directory exists and this process can create files in it. On the first failure
-   * logs {@link RECORDINGS_SPOOL_UNAVAILABLE} (error) and retries every `spoolRetryMs`; logs the recovery.
-   */
-  #ensureSpool(): boolean {
-    try {
-      if (this.#dir === undefined) {
-        this.#dir = mkdtempSync(join(tmpdir(), DEFAULT_SPOOL_PREFIX));
-        this.#ownDir = true;
-      } else mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
-      accessSync(this.#dir, constants.W_OK | constants.X_OK);
-    } catch (err) {
-      if (!this.#spoolDown) {
-        this.#spoolDown = true;
-        this.#log.error(
-          {
-            spoolDir: this.spoolDir,
-            err: describeError(err),
-            code: RECORDINGS_SPOOL_UNAVAILABLE,
-            retryMs: this.#o.spoolRetryMs ?? DEFAULT_SPOOL_RETRY_MS,
-          },
-          `recordings spool directory ${this.spoolDir} cannot be created or written: segment recordings are off ` +
-            'until it can (calls are still transcribed; segments with audioRecordingAllowed get no recording); ' +
-            'RECORDINGS_SPOOL_DIR must be a directory this user may write',
-        );
-      }
-      this.#spoolAvailable = false;
-      this.#armSpoolRetry();
-      return false;
-    }
-    if (this.#spoolDown) {
-      this.#spoolDown = false;
-      this.#log.info({ spoolDir: this.#dir }, 'recordings spool directory is usable again: segment recordings are on');
-    }
-    this.#spoolAvailable = true;
-    this.#spoolRetryTimer?.cancel();
-    this.#spoolRetryTimer = undefined;
-    return true;
-  }
-
-  #armSpoolRetry(): void {
-    if (this.#spoolRetryTimer !== undefined || this.#closed) return;
-    this.#spoolRetryTimer = this.#o.timers.setTimeout(() => {
-      this.#spoolRetryTimer = undefined;
-      if (!this.#closed && !this.#spoolAvailable) this.#ensureSpool();
-    }, this.#o.spoolRetryMs ?? DEFAULT_SPOOL_RETRY_MS);
+    const kept = this.#kept.stats();
+    return {
+      ...this.#stats,
+      stored: this.#stats.stored + kept.stored,
+      recovered: kept.recovered,
+      recordingsKept: kept.waiting,
+      keptRetries: kept.retries,
+      pending: this.#pending.size,
+      spoolAvailable: this.#spool.available,
+    };
   }
 
   #track(work: Promise<RecordingOutcome>): void {
@@ -335,12 +321,7 @@ export class SegmentRecordings implements RecordingsPort {
       return { status: 'abandoned', target };
     }
     const dropped = spool.stats().droppedSamples;
-    await this.#acquire();
-    try {
-      return await this.#upload(info, target, sealed, dropped, log);
-    } finally {
-      this.#release();
-    }
+    return await this.#slots.run(() => this.#upload(info, target, sealed, dropped, log));
   }
 
   async #upload(
@@ -372,7 +353,7 @@ export class SegmentRecordings implements RecordingsPort {
         lastError = err;
         if (attempt < this.#retry.attempts) {
           this.#stats.uploadRetries++;
-          const delayMs = this.#delay(attempt);
+          const delayMs = backoffDelayMs(attempt, this.#retry, this.#random);
           log.warn({ ...target, attempt, delayMs, err: describeError(err) }, 'recording upload failed: retrying');
           await new Promise<void>((resolve) => this.#o.timers.setTimeout(resolve, delayMs));
         }
@@ -396,8 +377,10 @@ export class SegmentRecordings implements RecordingsPort {
     const error = new RecordingError('RECORDING_UPLOAD_FAILED', 'storing the recording failed', { cause: lastError });
     log.error(
       { ...target, path: sealed.path, attempts: this.#retry.attempts, err: describeError(lastError), code: error.code },
-      `recording upload failed after ${this.#retry.attempts} attempts: the WAV is kept at ${sealed.path}`,
+      `recording upload failed after ${this.#retry.attempts} attempts: the WAV is kept at ${sealed.path} ` +
+        'and retried in the background',
     );
+    await this.#kept.keep({ wavPath: sealed.path, target, metadata, attempts: this.#retry.attempts });
     return { status: 'kept', target, path: sealed.path, attempts: this.#retry.attempts };
   }
 
@@ -410,25 +393,5 @@ export class SegmentRecordings implements RecordingsPort {
         'recording stored but its spool file could not be deleted',
       );
     }
-  }
-
-  /** Exponential backoff with "equal jitter": never less than half the step, so retries really wait. */
-  #delay(attempt: number): number {
-    const step = Math.min(this.#retry.capMs, this.#retry.baseMs * 2 ** Math.min(attempt - 1, 20));
-    return Math.round(step / 2 + (this.#random() * step) / 2);
-  }
-
-  async #acquire(): Promise<void> {
-    if (this.#uploading < this.#maxUploads) {
-      this.#uploading++;
-      return;
-    }
-    await new Promise<void>((resolve) => this.#waiting.push(resolve));
-  }
-
-  #release(): void {
-    const next = this.#waiting.shift();
-    if (next !== undefined) next();
-    else this.#uploading--;
   }
 }

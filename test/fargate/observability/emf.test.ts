@@ -165,11 +165,12 @@ describe('GatewayMetrics (CloudWatch embedded metric format)', () => {
     expect(busy?._aws.CloudWatchMetrics[0]?.Metrics).toContainEqual({ Name: 'RefusedUpgrades', Unit: 'Count' });
   });
 
-  it('publishes the OutOfRotation, RecordingsUnavailable and UtterancesHeld gauges only when wired, under the same service', () => {
+  it('publishes the OutOfRotation, RecordingsUnavailable, RecordingsKept and UtterancesHeld gauges only when wired, under the same service', () => {
     const plain = setup({ service: 'stack-gateway' });
     plain.metrics.publish();
     expect(plain.docs()[0]).not.toHaveProperty('OutOfRotation');
     expect(plain.docs()[0]).not.toHaveProperty('RecordingsUnavailable');
+    expect(plain.docs()[0]).not.toHaveProperty('RecordingsKept');
     expect(plain.docs()[0]).not.toHaveProperty('UtterancesHeld');
     let out = 0;
     const wired = setup({
@@ -178,6 +179,7 @@ describe('GatewayMetrics (CloudWatch embedded metric format)', () => {
         activeSessions: () => 1,
         outOfRotation: () => out,
         recordingsUnavailable: () => 1,
+        recordingsKept: () => 3,
         utterancesHeld: () => 7,
       },
     });
@@ -191,8 +193,10 @@ describe('GatewayMetrics (CloudWatch embedded metric format)', () => {
       service: 'stack-gateway',
       OutOfRotation: 0,
       RecordingsUnavailable: 1,
+      RecordingsKept: 3,
       UtterancesHeld: 7,
     });
+    expect(first._aws.CloudWatchMetrics[0]?.Metrics).toContainEqual({ Name: 'RecordingsKept', Unit: 'Count' });
     expect(second).toMatchObject({ service: 'stack-gateway', OutOfRotation: 1 });
     expect(second._aws.CloudWatchMetrics[0]?.Dimensions).toEqual([['service']]);
   });

@@ -208,7 +208,9 @@ describe('SegmentRecordings', () => {
       const outcome = await done;
       expect(outcome).toMatchObject({ status: 'kept', attempts: 2 });
       const path = outcome?.status === 'kept' ? outcome.path : '';
-      expect(readdirSync(spoolDir)).toHaveLength(1);
+      // The WAV and its sidecar (what a later upload needs), nothing else.
+      const name = path.slice(spoolDir.length + 1, -'.wav'.length);
+      expect(readdirSync(spoolDir).sort()).toEqual([`${name}.json`, `${name}.wav`]);
       // The kept file is a complete WAV with the audio.
       const wav = parseWav(readFileSync(path));
       expect(Buffer.from(wav.data).equals(expectedPcm([frame], STEREO.roles))).toBe(true);

@@ -230,7 +230,12 @@ describe('segment recordings in S3 (local S3)', () => {
     await time.advance(10);
     const outcome = await done;
     expect(outcome?.status).toBe('kept');
-    expect(readdirSync(dir)).toHaveLength(1);
+    // The WAV and its sidecar, for the background retry (and a later process).
+    expect(
+      readdirSync(dir)
+        .map((n) => n.slice(n.lastIndexOf('.')))
+        .sort(),
+    ).toEqual(['.json', '.wav']);
     expect(logger.entries.find((e) => e.level === 'error')?.obj.code).toBe('RECORDING_UPLOAD_FAILED');
   });
 });
