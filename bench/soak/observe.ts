@@ -93,13 +93,42 @@ export class SoakSubscriber {
     readonly conversationId: string,
   ) {}
 
+  /**
+   * Connects and subscribes, retrying for up to 30 s as a client would (a `$connect` answers 503 while
+   * the Subscriptions table is throttled).
+   */
   async connect(): Promise<void> {
+    const deadline = Date.now() + 30_000;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.connectOnce();
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((r) => setTimeout(r, Math.min(2000, 200 * attempt)));
+      }
+    }
+  }
+
+  private connectOnce(): Promise<void> {
     const ws = new WebSocket(this.url, {
       headers: { 'asapp-api-id': this.auth.apiId, 'asapp-api-secret': this.auth.apiSecret },
     });
     this.ws = ws;
-    const subscribed = new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('no subscribed within 10 s')), 10_000);
+    return new Promise<void>((resolve, reject) => {
+      let settled = false;
+      const fail = (err: Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        ws.terminate();
+        reject(err);
+      };
+      const timer = setTimeout(() => fail(new Error('no subscribed within 10 s')), 10_000);
+      // Every error ends this attempt (a failed handshake emits one); none may go unheard.
+      ws.on('error', fail);
+      ws.on('open', () =>
+        ws.send(JSON.stringify({ action: 'subscribe', conversationId: this.conversationId, id: '1' })),
+      );
       ws.on('message', (data) => {
         let m: { type?: string; utteranceId?: string };
         try {
@@ -107,29 +136,23 @@ export class SoakSubscriber {
         } catch {
           return;
         }
-        if (m.type === 'subscribed') {
+        if (m.type === 'subscribed' && !settled) {
+          settled = true;
           clearTimeout(timer);
           this.windows.push({ from: Date.now() });
           resolve();
+        } else if (m.type === 'error' && !settled) {
+          fail(new Error(`subscribe refused: ${String(data).slice(0, 200)}`));
         } else if (m.type === 'transcript' && typeof m.utteranceId === 'string') {
           this.pushes.push({ utteranceId: m.utteranceId, atMs: Date.now() });
         }
       });
-      ws.once('error', (err) => {
-        clearTimeout(timer);
-        reject(err);
-      });
-      ws.once('close', () => {
+      ws.on('close', () => {
         const w = this.windows.at(-1);
-        if (w && w.to === undefined) w.to = Date.now();
+        if (settled && w && w.to === undefined) w.to = Date.now();
+        fail(new Error('closed before subscribed'));
       });
     });
-    await new Promise<void>((resolve, reject) => {
-      ws.once('open', () => resolve());
-      ws.once('error', reject);
-    });
-    ws.send(JSON.stringify({ action: 'subscribe', conversationId: this.conversationId, id: '1' }));
-    await subscribed;
   }
 
   /** Closes the connection now; {@link connect} again to resubscribe. */

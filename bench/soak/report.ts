@@ -251,7 +251,7 @@ export function renderReport(r: SoakReport, failed: readonly string[]): string {
       ],
     ),
     `  WebSocket (live, best effort): ${r.websocket.uniquePushed} utterances pushed (${r.websocket.pushes} pushes), ` +
-      `${r.websocket.missedWhileSubscribed} stored while subscribed but not pushed, ${r.websocket.drops} drops`,
+      `${r.websocket.missedWhileSubscribed} not pushed though the subscriber stayed 30 s after they were stored, ${r.websocket.drops} drops`,
     '',
     table(
       ['latency (ms)', 'n', 'p50', 'p99', 'max'],
