@@ -9,7 +9,8 @@
  *   partial batch response lists it and every later record of its conversation, so nothing overtakes it.
  * - **Webhook** (webhook-delivery.ts). Retries inside the invocation, then defers to the next one;
  *   dead-letters what the receiver refused for good or what kept failing past `maxRetryAgeMs`.
- * - **WebSocket** (websocket-push.ts). Best effort and live only; never holds back the stream.
+ * - **WebSocket** (websocket-push.ts). Best effort and live only; holds the stream back only while the
+ *   subscribers cannot be read, for at most a minute after the utterance was stored.
  * - **Bad records** (not an INSERT, not an utterance) are logged and skipped: retrying cannot fix them.
  * - **Redrive.** Invoked with `{"action":"redrive"}` instead of a stream event, it re-sends the dead
  *   letters (redrive.ts).
@@ -61,11 +62,13 @@ export function makeHandler(deps: FanoutDeps): FanoutHandler {
     const tripped = new Set<string>();
     const supervisors = subscribers.supervisorsOfBatch();
     const lanes = new DeliveryLanes(records, deps.concurrency, async (r, blocked) => {
-      await subscribers.push(r, supervisors);
+      const pushed = await subscribers.push(r, supervisors);
       if (blocked || now() >= deadline) return false;
       const body = JSON.stringify(toTranscriptMessage(r.utterance));
       const results = await Promise.all(deps.webhooks.map((s) => webhooks.deliver(r, s, body, deadline, tripped)));
-      return !results.includes('deferred');
+      // Webhook deliveries already made are remembered, so a record handed back for its subscribers is
+      // not POSTed again by this container.
+      return !results.includes('deferred') && pushed === 'done';
     });
     const processed = await processPartialResponse(
       { Records: all },

@@ -1,7 +1,10 @@
 /**
  * WebSocket delivery: best effort and live only. One `postToConnection` per subscriber of the record's
- * conversation (and of "all conversations"); a gone connection is deleted; a failure never holds back the
- * stream (a client that missed something reads the messages API).
+ * conversation (and of "all conversations"); a gone connection is deleted; a failed post is not retried
+ * (a client that missed something reads the messages API). Only when the subscribers cannot be read at
+ * all (the Subscriptions table throttled or unreachable) is the record handed back to the stream, and
+ * only while it is younger than {@link SUBSCRIBERS_RETRY_MAX_AGE_MS}: a short DynamoDB fault then delays
+ * pushes instead of losing them, and a long one cannot hold the stream back for more than that.
  */
 import { toSubscriberMessage } from '../../core/delivery/transcript-message';
 import { describeError } from '../../core/errors';
@@ -9,6 +12,12 @@ import { ALL_CONVERSATIONS } from '../../store/subscriptions';
 import { DeliveryMemory } from './delivery-memory';
 import type { FanoutDeps } from './deps';
 import type { ParsedRecord } from './stream-records';
+
+/** How long after it was stored a record is still handed back because its subscribers could not be read. */
+export const SUBSCRIBERS_RETRY_MAX_AGE_MS = 60_000;
+
+/** `retry`: the subscribers could not be read and the record is young enough to come back for them. */
+export type PushOutcome = 'done' | 'retry';
 
 /** Pushes records to WebSocket subscribers, remembering per container what was pushed. */
 export class SubscriberPush {
@@ -39,16 +48,16 @@ export class SubscriberPush {
   }
 
   /** Pushes the record's subscriber message to every connection that wants it; never throws. */
-  async push(r: ParsedRecord, supervisors: () => Promise<string[]>): Promise<void> {
+  async push(r: ParsedRecord, supervisors: () => Promise<string[]>): Promise<PushOutcome> {
     const deps = this.#deps;
     const now = this.#now;
     const ws = deps.websocket;
-    if (!ws || this.#pushed.get(r.utterance.utteranceId)) return;
+    if (!ws || this.#pushed.get(r.utterance.utteranceId)) return 'done';
     const ids = { conversationId: r.conversationId, utteranceId: r.utterance.utteranceId };
     try {
       const [direct, all] = await Promise.all([ws.subscriptions.connectionsOf(r.conversationId, now()), supervisors()]);
       const connections = [...new Set([...direct, ...all])];
-      if (connections.length === 0) return;
+      if (connections.length === 0) return 'done';
       const frame = JSON.stringify(toSubscriberMessage(r.utterance));
       await Promise.all(
         connections.map(async (connectionId) => {
@@ -68,9 +77,12 @@ export class SubscriberPush {
         }),
       );
       this.#pushed.set(r.utterance.utteranceId, true);
+      return 'done';
     } catch (err) {
+      const retry = now() - r.storedAtMs < SUBSCRIBERS_RETRY_MAX_AGE_MS;
       deps.metrics.addMetric('WebSocketPushFailed', 'Count', 1);
-      deps.logger.warn('websocket subscribers unavailable', { ...ids, err: describeError(err) });
+      deps.logger.warn('websocket subscribers unavailable', { ...ids, retry, err: describeError(err) });
+      return retry ? 'retry' : 'done';
     }
   }
 }

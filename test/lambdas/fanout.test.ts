@@ -13,6 +13,7 @@ import { makeHandler } from '../../lambdas/fanout/handler';
 import { redrive } from '../../lambdas/fanout/redrive';
 import { WebhookClient } from '../../lambdas/shared/webhook-client';
 import { parseWebhookTargets, type WebhookTarget } from '../../lambdas/shared/webhook-targets';
+import { StoreUnavailableError } from '../../store/errors';
 import { DeadLetterRepository } from '../../store/subscriptions';
 import { setupDynamoDb, type TestDynamoDb } from '../helpers/dynamodb';
 import {
@@ -456,5 +457,69 @@ describe('fan-out webhook delivery', () => {
       expect(good.requests).toHaveLength(1);
       expect(bad.requests.at(-1)?.headers['x-delivery-attempt']).toBe('4');
     });
+  });
+});
+
+describe('fan-out WebSocket delivery while the subscribers cannot be read', () => {
+  /** Subscriptions that fail `failures` times (as after the SDK's retries), then list one connection. */
+  function flakySubscriptions(failures: number) {
+    const state = { failures, reads: 0 };
+    return {
+      state,
+      subscriptions: {
+        async connectionsOf(target: string) {
+          state.reads++;
+          if (state.failures > 0) {
+            state.failures--;
+            throw new StoreUnavailableError('subscriptions.connectionsOf: ThrottlingException');
+          }
+          return target === '*' ? [] : ['conn-1'];
+        },
+        async removeConnection() {
+          return 0;
+        },
+      },
+    };
+  }
+
+  function pusher() {
+    const posted: string[] = [];
+    return {
+      posted,
+      pusher: {
+        post: async (_id: string, data: string) => {
+          posted.push(data);
+          return 'sent' as const;
+        },
+        disconnect: async () => {},
+      },
+    };
+  }
+
+  it('hands a young record back to the stream, then pushes it once, with its webhook POSTed once', async () => {
+    const rx = await receiver();
+    const flaky = flakySubscriptions(1);
+    const p = pusher();
+    const h = harness([client({ url: rx.url })], {
+      websocket: { subscriptions: flaky.subscriptions, pusher: p.pusher },
+    });
+    const handler = makeHandler(h.deps);
+    const batch = records(conv(), 0, 1);
+    const first = await handler({ Records: batch });
+    expect(first.batchItemFailures).toEqual([{ itemIdentifier: seqOf(batch[0] as DynamoDBRecord) }]);
+    expect(p.posted).toHaveLength(0);
+    expect(await handler({ Records: batch })).toEqual({ batchItemFailures: [] });
+    expect(p.posted).toHaveLength(1);
+    expect(rx.requests).toHaveLength(1);
+  });
+
+  it('gives up on the push of a record stored more than a minute ago, without holding the stream', async () => {
+    const flaky = flakySubscriptions(10);
+    const p = pusher();
+    const h = harness([], { websocket: { subscriptions: flaky.subscriptions, pusher: p.pusher } });
+    h.clock.offsetMs = 61_000;
+    expect(await makeHandler(h.deps)({ Records: records(conv(), 0, 1) })).toEqual({ batchItemFailures: [] });
+    expect(p.posted).toHaveLength(0);
+    expect(flaky.state.reads).toBeGreaterThan(0);
   });
 });
