@@ -71,16 +71,7 @@ export function createScriptedRecognizer(opts: ScriptedRecognizerOptions = {}): 
       for (const seg of segments) {
         const words = script(index++, channel);
         if (closed || words.length === 0) continue;
-        const start = seg.start / RECOGNIZER_SAMPLE_RATE;
-        const step = (seg.end - seg.start) / RECOGNIZER_SAMPLE_RATE / words.length;
-        listener.onUtterance({
-          words: words.map((word, i) => ({
-            word,
-            startSec: round3(start + i * step),
-            endSec: round3(start + (i + 1) * step),
-            confidence,
-          })),
-        });
+        listener.onUtterance({ words: spreadOverSegment(words, seg, confidence) });
       }
     };
     return {
@@ -96,6 +87,18 @@ export function createScriptedRecognizer(opts: ScriptedRecognizerOptions = {}): 
       },
     };
   };
+}
+
+/** `words` spread evenly over a VAD segment (16 kHz sample offsets), times in seconds to the millisecond. */
+export function spreadOverSegment(words: readonly string[], seg: SpeechSegment, confidence: number): TimedWord[] {
+  const start = seg.start / RECOGNIZER_SAMPLE_RATE;
+  const step = (seg.end - seg.start) / RECOGNIZER_SAMPLE_RATE / words.length;
+  return words.map((word, i) => ({
+    word,
+    startSec: round3(start + i * step),
+    endSec: round3(start + (i + 1) * step),
+    confidence,
+  }));
 }
 
 function round3(x: number): number {

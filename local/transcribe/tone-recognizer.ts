@@ -5,7 +5,7 @@
  * twice. Deterministic and instant, like the scripted recognizer, with no child process.
  */
 import { EnergyVad, type EnergyVadOptions, type SpeechSegment } from './energy-vad';
-import { RECOGNIZER_SAMPLE_RATE, type RecognizerFactory } from './recognizer';
+import { RECOGNIZER_SAMPLE_RATE, type RecognizerFactory, spreadOverSegment } from './recognizer';
 import { decodeToneSymbols, TONE_WORDS } from './tone-code';
 
 /** Options of {@link createToneRecognizer}. */
@@ -89,16 +89,7 @@ export function createToneRecognizer(opts: ToneRecognizerOptions = {}): Recogniz
         if (closed) return;
         const symbols = decodeToneSymbols(audio.slice(seg.start, seg.end), RECOGNIZER_SAMPLE_RATE);
         const words = symbols.length > 0 ? symbols.map((s) => TONE_WORDS[s] as string) : [NOISE_WORD];
-        const start = seg.start / RECOGNIZER_SAMPLE_RATE;
-        const stepSec = (seg.end - seg.start) / RECOGNIZER_SAMPLE_RATE / words.length;
-        listener.onUtterance({
-          words: words.map((word, i) => ({
-            word,
-            startSec: round3(start + i * stepSec),
-            endSec: round3(start + (i + 1) * stepSec),
-            confidence,
-          })),
-        });
+        listener.onUtterance({ words: spreadOverSegment(words, seg, confidence) });
       }
     };
     return {
@@ -118,8 +109,4 @@ export function createToneRecognizer(opts: ToneRecognizerOptions = {}): Recogniz
       },
     };
   };
-}
-
-function round3(x: number): number {
-  return Math.round(x * 1000) / 1000;
 }

@@ -3,20 +3,9 @@
  * background until stored, survives a restart on the same spool directory through its sidecar, and gets a
  * last attempt at close. Real temp directories, a fake store, manual time.
  */
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  unlinkSync,
-  writeFileSync,
-} from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import type { RecordingStore, RecordingUpload } from '../../../fargate/src/recordings/recording-store';
+import { describe, expect, it } from 'vitest';
 import {
   type RecordingOutcome,
   type RecordingSegmentInfo,
@@ -25,36 +14,9 @@ import {
 import { frameOf } from '../../helpers/audio-frames';
 import { CaptureLogger } from '../../helpers/capture-logger';
 import { ManualTime, until } from '../transcribe/helpers';
+import { FakeStore, tempDir as newTempDir } from './fakes';
 
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'kept-rec-test-'));
-  dirs.push(d);
-  return d;
-}
-
-/** Keeps what it is given (the file's bytes at put time), fails while `failures` > 0, notes when it was called. */
-class FakeStore implements RecordingStore {
-  readonly bucket = 'rec-bucket';
-  readonly puts: { upload: RecordingUpload; bytes: Buffer }[] = [];
-  readonly calledAt: number[] = [];
-  failures = 0;
-
-  constructor(private readonly time: ManualTime) {}
-
-  async put(upload: RecordingUpload): Promise<void> {
-    this.calledAt.push(this.time.monotonic());
-    if (this.failures > 0) {
-      this.failures--;
-      throw new Error('service unavailable');
-    }
-    this.puts.push({ upload, bytes: readFileSync(upload.filePath) });
-  }
-}
+const tempDir = () => newTempDir('kept-rec-test-');
 
 const SEGMENT: RecordingSegmentInfo = {
   conversationId: '3f9c1b0e-0000-4000-8000-00000000beef',
@@ -65,7 +27,7 @@ const SEGMENT: RecordingSegmentInfo = {
 
 /** First round: 2 attempts 1 s apart (750 ms with random 0.5). Background: 60 s doubling to 240 s. */
 function setup(spoolDir = tempDir(), time = new ManualTime()) {
-  const store = new FakeStore(time);
+  const store = new FakeStore(() => time.monotonic());
   const logger = new CaptureLogger();
   const recordings = new SegmentRecordings({
     store,

@@ -1,7 +1,7 @@
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Role } from '../../../core/audio/roles';
 import { parseWav } from '../../../core/audio/wav';
 import type { AudioFrame } from '../../../core/audiohook/ports';
@@ -14,34 +14,7 @@ import {
 import { frameOf, rolePcm } from '../../helpers/audio-frames';
 import { CaptureLogger } from '../../helpers/capture-logger';
 import { ManualTime } from '../transcribe/helpers';
-
-const dirs: string[] = [];
-afterEach(() => {
-  for (const d of dirs.splice(0)) rmSync(d, { recursive: true, force: true });
-});
-
-function tempDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'rec-test-'));
-  dirs.push(d);
-  return d;
-}
-
-/** A store that keeps what it is given (reading the file at put time) and can be told to fail. */
-class FakeStore implements RecordingStore {
-  readonly bucket = 'rec-bucket';
-  readonly puts: { upload: RecordingUpload; bytes: Buffer }[] = [];
-  failures = 0;
-  calls = 0;
-
-  async put(upload: RecordingUpload): Promise<void> {
-    this.calls++;
-    if (this.failures > 0) {
-      this.failures--;
-      throw Object.assign(new Error('service unavailable'), { name: 'ServiceUnavailable' });
-    }
-    this.puts.push({ upload, bytes: readFileSync(upload.filePath) });
-  }
-}
+import { FakeStore, removeAfterTest, tempDir } from './fakes';
 
 /** A frame whose samples are distinct per role and position, so any reordering shows. */
 function rampFrame(position: number, samples: number, roles: readonly Role[]): AudioFrame {
@@ -389,7 +362,8 @@ describe('the default spool directory', () => {
       new SegmentRecordings({ store: new FakeStore(), logger: new CaptureLogger(), timers: new ManualTime() });
     const a = make();
     const b = make();
-    dirs.push(a.spoolDir, b.spoolDir);
+    removeAfterTest(a.spoolDir);
+    removeAfterTest(b.spoolDir);
     expect(a.available).toBe(true);
     expect(a.spoolDir).not.toBe(b.spoolDir);
     expect(a.spoolDir.startsWith(join(tmpdir(), 'audiohook-recordings-'))).toBe(true);
@@ -402,9 +376,9 @@ describe('the default spool directory', () => {
       logger: new CaptureLogger(),
       timers: new ManualTime(),
     });
-    dirs.push(own.spoolDir);
+    removeAfterTest(own.spoolDir);
     const configuredDir = mkdtempSync(join(tmpdir(), 'spool-configured-'));
-    dirs.push(configuredDir);
+    removeAfterTest(configuredDir);
     const configured = new SegmentRecordings({
       store: new FakeStore(),
       logger: new CaptureLogger(),
