@@ -5,7 +5,7 @@
  * every played utterance against what was stored, delivered to the webhook and pushed to WebSocket
  * subscribers, and reports (tables on stdout, JSON under `.bench/`). Exit code 1 when a promise broke.
  *
- *   npm run bench -- soak [--calls 4] [--minutes 10] [--fault-rate 24] [--seed 1] [--no-sigkill]
+ *   npm run bench -- soak [--calls 4] [--minutes 10] [--fault-rate 28] [--seed 1] [--no-sigkill]
  *
  * The harness, the stack and its recognizer share this machine's cores; calls are real time, so the
  * run takes `--minutes` plus about a minute to start and settle.
@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseToneWords } from '../local/transcribe/tone-code';
 import { freePort, startLocalStack } from '../test/e2e/harness';
-import type { CallDriver, CallPlan, CallStats } from './soak/call-driver';
+import { type CallDriver, type CallPlan, type CallStats, emptyCallStats } from './soak/call-driver';
 import { SoakControl, sleep } from './soak/control';
 import { startDynamoDbFaultProxy } from './soak/dynamodb-proxy';
 import { FaultSchedule } from './soak/faults';
@@ -63,7 +63,7 @@ export interface SoakOptions {
 export const DEFAULT_SOAK: Omit<SoakOptions, 'log'> = {
   calls: 4,
   minutes: 10,
-  faultsPerMinute: 24,
+  faultsPerMinute: 28,
   seed: 1,
   sigkill: true,
   sigtermEveryMs: 240_000,
@@ -229,18 +229,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
         a.calls++;
         return a;
       },
-      {
-        calls: 0,
-        sessions: 0,
-        rejectedOpens: 0,
-        holdsPlanned: 0,
-        holds: 0,
-        storms: 0,
-        stormRequests: 0,
-        pauses: 0,
-        discards: 0,
-        confirmTimeouts: 0,
-      },
+      { calls: 0, ...emptyCallStats() },
     );
     const report: SoakReport = {
       run: {

@@ -75,8 +75,9 @@ export interface CallStats {
   confirmTimeouts: number;
 }
 
-export class CallDriver {
-  readonly stats: CallStats = {
+/** All counters at zero. */
+export function emptyCallStats(): CallStats {
+  return {
     sessions: 0,
     rejectedOpens: 0,
     holdsPlanned: 0,
@@ -87,6 +88,10 @@ export class CallDriver {
     discards: 0,
     confirmTimeouts: 0,
   };
+}
+
+export class CallDriver {
+  readonly stats: CallStats = emptyCallStats();
   private readonly played: Array<{ spoken: Spoken; placed: PlacedUtterance }> = [];
   private stormWanted = false;
   private current: Session | undefined;

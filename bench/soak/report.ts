@@ -252,6 +252,9 @@ export function renderReport(r: SoakReport, failed: readonly string[]): string {
     ),
     `  WebSocket (live, best effort): ${r.websocket.uniquePushed} utterances pushed (${r.websocket.pushes} pushes), ` +
       `${r.websocket.missedWhileSubscribed} not pushed though the subscriber stayed 30 s after they were stored, ${r.websocket.drops} drops`,
+    `  stop summaries: ${r.stopSummaries.answersMatching} of ${r.stopSummaries.answers} role counts in stop answers equal ` +
+      `what was stored for their stream (${r.stopSummaries.answersUnder} lower, missing ${r.stopSummaries.answersMissing}; ` +
+      `${r.stopSummaries.answersOver} higher); final segment summaries: ${r.stopSummaries.finalMatching} of ${r.stopSummaries.finalSummaries} equal`,
     '',
     table(
       ['latency (ms)', 'n', 'p50', 'p99', 'max'],

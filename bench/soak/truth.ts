@@ -186,6 +186,7 @@ export interface DeliveryVerdict {
   redriven: number;
   /** Stored, neither delivered nor dead-lettered. */
   lost: string[];
+  /** First deliveries that were not redrives. */
   storedToDeliveredMs: number[];
 }
 
@@ -218,7 +219,8 @@ export function judgeDeliveries(
       continue;
     }
     v.delivered++;
-    v.storedToDeliveredMs.push(Math.max(0, d.atMs - (expectedIds.get(d.utteranceId) as number)));
+    // A redrive happens when the run ends, long after: it measures the run, not the delivery path.
+    if (!d.redrive) v.storedToDeliveredMs.push(Math.max(0, d.atMs - (expectedIds.get(d.utteranceId) as number)));
   }
   for (const id of expectedIds.keys()) if (!seen.has(id) && !deadLettered.has(id)) v.lost.push(id);
   return v;
