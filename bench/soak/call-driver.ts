@@ -57,6 +57,8 @@ interface Session {
   abort: AbortController;
   done: Promise<SimulatedSessionResult | undefined>;
   ended: boolean;
+  /** How the simulator saw it end (`closed` = a normal close{end}/closed exchange). */
+  outcome?: string;
   endedAtMs?: number;
   /** `[start, end)` samples where nothing may be placed (pause, discard). */
   blocked: Array<[number, number]>;
@@ -240,6 +242,7 @@ export class CallDriver {
       })
       .then(
         (r) => {
+          s.outcome = r.outcome;
           if (!abort.signal.aborted) {
             const why = r.disconnect ? ` ${r.disconnect.reason}` : r.httpStatus ? ` HTTP ${r.httpStatus}` : '';
             deps.log(`call ${plan.conversationId.slice(0, 8)} session ${index}: ${r.outcome}${why}`);
@@ -362,8 +365,13 @@ export class CallDriver {
     await control.start(guid);
   }
 
-  /** The session was cut: what was still playing or just played is uncertain. */
+  /**
+   * The session was cut: what was still playing or just played is uncertain. A session that closed
+   * normally (its audio ran out at the end of the call: close{end}, then closed) was not cut, and what
+   * it played must all be stored.
+   */
   private onCut(s: Session): void {
+    if (s.outcome === 'closed') return;
     const cutAt = s.endedAtMs ?? Date.now();
     for (const { spoken, placed } of this.played) {
       if (spoken.session !== s.index || spoken.uncertain) continue;
