@@ -1,7 +1,9 @@
 /**
  * The soak's faults: what each kind does to the running stack, and the seeded schedule that injects them.
  * The first faults go once through every kind but the gateway signals (shuffled by the seed), so even a
- * short run covers each; later ones are drawn by weight. A kind never overlaps itself. The gateway is
+ * short run covers each (a kind that cannot be injected at its turn, busy or with nothing to act on, comes
+ * back later, up to 5 times); later ones are drawn by weight. A kind never overlaps itself, and the
+ * webhook receiver is in one fault mode at a time. The gateway is
  * sent SIGTERM every `sigtermEveryMs` (none when it is infinite) and SIGKILL once per run, at 60 % of it. Every fault that changes a
  * mode is undone by {@link FaultSchedule.clearAll}, which the harness runs whatever happens.
  */
@@ -89,7 +91,8 @@ export interface FaultScheduleOptions {
 
 export class FaultSchedule {
   readonly injected: InjectedFault[] = [];
-  private readonly busy = new Set<FaultKind>();
+  /** Kinds (webhook kinds as one group) being injected now. */
+  private readonly busy = new Set<string>();
   private readonly pending = new Set<Promise<void>>();
   private stopped = false;
   private pausedDynamoPgid: number | undefined;
@@ -111,6 +114,8 @@ export class FaultSchedule {
       FAULT_KINDS.filter((k) => !k.startsWith('gateway-')),
     );
     const sigtermEvery = this.opts.sigtermEveryMs ?? 120_000;
+    /** Times a kind not yet injected was put back for a later turn (at most 5). */
+    const requeued = new Map<FaultKind, number>();
     let killed = this.opts.sigkill === false;
     while (!this.stopped) {
       const next = Date.now() + between(rng, 0.5, 1.5) * (60_000 / perMinute);
@@ -127,12 +132,27 @@ export class FaultSchedule {
       } else {
         kind = first.shift() ?? this.draw();
       }
-      if (this.busy.has(kind)) continue;
-      this.busy.add(kind);
+      // A kind never overlaps itself, and the webhook receiver has one mode at a time. A kind of the first
+      // pass that cannot be injected now (busy, nothing to act on) waits for a later turn.
+      const group = kind.startsWith('webhook-') ? 'webhook' : kind;
+      const later = () => {
+        const n = requeued.get(kind) ?? 0;
+        if (kind.startsWith('gateway-') || n >= 5 || this.injectedKinds().has(kind)) return;
+        requeued.set(kind, n + 1);
+        first.push(kind);
+      };
+      if (this.busy.has(group)) {
+        later();
+        continue;
+      }
+      this.busy.add(group);
       const p = this.inject(kind)
+        .then((done) => {
+          if (!done) later();
+        })
         .catch((err: unknown) => this.opts.log(`fault ${kind} failed: ${String(err)}`))
         .finally(() => {
-          this.busy.delete(kind);
+          this.busy.delete(group);
           this.pending.delete(p);
         });
       this.pending.add(p);
@@ -152,6 +172,10 @@ export class FaultSchedule {
     await this.targets.clearTranscribe().catch(() => undefined);
   }
 
+  private injectedKinds(): Set<FaultKind> {
+    return new Set(this.injected.map((f) => f.kind));
+  }
+
   private draw(): FaultKind {
     const entries = Object.entries(WEIGHTS) as Array<[FaultKind, number]>;
     const total = entries.reduce((a, [, w]) => a + w, 0);
@@ -163,12 +187,14 @@ export class FaultSchedule {
     return 'transcribe-reset';
   }
 
-  private record(kind: FaultKind, startMs: number, detail: string): void {
+  /** Notes an injected fault; true, for `inject` to return. */
+  private record(kind: FaultKind, startMs: number, detail: string): true {
     this.injected.push({ kind, startMs, endMs: Date.now(), detail });
     this.opts.log(`fault ${kind}: ${detail}`);
+    return true;
   }
 
-  private async inject(kind: FaultKind): Promise<void> {
+  private async inject(kind: FaultKind): Promise<boolean> {
     const { rng } = this.opts;
     const t = this.targets;
     const at = Date.now();
@@ -226,8 +252,6 @@ export class FaultSchedule {
       case 'webhook-5xx':
       case 'webhook-slow':
       case 'webhook-4xx': {
-        // One receiver mode at a time.
-        if ([...this.busy].some((k) => k !== kind && k.startsWith('webhook-'))) return;
         // A refusal (4xx) is final for the fan-out: every delivery in it goes to the dead-letter store at
         // once, to be redriven when the run ends. Kept short: it stands for a receiver bug, not an outage.
         const ms = Math.round(kind === 'webhook-4xx' ? between(rng, 1000, 3000) : between(rng, 3000, 12_000));
@@ -246,7 +270,7 @@ export class FaultSchedule {
       }
       case 'websocket-drop': {
         const subs = t.subscribers();
-        if (subs.length === 0) return;
+        if (subs.length === 0) return false;
         const sub = pick(rng, subs);
         await sub.drop();
         await sleep(between(rng, 1000, 3000));
@@ -256,27 +280,27 @@ export class FaultSchedule {
       case 'fanout-kill': {
         const pid = t.pids().fanout;
         // Spaced, so the fan-out also lives long enough for its memory slope to mean something.
-        if (pid === undefined || Date.now() - this.lastFanoutKill < (this.opts.fanoutKillEveryMs ?? 0)) return;
+        if (pid === undefined || Date.now() - this.lastFanoutKill < (this.opts.fanoutKillEveryMs ?? 0)) return false;
         this.lastFanoutKill = Date.now();
         killTree(pid, 'SIGKILL');
         return this.record(kind, at, `SIGKILL pid ${pid}`);
       }
       case 'start-stop-storm': {
         const drivers = t.drivers();
-        if (drivers.length === 0) return;
+        if (drivers.length === 0) return false;
         pick(rng, drivers).requestStorm();
         return this.record(kind, at, 'duplicate starts and stops on one call');
       }
       case 'gateway-sigterm': {
         const pid = t.pids().gateway;
-        if (pid === undefined) return;
+        if (pid === undefined) return false;
         this.lastSigterm = Date.now();
         process.kill(pid, 'SIGTERM');
         return this.record(kind, at, `SIGTERM pid ${pid} (drain, then restart)`);
       }
       case 'gateway-sigkill': {
         const pid = t.pids().gateway;
-        if (pid === undefined) return;
+        if (pid === undefined) return false;
         killTree(pid, 'SIGKILL');
         for (const d of t.drivers()) d.markKilled(at);
         return this.record(kind, at, `SIGKILL pid ${pid} (restart)`);
