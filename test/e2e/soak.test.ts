@@ -21,9 +21,11 @@ describe('soak, short form', () => {
       sigkill: false,
       sigtermEveryMs: Number.POSITIVE_INFINITY,
       callSec: [35, 60],
-      // 60 s of samples after the 30 s warm-up: only a gross leak shows; the README's 10-minute run bounds it tighter.
+      // About a minute of samples after the 30 s warm-up, for the gateway (it lives the whole run; the
+      // fan-out is killed once, and its restart catching up is not a leak): only a gross leak shows. The
+      // README's 10-minute run bounds both tighter.
       maxSlopeMiBPerMin: 20,
-      minSlopeSpanMin: 1,
+      minSlopeSpanMin: 1.4,
       log: () => undefined,
     });
     expect(failures).toEqual([]);
