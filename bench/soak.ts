@@ -110,6 +110,11 @@ export async function runSoak(opts: SoakOptions): Promise<SoakResult> {
       WEBHOOK_TIMEOUT_MS: '2000',
       WEBHOOK_MAX_RETRY_SEC: '20',
     },
+  }).catch(async (err: unknown) => {
+    // Nothing else is running yet: release the receiver and the proxy, then fail with the stack's words.
+    await proxy.close();
+    await sink.close();
+    throw err;
   });
   const e = stack.endpoints;
   const auth = { apiId: e.api.apiId, apiSecret: e.api.apiSecret };
