@@ -36,6 +36,25 @@ export const FEED_CATALOG: Readonly<Record<string, Readonly<Record<string, reado
   [UTTERANCES_FEED]: { [UTTERANCES_FEED_VERSION]: [JSONL_FORMAT] },
 };
 
+/**
+ * The versions of a feed, or undefined for an unknown one. Only the catalog's own keys count: a name like
+ * `constructor` or `__proto__` from a request must never reach the object prototype.
+ */
+export function feedVersions(feed: string): Readonly<Record<string, readonly string[]>> | undefined {
+  return Object.hasOwn(FEED_CATALOG, feed) ? FEED_CATALOG[feed] : undefined;
+}
+
+/** The formats of a feed version, or undefined for an unknown feed or version (own keys only). */
+export function feedFormats(feed: string, version: string): readonly string[] | undefined {
+  const versions = feedVersions(feed);
+  return versions !== undefined && Object.hasOwn(versions, version) ? versions[version] : undefined;
+}
+
+/** Whether the File Exporter serves this feed, version and format. */
+export function isServedTable(t: FeedTable): boolean {
+  return feedFormats(t.feed, t.version)?.includes(t.format) === true;
+}
+
 /** Identifies one feed table (one Glue table, one Hive tree). */
 export interface FeedTable {
   readonly feed: string;
@@ -102,7 +121,8 @@ export function hourPrefix(t: FeedTable, day: string, hour: string): string {
 export function partFileName(t: FeedTable, index: number): string {
   if (!Number.isInteger(index) || index < 0 || index > 99_999)
     throw new RangeError(`part index out of range: ${index}`);
-  return `part-${String(index).padStart(5, '0')}${FORMAT_EXTENSIONS[t.format] ?? `.${t.format}`}`;
+  const ext = Object.hasOwn(FORMAT_EXTENSIONS, t.format) ? FORMAT_EXTENSIONS[t.format] : `.${t.format}`;
+  return `part-${String(index).padStart(5, '0')}${ext}`;
 }
 
 /** Index of a part file name, or undefined when it is not one of ours. */
@@ -162,7 +182,7 @@ export function parseExportRequestKey(key: string): ExportScope | undefined {
   const m = REQUEST_KEY.exec(key);
   if (!m) return undefined;
   const [, feed = '', version = '', format = '', day = '', hour] = m;
-  if (!isValidDay(day) || FEED_CATALOG[feed]?.[version]?.includes(format) !== true) return undefined;
+  if (!isValidDay(day) || !isServedTable({ feed, version, format })) return undefined;
   if (hour !== undefined && Number(hour) > 23) return undefined;
   return { table: { feed, version, format }, day, ...(hour !== undefined && { hour }) };
 }

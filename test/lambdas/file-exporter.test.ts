@@ -212,6 +212,24 @@ describe('File Exporter: errors', () => {
     expect((res.body.error as { message: string }).message).toContain(message);
   });
 
+  it.each(['constructor', '__proto__', 'hasOwnProperty', 'toString'])(
+    'answers 404-01 or 400-01, never 500 or a listing, to the prototype key %s as a selector',
+    async (key) => {
+      for (const [operation, body] of [
+        ['listfeedversions', { feed: key }],
+        ['listfeedformats', { feed: key, version: '1' }],
+        ['listfeedformats', { feed: 'utterances', version: key }],
+        ['listfeeddates', { ...base, version: key }],
+        ['listfeeddates', { ...base, format: key }],
+      ] as const) {
+        const res = await call(operation, body);
+        // Unknown (404) or, where the selector's syntax already excludes it, malformed (400).
+        expect([400, 404], `${operation} ${JSON.stringify(body)}`).toContain(res.status);
+        expect(res.body).toMatchObject({ error: { code: `${res.status}-01` } });
+      }
+    },
+  );
+
   it('answers 403-01 when no feed bucket is configured', async () => {
     const res = await call('listfeeddates', base, false);
     expect(res.status).toBe(403);
@@ -235,6 +253,21 @@ describe('[EXT] export request route', () => {
     expect(keys).toHaveLength(1);
     expect(parseExportRequestKey(keys[0] as string)).toEqual({ table: UTTERANCES_TABLE, day, hour: '13' });
     await store.deleteKeys(keys);
+  });
+
+  it('refuses a prototype key as feed, version or format and records nothing', async () => {
+    for (const body of [
+      { date: day, feed: 'constructor' },
+      { date: day, version: '__proto__' },
+      { date: day, format: 'hasOwnProperty' },
+    ]) {
+      const result = await handler()(apiEvent({ path, body }));
+      results.push([path, result]);
+      expect([400, 404], JSON.stringify(body)).toContain(result.statusCode);
+    }
+    const keys: string[] = [];
+    for await (const k of store.listKeys(EXPORT_REQUESTS_PREFIX)) keys.push(k);
+    expect(keys).toEqual([]);
   });
 
   it('refuses a future date and a malformed hour', async () => {

@@ -9,7 +9,7 @@
  * Malformed → `400-01`; unknown feed/version/format → `404-01`; feeds not enabled → `403-01`.
  */
 import { ApiError } from '../../../core/api/errors';
-import { FEED_CATALOG, type FeedTable, UTTERANCES_TABLE } from '../../../core/feeds/partitions';
+import { type FeedTable, isServedTable, UTTERANCES_TABLE } from '../../../core/feeds/partitions';
 import { FeedSelectorError, intervalLabel, parseSelectors } from '../../../core/feeds/selectors';
 import { writeExportRequest } from '../../export/handler';
 import { loadConfig } from '../../shared/config';
@@ -45,7 +45,7 @@ export function makeHandler(deps: Pick<ApiDeps, 'feeds' | 'logger' | 'metrics' |
           version: s.version ?? UTTERANCES_TABLE.version,
           format: s.format ?? UTTERANCES_TABLE.format,
         };
-        if (FEED_CATALOG[table.feed]?.[table.version]?.includes(table.format) !== true) {
+        if (!isServedTable(table)) {
           throw new ApiError('404-01', `No feed ${table.feed} version ${table.version} format ${table.format}`);
         }
         const date = s.date as string;

@@ -22,6 +22,8 @@ import {
   dayOfManifestKey,
   FEED_CATALOG,
   type FeedTable,
+  feedFormats,
+  feedVersions,
   manifestKey,
   manifestsPrefix,
 } from '../../../core/feeds/partitions';
@@ -79,9 +81,9 @@ function feedsOrForbidden(deps: FileExporterDeps): FeedsAccess {
 
 function tableOf(s: FeedSelectors): FeedTable {
   const feed = s.feed as string;
-  const versions = FEED_CATALOG[feed] ?? notFound(`Unknown feed '${feed}'; listfeeds lists the feeds`);
+  if (feedVersions(feed) === undefined) notFound(`Unknown feed '${feed}'; listfeeds lists the feeds`);
   const version = s.version as string;
-  const formats = versions[version] ?? notFound(`Feed '${feed}' has no version '${version}'`);
+  const formats = feedFormats(feed, version) ?? notFound(`Feed '${feed}' has no version '${version}'`);
   const format = s.format as string;
   if (!formats.includes(format)) notFound(`Feed '${feed}' version ${version} has no format '${format}'`);
   return { feed, version, format };
@@ -131,14 +133,14 @@ const LOGIC: Readonly<Record<FileExporterOperation, Logic>> = {
   listfeeds: async () => ({ feeds: Object.keys(FEED_CATALOG) }),
   listfeedversions: async (_deps, s) => {
     const feed = s.feed as string;
-    const versions = FEED_CATALOG[feed] ?? notFound(`Unknown feed '${feed}'; listfeeds lists the feeds`);
+    const versions = feedVersions(feed) ?? notFound(`Unknown feed '${feed}'; listfeeds lists the feeds`);
     return { feed, versions: Object.keys(versions) };
   },
   listfeedformats: async (_deps, s) => {
     const feed = s.feed as string;
-    const versions = FEED_CATALOG[feed] ?? notFound(`Unknown feed '${feed}'; listfeeds lists the feeds`);
+    if (feedVersions(feed) === undefined) notFound(`Unknown feed '${feed}'; listfeeds lists the feeds`);
     const version = s.version as string;
-    const formats = versions[version] ?? notFound(`Feed '${feed}' has no version '${version}'`);
+    const formats = feedFormats(feed, version) ?? notFound(`Feed '${feed}' has no version '${version}'`);
     return { feed, version, formats: [...formats] };
   },
   listfeeddates: async (deps, s) => {
