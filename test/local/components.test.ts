@@ -1,3 +1,7 @@
+/**
+ * The local stack's components (local/components.ts) with real child processes: a restartable one comes
+ * back with a new pid, any other exit stops the stack, and nothing restarts while the stack is stopping.
+ */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
