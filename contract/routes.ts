@@ -28,6 +28,11 @@ export interface RouteSpec {
   readonly entry: string;
   /** operationId in docs/openapi.yaml. */
   readonly operationId: string;
+  /**
+   * The credential scope the route needs (core/api/credentials.ts `SCOPES`; docs/security.md §3): the
+   * authorizer's policy allows a credential exactly the routes of its scopes.
+   */
+  readonly scope: 'control' | 'read' | 'realtime' | 'export' | 'admin';
 }
 
 /** Every route. All of them sit behind the REQUEST authorizer. */
@@ -38,6 +43,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/mg-autotranscribe/v1/start-streaming',
     entry: 'lambdas/start-streaming/handler.ts',
     operationId: 'startStreaming',
+    scope: 'control',
   },
   {
     id: 'stop-streaming',
@@ -45,6 +51,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/mg-autotranscribe/v1/stop-streaming',
     entry: 'lambdas/stop-streaming/handler.ts',
     operationId: 'stopStreaming',
+    scope: 'control',
   },
   {
     id: 'get-messages',
@@ -52,6 +59,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/conversation/v1/conversation/messages',
     entry: 'lambdas/get-messages/handler.ts',
     operationId: 'getMessagesByExternalId',
+    scope: 'read',
   },
   {
     id: 'conversation-status',
@@ -59,6 +67,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/mg-autotranscribe/v1/conversations/{guid}/status',
     entry: 'lambdas/conversation-status/handler.ts',
     operationId: 'getConversationStatus',
+    scope: 'read',
   },
   {
     id: 'realtime-token',
@@ -66,6 +75,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/realtime/v1/token',
     entry: 'lambdas/realtime-token/handler.ts',
     operationId: 'issueRealtimeToken',
+    scope: 'realtime',
   },
   // File Exporter (api-contract.md §4): one entry serves the seven static routes (it dispatches on the path).
   ...(
@@ -86,6 +96,7 @@ export const ROUTES: readonly RouteSpec[] = [
       path: `/fileexporter/v1/static/${operation}`,
       entry: 'lambdas/file-exporter/static/handler.ts',
       operationId,
+      scope: 'export',
     }),
   ),
   {
@@ -95,6 +106,7 @@ export const ROUTES: readonly RouteSpec[] = [
     path: '/fileexporter/v1/admin/exportfeed',
     entry: 'lambdas/file-exporter/request-export/handler.ts',
     operationId: 'requestFeedExport',
+    scope: 'admin',
   },
 ];
 

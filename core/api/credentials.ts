@@ -18,6 +18,12 @@
  * - `usageKey`: the value of the API Gateway API key that meters this credential in a usage plan
  *   (returned as the authorizer's `usageIdentifierKey`). @default - {@link defaultUsageKey}(apiId)
  * - `disabled: true` keeps an entry known but refused (`403-01`), e.g. while rotating.
+ * - `scopes`: what the credential may do, a non-empty subset of {@link SCOPES} (docs/security.md §3):
+ *   `control` start/stop, `read` messages and status, `realtime` WebSocket tokens and connections, `export`
+ *   the File Exporter's read routes, `admin` on-demand exports. Each REST route needs one scope
+ *   (contract/routes.ts); the authorizer's policy allows exactly the routes of the credential's scopes.
+ *   @default - every scope, and {@link CredentialEntry.legacyScopes} is set: entries written before scopes
+ *   existed keep working (the authorizer logs a warning naming the api id; add `scopes` to narrow them).
  *
  * Comparisons are constant-time over equal-length digests; an unknown id still costs one hash, so timing
  * does not tell known ids from unknown ones.
@@ -28,6 +34,11 @@ import { AppError, type AppErrorOptions } from '../errors';
 
 /** Hash algorithms of a stored secret. */
 export type CredentialAlg = 'scrypt' | 'sha256';
+
+/** What a credential may do (docs/security.md §3). */
+export const SCOPES = ['control', 'read', 'realtime', 'export', 'admin'] as const;
+/** One scope of {@link SCOPES}. */
+export type Scope = (typeof SCOPES)[number];
 
 /** One credential, as parsed. Never holds the secret itself. */
 export interface CredentialEntry {
@@ -40,6 +51,34 @@ export interface CredentialEntry {
   readonly rateLimitPerSec?: number;
   readonly usageKey: string;
   readonly disabled: boolean;
+  /** The scopes granted (every scope when the entry names none). */
+  readonly scopes: ReadonlySet<Scope>;
+  /** True when the entry names no `scopes` and so holds every scope (the pre-scopes default). */
+  readonly legacyScopes: boolean;
+}
+
+function isScope(value: unknown): value is Scope {
+  return typeof value === 'string' && (SCOPES as readonly string[]).includes(value);
+}
+
+/**
+ * Parses a scope list (`["control","read"]` or `"control,read"`). Throws a `RangeError` naming the first
+ * unknown scope; an empty list is refused (a credential that may do nothing is a mistake).
+ */
+export function parseScopes(value: unknown): Set<Scope> {
+  const items = typeof value === 'string' ? value.split(',').map((s) => s.trim()) : value;
+  if (!Array.isArray(items) || items.length === 0) {
+    throw new RangeError(`scopes must be a non-empty list of ${SCOPES.join(', ')}`);
+  }
+  const scopes = new Set<Scope>();
+  for (const item of items) {
+    if (!isScope(item)) {
+      const shown = typeof item === 'string' ? JSON.stringify(item.slice(0, 32)) : typeof item;
+      throw new RangeError(`unknown scope ${shown} (expected ${SCOPES.join(', ')})`);
+    }
+    scopes.add(item);
+  }
+  return scopes;
 }
 
 /** A credential set that cannot be used. */
@@ -135,6 +174,15 @@ export function parseCredentials(json: unknown): Map<string, CredentialEntry> {
       fail(apiId, 'usageKey must be 20-128 printable ASCII characters (an API Gateway API key value)');
     }
     if (e.disabled !== undefined && typeof e.disabled !== 'boolean') fail(apiId, 'disabled must be a boolean');
+    let scopes: Set<Scope> = new Set(SCOPES);
+    if (e.scopes !== undefined) {
+      if (!Array.isArray(e.scopes)) fail(apiId, `scopes must be an array of ${SCOPES.join(', ')}`);
+      try {
+        scopes = parseScopes(e.scopes);
+      } catch (err) {
+        fail(apiId, (err as Error).message);
+      }
+    }
     entries.set(apiId, {
       apiId,
       alg,
@@ -144,6 +192,8 @@ export function parseCredentials(json: unknown): Map<string, CredentialEntry> {
       ...(rate !== undefined && { rateLimitPerSec: rate as number }),
       usageKey: (usageKey as string | undefined) ?? defaultUsageKey(apiId),
       disabled: e.disabled === true,
+      scopes,
+      legacyScopes: e.scopes === undefined,
     });
   }
   return entries;

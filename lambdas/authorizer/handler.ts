@@ -7,20 +7,24 @@
  *   (`UNAUTHORIZED` → `401-01`). A Deny policy would be a 403, which the contract reserves for "valid but
  *   not entitled";
  * - a known but `disabled` credential → Deny policy → 403 (`ACCESS_DENIED` → `403-01`);
- * - valid → Allow policy, context `{ apiId, label[, rateLimitPerSec] }`, `usageIdentifierKey` = the
- *   credential's usage key (usage plan per credential when the API's key source is `AUTHORIZER`).
+ * - valid → Allow policy over the routes of the credential's scopes (contract/routes.ts `scope`), context
+ *   `{ apiId, label, scopes[, rateLimitPerSec] }`, `usageIdentifierKey` = the credential's usage key (usage
+ *   plan per credential when the API's key source is `AUTHORIZER`). A route outside the scopes → 403
+ *   (`ACCESS_DENIED` → `403-01`), in API Gateway and in the local adapter (local/api/server.ts) alike.
  *
- * The policy covers every method of the stage (`…/<stage>/*\/*`), not just `methodArn`: API Gateway caches
- * the policy per identity (the two headers) across routes, and a policy naming only the first route would
- * deny the caller's next call to another route for the cache's lifetime.
+ * The policy lists every allowed route of the stage, not just `methodArn`: API Gateway caches the policy
+ * per identity (the two headers) across routes, and a policy naming only the first route would deny the
+ * caller's next call to another allowed route for the cache's lifetime.
  *
  * Verdicts are cached per (api id, SHA-256 of the presented secret): positive ones for the credential
- * cache TTL, negative ones briefly, so a burst of bad requests costs one scrypt, not one each.
+ * cache TTL, negative ones briefly and in their own bounded map, so a burst of bad requests costs one
+ * scrypt per distinct pair and never evicts a good caller's verdict.
  */
 import { createHash } from 'node:crypto';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
-import { type CredentialEntry, verifySecret } from '../../core/api/credentials';
+import { ROUTES } from '../../contract/routes';
+import { type CredentialEntry, type Scope, verifySecret } from '../../core/api/credentials';
 import { type AuthorizerConfig, loadAuthorizerConfig } from '../shared/config';
 import {
   type CredentialSource,
@@ -73,14 +77,34 @@ function headerValue(event: APIGatewayRequestAuthorizerEvent, name: string): str
   return undefined;
 }
 
-/** `arn:…:<api>/<stage>/<verb>/<path>` → `arn:…:<api>/<stage>/*\/*`. */
+/** `arn:…:<api>/<stage>/<verb>/<path>` → `arn:…:<api>/<stage>/*\/*` (the Deny of a disabled credential). */
 export function stageWildcardArn(methodArn: string): string {
-  const [prefix = '', rest = ''] = methodArn.split(/:(?=[^:]*$)/);
-  const [api = '*', stage = '*'] = rest.split('/');
-  return `${prefix}:${api}/${stage}/*/*`;
+  return `${stagePrefix(methodArn)}*/*`;
 }
 
-function policy(principalId: string, effect: 'Allow' | 'Deny', resource: string): APIGatewayAuthorizerResult {
+/** `arn:…:<api>/<stage>/<verb>/<path>` → `arn:…:<api>/<stage>/`. */
+function stagePrefix(methodArn: string): string {
+  const [prefix = '', rest = ''] = methodArn.split(/:(?=[^:]*$)/);
+  const [api = '*', stage = '*'] = rest.split('/');
+  return `${prefix}:${api}/${stage}/`;
+}
+
+/**
+ * The method ARNs of every route a set of scopes allows, on the stage of `methodArn`
+ * (`…/<stage>/POST/mg-autotranscribe/v1/start-streaming`; a `{param}` path segment becomes `*`).
+ */
+export function scopedRouteArns(methodArn: string, scopes: ReadonlySet<Scope>): string[] {
+  const stage = stagePrefix(methodArn);
+  return ROUTES.filter((r) => scopes.has(r.scope)).map(
+    (r) => `${stage}${r.method}/${r.path.slice(1).replace(/\{[^/}]+\}/g, '*')}`,
+  );
+}
+
+function policy(
+  principalId: string,
+  effect: 'Allow' | 'Deny',
+  resource: string | string[],
+): APIGatewayAuthorizerResult {
   return {
     principalId,
     policyDocument: {
@@ -96,11 +120,16 @@ type Verdict = { ok: true; entry: CredentialEntry } | { ok: false };
 export function makeHandler(deps: AuthorizerDeps): AuthorizerHandler {
   const now = deps.now ?? Date.now;
   const maxEntries = deps.maxCacheEntries ?? 10_000;
-  const cache = new Map<string, { verdict: Verdict; expiresAt: number }>();
+  // Positive and negative verdicts are kept apart, so a flood of bad secrets only ever evicts other
+  // negative verdicts, never a legitimate caller's cached one.
+  const positive = new Map<string, { verdict: Verdict; expiresAt: number }>();
+  const negative = new Map<string, { verdict: Verdict; expiresAt: number }>();
+  const warnedLegacy = new Set<string>();
 
   const remember = (key: string, verdict: Verdict): void => {
     const ttl = verdict.ok ? deps.cacheTtlMs : deps.negativeCacheTtlMs;
     if (ttl <= 0) return;
+    const cache = verdict.ok ? positive : negative;
     if (cache.size >= maxEntries) {
       const oldest = cache.keys().next();
       if (!oldest.done) cache.delete(oldest.value);
@@ -110,12 +139,14 @@ export function makeHandler(deps: AuthorizerDeps): AuthorizerHandler {
 
   const verify = async (apiId: string, secret: string): Promise<Verdict> => {
     const key = `${apiId}\u0000${createHash('sha256').update(secret, 'utf8').digest('hex')}`;
-    const hit = cache.get(key);
-    if (hit && hit.expiresAt > now()) {
-      deps.metrics.addMetric('AuthCacheHit', 'Count', 1);
-      return hit.verdict;
+    for (const cache of [positive, negative]) {
+      const hit = cache.get(key);
+      if (hit && hit.expiresAt > now()) {
+        deps.metrics.addMetric('AuthCacheHit', 'Count', 1);
+        return hit.verdict;
+      }
+      cache.delete(key);
     }
-    cache.delete(key);
     const entry = await deps.credentials.lookup(apiId);
     const ok = await verifySecret(entry, secret);
     const verdict: Verdict = ok && entry ? { ok: true, entry } : { ok: false };
@@ -148,20 +179,32 @@ export function makeHandler(deps: AuthorizerDeps): AuthorizerHandler {
       throw new Error(UNAUTHORIZED);
     }
     const { entry } = verdict;
-    const resource = stageWildcardArn(event.methodArn);
     if (entry.disabled) {
       deps.logger.info('authorization denied', { requestId, apiId, reason: 'credential-disabled' });
       finish('Denied');
-      return policy(apiId, 'Deny', resource);
+      return policy(apiId, 'Deny', stageWildcardArn(event.methodArn));
+    }
+    if (entry.legacyScopes && !warnedLegacy.has(apiId)) {
+      if (warnedLegacy.size < 1000) warnedLegacy.add(apiId);
+      deps.logger.warn('credential has no scopes and so holds every scope; add "scopes" to its entry', {
+        apiId,
+        label: entry.label,
+      });
     }
     finish('Allowed');
     deps.logger.debug('authorized', { requestId, apiId, label: entry.label });
+    const scopes = [...entry.scopes].sort();
     const context: AuthorizerContext = {
       apiId,
       label: entry.label,
+      scopes: scopes.join(' '),
       ...(entry.rateLimitPerSec !== undefined && { rateLimitPerSec: entry.rateLimitPerSec }),
     };
-    return { ...policy(apiId, 'Allow', resource), context, usageIdentifierKey: entry.usageKey };
+    // Allow exactly the routes of the credential's scopes; any other route gets API Gateway's 403
+    // (ACCESS_DENIED → `403-01`). API Gateway caches this policy per identity across routes, so it must
+    // list every allowed route, not only `methodArn`.
+    const allowed = scopedRouteArns(event.methodArn, entry.scopes);
+    return { ...policy(apiId, 'Allow', allowed), context, usageIdentifierKey: entry.usageKey };
   };
 }
 

@@ -1,7 +1,10 @@
 /**
  * Produces a credential entry for the API credential set (see core/api/credentials.ts for the format).
  *
- *   npx tsx lambdas/authorizer/hash-secret.ts --api-id app-123 --label genesys-prod [--rate-limit 100]
+ *   npx tsx lambdas/authorizer/hash-secret.ts --api-id app-123 --label genesys-prod --scopes control [--rate-limit 100]
+ *
+ * `--scopes` is required: a comma-separated subset of control, read, realtime, export, admin
+ * (docs/security.md §3). Give each caller only what it uses: a Genesys data action needs `control`.
  *
  * Without `--secret-stdin` a strong random secret is generated and printed once on stderr (hand it to the
  * caller; it is not recoverable). With `--secret-stdin` the secret is read from standard input, so it never
@@ -12,7 +15,14 @@ import { randomBytes } from 'node:crypto';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { defaultUsageKey, hashSecret, parseCredentials } from '../../core/api/credentials';
+import {
+  defaultUsageKey,
+  hashSecret,
+  parseCredentials,
+  parseScopes,
+  SCOPES,
+  type Scope,
+} from '../../core/api/credentials';
 
 /** Options of {@link credentialEntry}. */
 export interface HashSecretOptions {
@@ -24,6 +34,8 @@ export interface HashSecretOptions {
   salt?: string;
   /** @default - {@link defaultUsageKey} */
   usageKey?: string;
+  /** The credential's scopes. @default - none written: the entry holds every scope (the pre-scopes default) */
+  scopes?: readonly Scope[];
 }
 
 /** Builds `{ [apiId]: entry }` for a secret, hashed with scrypt and a fresh salt; validates the result. */
@@ -37,6 +49,7 @@ export async function credentialEntry(options: HashSecretOptions): Promise<Recor
     label: options.label ?? options.apiId,
     usageKey: options.usageKey ?? defaultUsageKey(options.apiId),
     ...(options.rateLimitPerSec !== undefined && { rateLimitPerSec: options.rateLimitPerSec }),
+    ...(options.scopes !== undefined && { scopes: [...options.scopes] }),
   };
   const set = { [options.apiId]: entry };
   parseCredentials(set);
@@ -61,18 +74,21 @@ async function main(): Promise<void> {
       label: { type: 'string' },
       'rate-limit': { type: 'string' },
       'usage-key': { type: 'string' },
+      scopes: { type: 'string' },
       'secret-stdin': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
   });
-  if (values.help || !values['api-id']) {
+  if (values.help || !values['api-id'] || !values.scopes) {
     process.stderr.write(
-      'usage: npx tsx lambdas/authorizer/hash-secret.ts --api-id <id> [--label <text>] [--rate-limit <per-sec>]\n' +
-        '       [--usage-key <api-gateway-api-key-value>] [--secret-stdin]\n',
+      'usage: npx tsx lambdas/authorizer/hash-secret.ts --api-id <id> --scopes <list> [--label <text>]\n' +
+        '       [--rate-limit <per-sec>] [--usage-key <api-gateway-api-key-value>] [--secret-stdin]\n' +
+        `  --scopes  comma-separated, of: ${SCOPES.join(', ')} (docs/security.md)\n`,
     );
     process.exitCode = values.help ? 0 : 2;
     return;
   }
+  const scopes = [...parseScopes(values.scopes)];
   let secret: string;
   if (values['secret-stdin']) {
     secret = await readStdin();
@@ -91,6 +107,7 @@ async function main(): Promise<void> {
     ...(values.label !== undefined && { label: values.label }),
     ...(rate !== undefined && { rateLimitPerSec: rate }),
     ...(values['usage-key'] !== undefined && { usageKey: values['usage-key'] }),
+    scopes,
   });
   process.stdout.write(`${JSON.stringify(entry, null, 2)}\n`);
 }

@@ -34,10 +34,12 @@ const POLL_MS = 100;
 /** What `local/start.ts` writes to `<dataDir>/endpoints.json` (fields added later are optional). */
 export interface LocalEndpoints {
   gateway: { url: string; apiKey: string; clientSecret: string; health: string; metrics: string };
-  api: { url: string; apiId: string; apiSecret: string };
+  /** `apiId` holds every scope; `controlApiId` only `control` (docs/security.md §3). */
+  api: { url: string; apiId: string; apiSecret: string; controlApiId?: string; controlApiSecret?: string };
   dynamodb: { endpoint: string; tablePrefix: string };
   transcribe: { endpoint: string };
-  websocket: { url: string };
+  /** `managementEndpoint`: the local management API, with its per-stack secret as the path prefix. */
+  websocket: { url: string; managementEndpoint?: string };
   s3?: { endpoint: string; bucket: string };
   ui?: { url: string };
   /** Pids of the stack's child processes by component name. */

@@ -1,12 +1,20 @@
 import type { APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
+import { ROUTES, type RouteSpec } from '../../contract/routes';
 import { type CredentialEntry, parseCredentials } from '../../core/api/credentials';
 import { makeHandler, stageWildcardArn } from '../../lambdas/authorizer/handler';
 import { credentialEntry } from '../../lambdas/authorizer/hash-secret';
 import { CredentialStore, inlineSource } from '../../lambdas/shared/credential-store';
+import { policyAllows } from '../../local/api/server';
 import { captureLogger, metricTotal, recordMetrics } from './helpers/api';
 
-const METHOD_ARN = 'arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/POST/mg-autotranscribe/v1/start-streaming';
+const STAGE = 'arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/';
+const METHOD_ARN = `${STAGE}POST/mg-autotranscribe/v1/start-streaming`;
+
+/** The method ARN API Gateway would give a request to `route` (a path parameter filled in). */
+function arnOf(route: RouteSpec): string {
+  return `${STAGE}${route.method}${route.path.replace(/\{[^}]+\}/g, 'c0ffee00-0000-4000-8000-000000000001')}`;
+}
 const SECRET = 'correct-horse-battery-staple-0001';
 
 function event(headers: Record<string, string> | null): APIGatewayRequestAuthorizerEvent {
@@ -28,6 +36,8 @@ function event(headers: Record<string, string> | null): APIGatewayRequestAuthori
 
 async function credentialSet(): Promise<Record<string, Record<string, unknown>>> {
   return {
+    ...(await credentialEntry({ apiId: 'app-ctl', secret: SECRET, label: 'genesys-data-action', scopes: ['control'] })),
+    ...(await credentialEntry({ apiId: 'app-rd', secret: SECRET, label: 'crm', scopes: ['read', 'realtime'] })),
     ...(await credentialEntry({ apiId: 'app-123', secret: SECRET, label: 'genesys-prod', rateLimitPerSec: 50 })),
     ...(await credentialEntry({ apiId: 'app-off', secret: SECRET, label: 'retired' })),
   };
@@ -58,20 +68,25 @@ async function setup(options: { now?: () => number } = {}) {
 }
 
 describe('authorizer', () => {
-  it('allows a valid pair for every method of the stage, with context and usage key', async () => {
-    const { handler, metrics } = await setup();
+  it('allows a credential without scopes every route of the stage, with context and usage key', async () => {
+    const { handler, metrics, logger } = await setup();
     const result = await handler(event({ 'asapp-api-id': 'app-123', 'asapp-api-secret': SECRET }));
     expect(result.principalId).toBe('app-123');
-    expect(result.policyDocument.Statement).toEqual([
-      {
-        Action: 'execute-api:Invoke',
-        Effect: 'Allow',
-        Resource: 'arn:aws:execute-api:eu-west-1:123456789012:abc123/prod/*/*',
-      },
-    ]);
-    expect(result.context).toEqual({ apiId: 'app-123', label: 'genesys-prod', rateLimitPerSec: 50 });
+    expect(result.policyDocument.Statement).toHaveLength(1);
+    expect(result.policyDocument.Statement[0]).toMatchObject({ Action: 'execute-api:Invoke', Effect: 'Allow' });
+    for (const route of ROUTES) expect(policyAllows(result, arnOf(route)), route.id).toBe(true);
+    expect(policyAllows(result, `${STAGE}GET/somewhere/else`)).toBe(false);
+    expect(result.context).toEqual({
+      apiId: 'app-123',
+      label: 'genesys-prod',
+      scopes: 'admin control export read realtime',
+      rateLimitPerSec: 50,
+    });
+    await handler(event({ 'asapp-api-id': 'app-123', 'asapp-api-secret': SECRET }));
+    const warnings = logger.lines.filter((l) => String(l.message).includes('has no scopes'));
+    expect(warnings).toHaveLength(1);
     expect(result.usageIdentifierKey).toMatch(/^uk-[0-9a-f]{40}$/);
-    expect(metricTotal(metrics, 'AuthAllowed')).toBe(1);
+    expect(metricTotal(metrics, 'AuthAllowed')).toBe(2);
   });
 
   it('reads the header names case-insensitively', async () => {
@@ -102,7 +117,64 @@ describe('authorizer', () => {
     expect(result.context).toBeUndefined();
   });
 
+  describe('scopes', () => {
+    for (const [apiId, allowed] of [
+      ['app-ctl', ['start-streaming', 'stop-streaming']],
+      ['app-rd', ['get-messages', 'conversation-status', 'realtime-token']],
+    ] as const) {
+      it(`allows ${apiId} exactly the routes of its scopes`, async () => {
+        const { handler, logger } = await setup();
+        const result = await handler(event({ 'asapp-api-id': apiId, 'asapp-api-secret': SECRET }));
+        const granted = ROUTES.filter((r) => policyAllows(result, arnOf(r))).map((r) => r.id);
+        expect(granted.sort()).toEqual([...allowed].sort());
+        expect(logger.lines.some((l) => String(l.message).includes('has no scopes'))).toBe(false);
+      });
+    }
+
+    it('names the scopes in the context handed to the route', async () => {
+      const { handler } = await setup();
+      const result = await handler(event({ 'asapp-api-id': 'app-rd', 'asapp-api-secret': SECRET }));
+      expect(result.context?.scopes).toBe('read realtime');
+    });
+
+    it('refuses an entry with an unknown or empty scope list, naming the entry', async () => {
+      const [entry] = Object.values(await credentialEntry({ apiId: 'x', secret: SECRET }));
+      expect(() => parseCredentials({ 'app-x': { ...entry, scopes: ['control', 'root'] } })).toThrow(
+        /credential 'app-x': unknown scope "root"/,
+      );
+      expect(() => parseCredentials({ 'app-x': { ...entry, scopes: [] } })).toThrow(/credential 'app-x': scopes must/);
+      expect(() => parseCredentials({ 'app-x': { ...entry, scopes: 'control' } })).toThrow(/must be an array/);
+    });
+  });
+
   describe('cache', () => {
+    it('never evicts a good verdict for a flood of bad ones', async () => {
+      const store = new CredentialStore(inlineSource(await credentialSet()), { ttlMs: 300_000 });
+      let lookups = 0;
+      const handler = makeHandler({
+        credentials: {
+          lookup: (id) => {
+            lookups++;
+            return store.lookup(id);
+          },
+        },
+        logger: captureLogger(),
+        metrics: recordMetrics(),
+        cacheTtlMs: 300_000,
+        negativeCacheTtlMs: 10_000,
+        maxCacheEntries: 4,
+      });
+      await handler(event({ 'asapp-api-id': 'app-ctl', 'asapp-api-secret': SECRET }));
+      for (let i = 0; i < 12; i++) {
+        await expect(
+          handler(event({ 'asapp-api-id': `app-${i}`, 'asapp-api-secret': `bad-secret-${i}-000000` })),
+        ).rejects.toThrow('Unauthorized');
+      }
+      const before = lookups;
+      await handler(event({ 'asapp-api-id': 'app-ctl', 'asapp-api-secret': SECRET }));
+      expect(lookups).toBe(before);
+    });
+
     it('reuses a positive verdict without looking the credential up again', async () => {
       const { handler, lookups } = await setup();
       const headers = { 'asapp-api-id': 'app-123', 'asapp-api-secret': SECRET };
