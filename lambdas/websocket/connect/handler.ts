@@ -8,19 +8,23 @@
  * - `?token=<rt1…>` from `POST /realtime/v1/token` (browsers cannot set handshake headers, and a secret
  *   never goes in a URL): exactly the scope the token names.
  *
- * Answers: 200 accepted; 401 no or bad credentials / bad or expired token; 403 a disabled credential,
- * or a supervisor token whose api id is no longer a supervisor; 503 a token when the token key's secret
+ * Both ways need a credential holding the `realtime` scope (docs/security.md §3); a token's subject is
+ * looked up again at every `$connect`.
+ *
+ * Answers: 200 accepted; 401 no or bad credentials / bad or expired token / a token whose credential is
+ * gone; 403 a disabled credential, one without the `realtime` scope, or a supervisor token whose api id is
+ * no longer a supervisor; 503 a token when the token key's secret
  * cannot be read and no earlier key is held (logged with the {@link TokenKeyError} code; API credentials
  * still work).
  *
- * A token that does not verify triggers one early re-read of the key (at most every 30 s): after a
+ * A token naming another key (`kid`) triggers one early re-read of the key (at most every 30 s): after a
  * rotation the token route may already sign with the new key while this container still holds the old.
  */
 
 import { createHash } from 'node:crypto';
 import { verifySecret } from '../../../core/api/credentials';
 import { DeliveryError } from '../../../core/delivery/errors';
-import { type RealtimeClaims, verifyRealtimeToken } from '../../../core/delivery/realtime-token';
+import { claimedKeyId, keyId, type RealtimeClaims, verifyRealtimeToken } from '../../../core/delivery/realtime-token';
 import { StoreUnavailableError } from '../../../store/errors';
 import type { ConnectionGrant } from '../../../store/subscriptions';
 import { API_ID_HEADER, API_SECRET_HEADER } from '../../authorizer/handler';
@@ -64,8 +68,12 @@ export function makeHandler(deps: WebSocketDeps, options: { cacheTtlMs?: number 
     const hit = cache.get(key);
     if (!(hit && hit.expiresAt > now())) {
       const entry = await deps.credentials.lookup(apiId);
-      if (!entry || !(await verifySecret(entry, secret))) return refused(401, 'invalid-credentials');
+      // Always one hash, known id or not (verifySecret hashes a dummy for an unknown one): the answer's
+      // timing must not tell which api ids exist.
+      const ok = await verifySecret(entry, secret);
+      if (!ok || entry === undefined) return refused(401, 'invalid-credentials');
       if (entry.disabled) return refused(403, 'credential-disabled');
+      if (!entry.scopes.has('realtime')) return refused(403, 'scope-missing');
       if (cache.size > 10_000) cache.clear();
       cache.set(key, { apiId, expiresAt: now() + cacheTtlMs });
     }
@@ -90,7 +98,10 @@ export function makeHandler(deps: WebSocketDeps, options: { cacheTtlMs?: number 
     };
     const key = await provider.key();
     const claims = attempt(key);
-    if (claims !== undefined || !(await provider.refreshEarly())) return claims;
+    // Re-read the key only for a token that names another key (a rotation in flight), not for every
+    // bad token: a flood of forged tokens must not turn into Secrets Manager reads.
+    if (claims !== undefined || claimedKeyId(token) === keyId(key)) return claims;
+    if (!(await provider.refreshEarly())) return undefined;
     const fresh = await provider.key();
     return fresh === key ? undefined : attempt(fresh);
   };
@@ -105,6 +116,12 @@ export function makeHandler(deps: WebSocketDeps, options: { cacheTtlMs?: number 
       throw err;
     }
     if (claims === undefined) return refused(401, 'invalid-token');
+    // The subject must still be a credential allowed real-time access: removing or disabling a credential,
+    // or taking its `realtime` scope away, ends its outstanding tokens at once.
+    const subject = await deps.credentials.lookup(claims.sub);
+    if (subject === undefined) return refused(401, 'token-subject-unknown');
+    if (subject.disabled) return refused(403, 'credential-disabled');
+    if (!subject.scopes.has('realtime')) return refused(403, 'scope-missing');
     if ('all' in claims.scope) {
       // Supervisor status is re-checked at use: removing an api id from the list takes effect at once.
       if (!deps.supervisorApiIds.has(claims.sub)) return refused(403, 'not-a-supervisor');
