@@ -6,10 +6,16 @@
  *
  * - `GET /config.json?conversationId=<id>` → `{ websocketUrl, conversationId, token, expiresAt }`, the token
  *   scoped to that one conversation; without `conversationId` → `{ websocketUrl }` only (never an
- *   all-conversations token);
+ *   all-conversations token, and no token route call); GET only;
  * - `GET /health` → 200;
  * - any other GET/HEAD → the file under `root` (`/` and `…/` serve `index.html`); paths that leave `root`,
  *   name a dotfile or a directory, or do not exist → 404; other methods → 405.
+ *
+ * It spends the user's own REST credential, so it answers only its own page: it binds to loopback, and
+ * refuses (403 `UI_REQUEST_REFUSED`) a request whose `Host` is not its loopback authority (DNS rebinding:
+ * `evil.example` resolving to 127.0.0.1) and one sent by another origin (`Origin`, `Sec-Fetch-Site`);
+ * the rules are in local/ui-request-policy.ts.
+ * Every answer carries a CSP whose `connect-src` is pinned to the configured WebSocket API's origin.
  *
  * Build ≠ listen: {@link createUiServer} returns the server; {@link startUiServer} listens. Run as a script
  * (`tsx local/ui-server.ts`) it is the `ui` component of `npm start` (see {@link main}).
@@ -21,9 +27,11 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { extname, join, resolve, sep } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { AppError, type AppErrorOptions } from '../core/errors';
+import { isLoopbackHost, urlHost } from './loopback';
+import { contentSecurityPolicy, conversationIdOf, refusalOf } from './ui-request-policy';
 
 /** Stable codes of {@link UiServerError} (listed in docs/errors.md). */
-export type UiServerErrorCode = 'UI_CONFIG_INVALID' | 'UI_TOKEN_FAILED';
+export type UiServerErrorCode = 'UI_CONFIG_INVALID' | 'UI_TOKEN_FAILED' | 'UI_REQUEST_REFUSED';
 
 /** Bad configuration of the page server, or a token the REST API would not issue. */
 export class UiServerError extends AppError {
@@ -36,7 +44,7 @@ export class UiServerError extends AppError {
 
 /** Options of {@link createUiServer} and {@link startUiServer}. */
 export interface UiServerOptions {
-  /** Listen address (used by {@link startUiServer}). */
+  /** Listen address (used by {@link startUiServer}): loopback only (127.0.0.0/8, `::1`, `localhost`). */
   host: string;
   /** Listen port; 0 picks a free one. */
   port: number;
@@ -45,7 +53,7 @@ export interface UiServerOptions {
   /** REST API credential used to ask for connect tokens (never sent to the browser). */
   apiId: string;
   apiSecret: string;
-  /** The WebSocket API the page connects to, e.g. `ws://127.0.0.1:8083`. */
+  /** The WebSocket API the page connects to, e.g. `ws://127.0.0.1:8083`; its origin is pinned in the CSP. */
   websocketUrl: string;
   /** Directory of the page's static files. */
   root: string;
@@ -57,7 +65,7 @@ export interface UiServerOptions {
 
 /** A listening page server. */
 export interface UiServer {
-  /** `http://host:port` */
+  /** `http://host:port` (`http://[::1]:port` for IPv6) */
   readonly url: string;
   readonly server: Server;
   close(): Promise<void>;
@@ -83,40 +91,34 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   '.txt': 'text/plain; charset=utf-8',
 };
 
-/** What every answer carries: the page may hold a token in its URL and must not be framed. */
-const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'X-Content-Type-Options': 'nosniff',
-  'Referrer-Policy': 'no-referrer',
-  'X-Frame-Options': 'DENY',
-  'Content-Security-Policy':
-    "default-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; base-uri 'none'; form-action 'self'; object-src 'none'; frame-ancestors 'none'",
-};
-
-const MAX_CONVERSATION_ID_CHARS = 255;
 const TOKEN_TIMEOUT_MS = 5000;
 
-function send(
-  req: IncomingMessage,
-  res: ServerResponse,
-  status: number,
-  body: string | Buffer,
-  headers: Record<string, string>,
-): void {
-  const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
-  res.writeHead(status, { ...SECURITY_HEADERS, 'Content-Length': String(bytes.byteLength), ...headers });
-  res.end(req.method === 'HEAD' ? undefined : bytes);
-}
-
-function sendJson(req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void {
-  send(req, res, status, JSON.stringify(body), {
-    'Content-Type': 'application/json; charset=utf-8',
-    // It may carry a connect token, which is a credential: no cache may keep it.
-    'Cache-Control': 'no-store',
-  });
-}
-
-function notFound(req: IncomingMessage, res: ServerResponse): void {
-  send(req, res, 404, 'Not found\n', { 'Content-Type': 'text/plain; charset=utf-8' });
+/**
+ * The `ws:`/`wss:` origin of `websocketUrl`, as it goes into the CSP's `connect-src`.
+ * @throws {@link UiServerError} `UI_CONFIG_INVALID` for anything else (another scheme, credentials in the
+ *   URL, characters a CSP source cannot hold)
+ */
+export function websocketOriginOf(websocketUrl: string): string {
+  let url: URL;
+  try {
+    url = new URL(websocketUrl);
+  } catch {
+    throw new UiServerError(
+      'UI_CONFIG_INVALID',
+      `websocketUrl must be a ws(s) URL, got ${JSON.stringify(websocketUrl)}`,
+    );
+  }
+  if (url.protocol !== 'ws:' && url.protocol !== 'wss:') {
+    throw new UiServerError('UI_CONFIG_INVALID', `websocketUrl must be a ws:// or wss:// URL, got ${url.protocol}//…`);
+  }
+  if (url.username !== '' || url.password !== '') {
+    throw new UiServerError('UI_CONFIG_INVALID', 'websocketUrl must not carry credentials');
+  }
+  // `;`, `,` or spaces in the origin would end the CSP directive and let the value add its own.
+  if (!/^wss?:\/\/[A-Za-z0-9.\-[\]:]+$/.test(url.origin)) {
+    throw new UiServerError('UI_CONFIG_INVALID', `websocketUrl has an unusable host: ${JSON.stringify(url.host)}`);
+  }
+  return url.origin;
 }
 
 /** Asks the REST API's token route for a token scoped to one conversation. */
@@ -147,20 +149,53 @@ async function issueToken(
   return { token: body.token, expiresAt: typeof body.expiresAt === 'string' ? body.expiresAt : '' };
 }
 
-/** Builds the page server (not listening). */
+/**
+ * Builds the page server (not listening).
+ * @throws {@link UiServerError} `UI_CONFIG_INVALID` when `websocketUrl` is not a usable ws(s) URL
+ */
 export function createUiServer(opts: Omit<UiServerOptions, 'host' | 'port'>): Server {
   const doFetch = opts.fetch ?? globalThis.fetch;
   // Symlinks inside root are followed only when they stay inside it: compare real paths.
   const root = realpathSync(resolve(opts.root));
+  /** What every answer carries: the page may hold a token and must not be framed or talk elsewhere. */
+  const securityHeaders: Readonly<Record<string, string>> = {
+    'X-Content-Type-Options': 'nosniff',
+    'Referrer-Policy': 'no-referrer',
+    'X-Frame-Options': 'DENY',
+    'Content-Security-Policy': contentSecurityPolicy(websocketOriginOf(opts.websocketUrl)),
+  };
+
+  const send = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    status: number,
+    body: string | Buffer,
+    headers: Record<string, string>,
+  ): void => {
+    const bytes = typeof body === 'string' ? Buffer.from(body, 'utf8') : body;
+    res.writeHead(status, { ...securityHeaders, 'Content-Length': String(bytes.byteLength), ...headers });
+    res.end(req.method === 'HEAD' ? undefined : bytes);
+  };
+  const sendJson = (req: IncomingMessage, res: ServerResponse, status: number, body: unknown): void =>
+    send(req, res, status, JSON.stringify(body), {
+      'Content-Type': 'application/json; charset=utf-8',
+      // It may carry a connect token, which is a credential: no cache may keep it.
+      'Cache-Control': 'no-store',
+    });
+  const notFound = (req: IncomingMessage, res: ServerResponse): void =>
+    send(req, res, 404, 'Not found\n', { 'Content-Type': 'text/plain; charset=utf-8' });
+  const notAllowed = (req: IncomingMessage, res: ServerResponse, allow: string): void =>
+    send(req, res, 405, 'Method not allowed\n', { 'Content-Type': 'text/plain; charset=utf-8', Allow: allow });
 
   const config = async (req: IncomingMessage, res: ServerResponse, url: URL) => {
-    const conversationId = url.searchParams.get('conversationId')?.trim() ?? '';
-    if (conversationId === '') return sendJson(req, res, 200, { websocketUrl: opts.websocketUrl } satisfies UiConfig);
-    if (conversationId.length > MAX_CONVERSATION_ID_CHARS) {
-      return sendJson(req, res, 400, {
-        error: { code: 'UI_CONFIG_INVALID', message: 'conversationId must be 1-255 characters' },
-      });
+    // A HEAD would cost a token (a call with the user's credential) for a body nobody reads.
+    if (req.method !== 'GET') return notAllowed(req, res, 'GET');
+    const named = conversationIdOf(url.searchParams);
+    if (named === undefined) return sendJson(req, res, 200, { websocketUrl: opts.websocketUrl } satisfies UiConfig);
+    if ('problem' in named) {
+      return sendJson(req, res, 400, { error: { code: 'UI_CONFIG_INVALID', message: named.problem } });
     }
+    const conversationId = named.id;
     try {
       const { token, expiresAt } = await issueToken(opts, doFetch, conversationId);
       const body: UiConfig = { websocketUrl: opts.websocketUrl, conversationId, token, expiresAt };
@@ -201,12 +236,14 @@ export function createUiServer(opts: Omit<UiServerOptions, 'host' | 'port'>): Se
   };
 
   return createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost');
-    const method = req.method ?? 'GET';
-    if (method !== 'GET' && method !== 'HEAD') {
-      send(req, res, 405, 'Method not allowed\n', { 'Content-Type': 'text/plain; charset=utf-8', Allow: 'GET, HEAD' });
+    const refusal = refusalOf(req.headers, { address: req.socket.localAddress, port: req.socket.localPort ?? 0 });
+    if (refusal !== undefined) {
+      sendJson(req, res, 403, { error: { code: 'UI_REQUEST_REFUSED', message: refusal } });
       return;
     }
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const method = req.method ?? 'GET';
+    if (method !== 'GET' && method !== 'HEAD') return notAllowed(req, res, 'GET, HEAD');
     const route =
       url.pathname === '/health'
         ? Promise.resolve(sendJson(req, res, 200, { status: 'ok' }))
@@ -221,8 +258,17 @@ export function createUiServer(opts: Omit<UiServerOptions, 'host' | 'port'>): Se
   });
 }
 
-/** Builds the page server and listens on `host:port`. */
+/**
+ * Builds the page server and listens on `host:port`.
+ * @throws {@link UiServerError} `UI_CONFIG_INVALID` when `host` is not a loopback address
+ */
 export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
+  if (!isLoopbackHost(opts.host)) {
+    throw new UiServerError(
+      'UI_CONFIG_INVALID',
+      `the page server listens on loopback only (127.0.0.0/8, ::1 or localhost), got host ${JSON.stringify(opts.host)}`,
+    );
+  }
   const server = createUiServer(opts);
   await new Promise<void>((ok, fail) => {
     server.once('error', fail);
@@ -234,7 +280,7 @@ export async function startUiServer(opts: UiServerOptions): Promise<UiServer> {
   const address = server.address();
   const port = typeof address === 'object' && address ? address.port : opts.port;
   return {
-    url: `http://${opts.host}:${port}`,
+    url: `http://${urlHost(opts.host)}:${port}`,
     server,
     close: () =>
       new Promise<void>((ok) => {
@@ -270,8 +316,14 @@ export function loadUiServerConfig(env: Record<string, string | undefined>): UiS
   if (websocketUrl && !/^wss?:\/\//.test(websocketUrl)) {
     problems.push(`WEBSOCKET_URL must be a ws(s) URL, got ${websocketUrl}`);
   }
+  const host = env.LOCAL_UI_HOST || '127.0.0.1';
+  if (!isLoopbackHost(host)) {
+    problems.push(
+      `LOCAL_UI_HOST must be a loopback address (127.0.0.0/8, ::1 or localhost), got ${JSON.stringify(host)}`,
+    );
+  }
   const opts: UiServerOptions = {
-    host: env.LOCAL_UI_HOST || '127.0.0.1',
+    host,
     port,
     apiUrl,
     apiId: required('API_ID'),

@@ -291,8 +291,8 @@ describe('transcript page server', () => {
 
     it('defaults to 127.0.0.1:8085 and the page in web/transcript', () => {
       expect(loadUiServerConfig(env)).toMatchObject({ host: '127.0.0.1', port: 8085, root: DEFAULT_UI_ROOT });
-      expect(loadUiServerConfig({ ...env, LOCAL_UI_PORT: '0', LOCAL_UI_HOST: '0.0.0.0' })).toMatchObject({
-        host: '0.0.0.0',
+      expect(loadUiServerConfig({ ...env, LOCAL_UI_PORT: '0', LOCAL_UI_HOST: '::1' })).toMatchObject({
+        host: '::1',
         port: 0,
       });
     });

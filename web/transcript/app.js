@@ -3,13 +3,18 @@
  * shows each final utterance under its role as it arrives. Plain ES module: no build step, no dependency,
  * deployable as static files next to index.html.
  *
- * Configuration (the query string wins, field by field):
+ * Configuration:
  * - `?conversationId=` the Genesys conversation id (or the form field);
- * - `?websocketUrl=` and `?token=` a connect token from `POST /realtime/v1/token`;
- * - `config.json` next to the page: `{ "websocketUrl", "token"? }`. The local stack (local/ui-server.ts)
- *   answers `config.json?conversationId=…` with a fresh token scoped to that conversation, issued on the
- *   server so the page never holds an API secret; a static deployment ships a plain file with the URL
- *   only and takes the token from the query string.
+ * - `config.json` next to the page (same origin, the only source of the WebSocket URL): `{ "websocketUrl",
+ *   "token"? }`. The local stack (local/ui-server.ts) answers `config.json?conversationId=…` with a fresh
+ *   token scoped to that conversation, issued on the server so the page never holds an API secret;
+ * - `#token=` a connect token from `POST /realtime/v1/token`, used when config.json has none (a static
+ *   deployment ships config.json with the URL only). A fragment never reaches a server, a log or a
+ *   Referer; the page reads it once and drops it from the address bar.
+ *
+ * The URL names no WebSocket server: a link that could would send the token wherever it points, so
+ * `?websocketUrl=` is ignored. A token in the query string (`?token=`) has already reached the web
+ * server's logs by the time the page runs: the page refuses it and says to use `#token=`.
  *
  * Text from the network only ever reaches the DOM through `textContent`, never as HTML.
  */
@@ -33,9 +38,12 @@ const els = {
 };
 
 const query = new URLSearchParams(location.search);
-/** Read once: the token is then dropped from the address bar (history, bookmarks, screen shares). */
-const queryToken = query.get('token') || '';
-const queryWebsocketUrl = query.get('websocketUrl') || '';
+/** A token in the query string: refused (see above), and dropped from the address bar. */
+const queryHasToken = query.has('token');
+/** Read once, then dropped from the address bar (history, bookmarks, screen shares). */
+const fragmentToken = new URLSearchParams(location.hash.slice(1)).get('token') || '';
+/** The conversation the page was opened for (the `#token=` is scoped to it). */
+const initial = (query.get('conversationId') || '').trim();
 
 const state = {
   /** @type {string | null} */
@@ -161,26 +169,27 @@ function renderUtterance(u) {
 }
 
 /**
- * The WebSocket URL and a token for `conversationId`.
+ * The WebSocket URL (from config.json only) and a token for `conversationId` (config.json's, else the
+ * `#token=` the page was opened with, which is scoped to the conversation it was opened for).
  * @param {string} conversationId
  */
 async function resolveEndpoint(conversationId) {
-  let websocketUrl = queryWebsocketUrl;
-  let token = queryToken;
-  if (!websocketUrl || !token) {
-    const url = new URL('config.json', location.href);
-    url.searchParams.set('conversationId', conversationId);
-    const res = await fetch(url, { cache: 'no-store', credentials: 'same-origin' });
-    if (res.ok) {
-      const cfg = await res.json();
-      if (!websocketUrl && typeof cfg?.websocketUrl === 'string') websocketUrl = cfg.websocketUrl;
-      if (!token && typeof cfg?.token === 'string') token = cfg.token;
-    } else if (res.status !== 404) {
-      throw new Error(`config.json answered HTTP ${res.status}`);
-    }
+  if (queryHasToken) {
+    throw new PageConfigError(
+      'A token in the query string (?token=) is refused: it reaches server logs. Pass it as #token=… instead',
+    );
   }
-  if (!websocketUrl) throw new PageConfigError('No WebSocket URL: add ?websocketUrl=wss://… or a config.json');
-  if (!token) throw new PageConfigError('No connect token: add ?token=… (POST /realtime/v1/token)');
+  const url = new URL('config.json', location.href);
+  url.searchParams.set('conversationId', conversationId);
+  const res = await fetch(url, { cache: 'no-store', credentials: 'same-origin' });
+  if (res.status === 404) throw new PageConfigError('No config.json next to the page: it names the WebSocket URL');
+  if (!res.ok) throw new Error(`config.json answered HTTP ${res.status}`);
+  const cfg = await res.json();
+  const websocketUrl = typeof cfg?.websocketUrl === 'string' ? cfg.websocketUrl : '';
+  const opened = conversationId === initial ? fragmentToken : '';
+  const token = typeof cfg?.token === 'string' && cfg.token ? cfg.token : opened;
+  if (!websocketUrl) throw new PageConfigError('No WebSocket URL: config.json must give {"websocketUrl": "wss://…"}');
+  if (!token) throw new PageConfigError('No connect token: open the page with #token=… (POST /realtime/v1/token)');
   return { websocketUrl, token };
 }
 
@@ -251,6 +260,8 @@ async function connect(generation) {
   let ws;
   try {
     const url = new URL(endpoint.websocketUrl);
+    // Browsers now turn http(s) into ws(s) themselves: only an explicit ws:/wss: URL is a WebSocket URL.
+    if (url.protocol !== 'ws:' && url.protocol !== 'wss:') throw new TypeError(url.protocol);
     url.searchParams.set('token', endpoint.token);
     ws = new WebSocket(url);
   } catch {
@@ -288,11 +299,21 @@ function watch(conversationId) {
   }
   state.conversationId = conversationId;
   document.title = `Live transcript · ${conversationId}`;
-  const shown = new URL(location.href);
-  shown.searchParams.set('conversationId', conversationId);
-  shown.searchParams.delete('token');
-  history.replaceState(null, '', shown);
+  history.replaceState(null, '', addressBar({ conversationId }));
   void connect(state.generation);
+}
+
+/**
+ * The page's own URL without the token (query or fragment) and the ignored `websocketUrl`.
+ * @param {{ conversationId?: string }} [set]
+ */
+function addressBar(set = {}) {
+  const shown = new URL(location.href);
+  if (set.conversationId) shown.searchParams.set('conversationId', set.conversationId);
+  shown.searchParams.delete('token');
+  shown.searchParams.delete('websocketUrl');
+  shown.hash = '';
+  return shown;
 }
 
 els.form.addEventListener('submit', (ev) => {
@@ -301,15 +322,10 @@ els.form.addEventListener('submit', (ev) => {
   if (id) watch(id);
 });
 
-const initial = (query.get('conversationId') || '').trim();
 if (initial) {
   els.input.value = initial;
   watch(initial);
 } else {
   setStatus('idle', 'Enter a conversation id to watch');
-  if (queryToken) {
-    const shown = new URL(location.href);
-    shown.searchParams.delete('token');
-    history.replaceState(null, '', shown);
-  }
+  history.replaceState(null, '', addressBar());
 }

@@ -1,86 +1,15 @@
 /**
  * The live transcript page in headless Chromium, against a scripted WebSocket API: connection with a
  * token from `/config.json` (served by local/ui-server.ts with a stand-in token route), subscription,
- * utterances per role in call order, dedupe, escaping, reconnect, refusals. The same page against the
- * whole local stack is test/e2e/transcript-page.test.ts.
+ * utterances per role in call order, dedupe, escaping, reconnect, refusals; and where it may connect: only
+ * to config.json's WebSocket URL, never to one named in its own URL (a capture server), with the CSP header
+ * pinning `connect-src`. The same page against the whole local stack is test/e2e/transcript-page.test.ts.
  */
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { WebSocket, WebSocketServer } from 'ws';
 import { DEFAULT_UI_ROOT, startUiServer, type UiServer } from '../../../local/ui-server';
 import { launchChromium } from '../../helpers/chromium';
-
-/** A WebSocket API stand-in: records handshakes and frames, lets the test push frames or drop clients. */
-class ScriptedWebSocketApi {
-  readonly http: Server = createServer((_req, res) => {
-    res.writeHead(404);
-    res.end();
-  });
-  readonly wss = new WebSocketServer({ noServer: true });
-  readonly tokens: string[] = [];
-  readonly frames: Record<string, unknown>[] = [];
-  /** Answer handshakes with this status instead of accepting them. */
-  refuseWith: number | undefined;
-  /** Reply to subscribe frames with this instead of `subscribed`. */
-  subscribeReply: ((frame: Record<string, unknown>) => Record<string, unknown>) | undefined;
-
-  constructor() {
-    this.http.on('upgrade', (req, socket, head) => {
-      const token = new URL(req.url ?? '/', 'http://x').searchParams.get('token') ?? '';
-      this.tokens.push(token);
-      if (this.refuseWith !== undefined) {
-        socket.end(`HTTP/1.1 ${this.refuseWith} Unauthorized\r\nContent-Length: 0\r\nConnection: close\r\n\r\n`);
-        return;
-      }
-      this.wss.handleUpgrade(req, socket, head, (ws) => {
-        ws.on('message', (data) => {
-          const frame = JSON.parse(String(data)) as Record<string, unknown>;
-          this.frames.push(frame);
-          if (frame.action === 'subscribe') {
-            const reply = this.subscribeReply?.(frame) ?? {
-              type: 'subscribed',
-              conversationId: frame.conversationId,
-              id: frame.id,
-            };
-            ws.send(JSON.stringify(reply));
-          }
-        });
-      });
-    });
-  }
-
-  async listen(): Promise<string> {
-    await new Promise<void>((ok) => this.http.listen(0, '127.0.0.1', ok));
-    return `ws://127.0.0.1:${(this.http.address() as AddressInfo).port}`;
-  }
-
-  get clients(): WebSocket[] {
-    return [...this.wss.clients].filter((c) => c.readyState === WebSocket.OPEN);
-  }
-
-  push(frame: unknown): void {
-    for (const c of this.clients) c.send(JSON.stringify(frame));
-  }
-
-  dropAll(): void {
-    for (const c of this.wss.clients) c.terminate();
-  }
-
-  reset(): void {
-    this.dropAll();
-    this.tokens.length = 0;
-    this.frames.length = 0;
-    this.refuseWith = undefined;
-    this.subscribeReply = undefined;
-  }
-
-  async close(): Promise<void> {
-    this.dropAll();
-    await new Promise<void>((ok) => this.http.close(() => ok()));
-  }
-}
+import { ScriptedWebSocketApi } from './scripted-websocket-api';
 
 /** A `transcript` frame as the fan-out pushes it (docs/realtime.md §5). */
 function transcript(
@@ -129,6 +58,9 @@ const OBSERVE_PAGE = `{
 
 let api: ScriptedWebSocketApi;
 let wsUrl: string;
+/** An attacker's server: the page must never connect to it. */
+let capture: ScriptedWebSocketApi;
+let captureUrl: string;
 let ui: UiServer;
 let browser: Browser;
 let page: Page;
@@ -139,6 +71,8 @@ const pageErrors: string[] = [];
 beforeAll(async () => {
   api = new ScriptedWebSocketApi();
   wsUrl = await api.listen();
+  capture = new ScriptedWebSocketApi();
+  captureUrl = await capture.listen();
   // The token route stand-in: numbered tokens, so the test can tell a fresh one from a reused one.
   const fakeFetch: typeof fetch = async (_url, init) => {
     const body = JSON.parse(String(init?.body)) as { conversationId: unknown };
@@ -165,6 +99,7 @@ afterEach(async () => {
   const errors = pageErrors.splice(0);
   await page?.close();
   api.reset();
+  capture.reset();
   tokenRequests.length = 0;
   expect(errors).toEqual([]);
 });
@@ -173,6 +108,7 @@ afterAll(async () => {
   await browser?.close();
   await ui?.close();
   await api?.close();
+  await capture?.close();
 });
 
 async function open(query: string, prepare?: (page: Page) => Promise<void>): Promise<Page> {
@@ -204,15 +140,6 @@ describe('live transcript page', () => {
       expect(api.frames).toEqual([{ action: 'subscribe', conversationId: CONV, id: '1' }]);
       expect(await status().getAttribute('data-state')).toBe('live');
       expect(await page.content()).not.toContain('never-in-the-page-secret');
-    });
-
-    it('takes the WebSocket URL and token from the query string, and drops the token from the address bar', async () => {
-      await open(`conversationId=${CONV}&websocketUrl=${encodeURIComponent(wsUrl)}&token=query-token`);
-      await expect.poll(() => status().getAttribute('data-state')).toBe('live');
-      expect(api.tokens).toEqual(['query-token']);
-      expect(tokenRequests).toEqual([]);
-      expect(page.url()).not.toContain('query-token');
-      expect(new URL(page.url()).searchParams.get('conversationId')).toBe(CONV);
     });
 
     it('waits for a conversation id from the form when none is given', async () => {
@@ -329,6 +256,81 @@ describe('live transcript page', () => {
       expect(await status().textContent()).toMatch(/Disconnected \(connection lost or refused\)|Reconnecting/);
       api.refuseWith = undefined;
       await expect.poll(() => status().getAttribute('data-state'), { timeout: 10_000 }).toBe('live');
+    });
+  });
+
+  describe('where it connects', () => {
+    /** Answers the page's config.json with `body` (a static deployment's file) instead of the server's. */
+    const serveConfig =
+      (body: unknown, status = 200) =>
+      async (p: Page) => {
+        await p.route('**/config.json*', (route) =>
+          route.fulfill({ status, contentType: 'application/json', body: JSON.stringify(body) }),
+        );
+      };
+
+    it('ignores ?websocketUrl=: the token goes only to the configured API, never to a capture server', async () => {
+      await open(`conversationId=${CONV}&websocketUrl=${encodeURIComponent(captureUrl)}`);
+      await expect.poll(() => status().getAttribute('data-state')).toBe('live');
+      expect(api.tokens).toEqual(['tok-1']);
+      expect(api.frames).toEqual([{ action: 'subscribe', conversationId: CONV, id: '1' }]);
+      // The page connects once, and it is live on the real API: a connection elsewhere came before that.
+      expect(capture.connections).toBe(0);
+      expect(capture.tokens).toEqual([]);
+      expect(new URL(page.url()).searchParams.has('websocketUrl')).toBe(false);
+    });
+
+    it('cannot reach another WebSocket server even from script: the CSP header pins connect-src', async () => {
+      await open(`conversationId=${CONV}`);
+      await expect.poll(() => status().getAttribute('data-state')).toBe('live');
+      // A string, like OBSERVE_PAGE: the first of a CSP violation, an open socket or a thrown error wins.
+      const outcome = await page.evaluate(`new Promise((resolve) => {
+        document.addEventListener('securitypolicyviolation',
+          (e) => resolve({ directive: e.effectiveDirective, blocked: e.blockedURI }), { once: true });
+        try {
+          new WebSocket(${JSON.stringify(captureUrl)}).addEventListener('open', () => resolve({ opened: true }));
+        } catch (err) {
+          resolve({ thrown: String(err) });
+        }
+      })`);
+      expect(outcome).toEqual({ directive: 'connect-src', blocked: expect.stringContaining(captureUrl) });
+      expect(capture.connections).toBe(0);
+    });
+
+    it('takes the token from #token= when config.json has none, and drops it from the address bar', async () => {
+      await open(`conversationId=${CONV}#token=fragment-token`, serveConfig({ websocketUrl: wsUrl }));
+      await expect.poll(() => status().getAttribute('data-state')).toBe('live');
+      expect(api.tokens).toEqual(['fragment-token']);
+      expect(page.url()).not.toContain('fragment-token');
+      expect(new URL(page.url()).searchParams.get('conversationId')).toBe(CONV);
+    });
+
+    it('refuses a token in the query string, says to use #token=, and drops it from the address bar', async () => {
+      await open(`conversationId=${CONV}&token=query-token`);
+      await expect.poll(() => status().getAttribute('data-state')).toBe('failed');
+      expect(await status().textContent()).toBe(
+        'A token in the query string (?token=) is refused: it reaches server logs. Pass it as #token=… instead',
+      );
+      expect(tokenRequests).toEqual([]);
+      expect(api.connections).toBe(0);
+      expect(page.url()).not.toContain('query-token');
+    });
+
+    it.each([
+      ['an http URL (browsers would upgrade it)', () => wsUrl.replace('ws:', 'http:')],
+      ['a javascript: URL', () => 'javascript:alert(1)'],
+    ])('refuses a config.json WebSocket URL that is %s, visibly', async (_what, bad) => {
+      await open(`conversationId=${CONV}`, serveConfig({ websocketUrl: bad(), token: 'config-token' }));
+      await expect.poll(() => status().getAttribute('data-state')).toBe('failed');
+      expect(await status().textContent()).toBe(`Not a WebSocket URL: ${bad()}`);
+      expect(api.connections).toBe(0);
+    });
+
+    it('says so when there is no config.json next to the page', async () => {
+      await open(`conversationId=${CONV}#token=fragment-token`, serveConfig({}, 404));
+      await expect.poll(() => status().getAttribute('data-state')).toBe('failed');
+      expect(await status().textContent()).toBe('No config.json next to the page: it names the WebSocket URL');
+      expect(api.connections).toBe(0);
     });
   });
 });
