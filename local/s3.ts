@@ -1,17 +1,19 @@
 /**
  * A local S3 for `npm start` and the tests: s3rver (an S3-compatible server storing objects as files) on
- * 127.0.0.1. Clients reach it with path-style URLs and checksums only where required (see
+ * a loopback address (127.0.0.1 by default, never another interface). Clients reach it with path-style URLs and checksums only where required (see
  * store/feeds.ts `createFeedsS3Client`). Data lives in `dataDir` when given (kept across restarts), else in
- * a fresh temporary directory removed on {@link LocalS3.stop}.
+ * a fresh temporary directory removed on {@link LocalS3.stop}; either is private to the user (0700).
  */
 
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { AppError, type AppErrorOptions } from '../core/errors';
+import { requireLoopbackHost, urlHost } from './loopback';
+import { makePrivateDir } from './private-files';
 
 /**
  * The only credentials s3rver accepts (it verifies signatures against them). Local processes get them as
@@ -21,9 +23,11 @@ export const LOCAL_S3_CREDENTIALS = { accessKeyId: 'S3RVER', secretAccessKey: 'S
 
 /** Options of {@link startLocalS3}. */
 export interface LocalS3Options {
-  /** Port on 127.0.0.1. @default 0 - pick a free port */
+  /** The loopback address to listen on (127.0.0.0/8, ::1, localhost). @default '127.0.0.1' */
+  host?: string;
+  /** Port on `host`. @default 0 - pick a free port */
   port?: number;
-  /** Where objects are stored. @default - a temporary directory, deleted on stop */
+  /** Where objects are stored, made private (0700, files 0600). @default - a temporary directory, deleted on stop */
   dataDir?: string;
   /** A bucket to create at start (idempotent). @default - none */
   bucket?: string;
@@ -41,7 +45,7 @@ export interface LocalS3ObjectCreated {
 
 /** A running local S3. */
 export interface LocalS3 {
-  /** `http://127.0.0.1:<port>` */
+  /** `http://<host>:<port>` */
   readonly endpoint: string;
   readonly port: number;
   /** The bucket created at start, when one was asked for. */
@@ -77,14 +81,15 @@ interface S3rverInstance {
 }
 type S3rverClass = new (options: Record<string, unknown>) => S3rverInstance;
 
-/** Starts s3rver on 127.0.0.1. */
+/** Starts s3rver on a loopback address. */
 export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS3> {
   const S3rver = createRequire(import.meta.url)('s3rver') as S3rverClass;
+  const host = requireLoopbackHost('local S3 host', options.host ?? '127.0.0.1');
   const temporary = options.dataDir === undefined;
   const dataDir = options.dataDir ?? mkdtempSync(join(tmpdir(), 'local-s3-'));
-  mkdirSync(dataDir, { recursive: true });
+  makePrivateDir(dataDir);
   const server = new S3rver({
-    address: '127.0.0.1',
+    address: host,
     port: options.port ?? 0,
     directory: dataDir,
     silent: options.verbose !== true,
@@ -103,7 +108,7 @@ export async function startLocalS3(options: LocalS3Options = {}): Promise<LocalS
       cause: err,
     });
   }
-  const endpoint = `http://127.0.0.1:${address.port}`;
+  const endpoint = `http://${urlHost(host)}:${address.port}`;
   let stopped: Promise<void> | undefined;
   return {
     endpoint,

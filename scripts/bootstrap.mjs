@@ -29,6 +29,11 @@ const DEBIAN = [
   { pkg: 'flite', probe: ['flite', '/usr/bin/flite'], why: 'speech synthesis for test fixtures and the demo' },
   { pkg: 'sox', probe: ['sox', '/usr/bin/sox'], why: 'audio resampling for the recognizer' },
   {
+    pkg: 'openjdk-17-jdk-headless',
+    probe: ['javac', '/usr/bin/javac'],
+    why: 'compiles the launcher that binds DynamoDB Local to loopback (local/dynamodb-launcher/)',
+  },
+  {
     pkg: 'chromium',
     probe: ['file', '/usr/bin/chromium'],
     why: 'headless browser for the transcript page check of the e2e suite (driven by playwright-core)',
@@ -83,7 +88,7 @@ function debianDeps() {
 function javaCheck() {
   const r = spawnSync('java', ['-version'], { encoding: 'utf8' });
   if (r.status !== 0)
-    log('Java was not found: DynamoDB Local needs a Java 17+ runtime (apt-get install -y openjdk-17-jre-headless).');
+    log('Java was not found: DynamoDB Local needs a Java 17+ JDK (apt-get install -y openjdk-17-jdk-headless).');
 }
 
 try {

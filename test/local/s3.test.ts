@@ -1,10 +1,11 @@
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { LOCAL_S3_CREDENTIALS, type LocalS3ObjectCreated, startLocalS3 } from '../../local/s3';
 import { createFeedsS3Client } from '../../store/feeds';
+import { listeningAddresses } from './listeners';
 
 const dirs: string[] = [];
 afterAll(() => {
@@ -57,5 +58,20 @@ describe('local S3', () => {
     await expect(client.send(new PutObjectCommand({ Bucket: 'b2', Key: 'k', Body: 'v' }))).rejects.toThrow();
     client.destroy();
     await s3.stop();
+  });
+
+  it('listens on loopback only, keeps a given data directory private, and refuses another host', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 's3-private-'));
+    dirs.push(dir);
+    chmodSync(dir, 0o755);
+    const s3 = await startLocalS3({ bucket: 'priv', dataDir: dir });
+    try {
+      expect(listeningAddresses(s3.port)).toEqual(['127.0.0.1']);
+      expect(statSync(dir).mode & 0o777).toBe(0o700);
+      expect(readdirSync(dir)).toContain('priv');
+    } finally {
+      await s3.stop();
+    }
+    await expect(startLocalS3({ host: '0.0.0.0' })).rejects.toThrow(/local S3 host must be a loopback/);
   });
 });

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,7 @@ import { loadLocalConfig } from '../../local/config';
 import { formatLogLine } from '../../local/log-format';
 import { loadWavFile } from '../../local/simulator/audio-source';
 import { runSimulatedSession } from '../../local/simulator/client';
+import { isLoopbackAddress, listeningAddresses } from './listeners';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 
@@ -272,6 +273,60 @@ describe('local stack (npm start)', () => {
       const unauthorized = await fetch(`${endpoints.api.url}/conversation/v1/conversation/messages?externalId=${guid}`);
       expect(unauthorized.status).toBe(401);
     }, 90_000);
+
+    it('binds every service to loopback only, guards the management API, and keeps its data private', async () => {
+      const endpoints = JSON.parse(readFileSync(join(dataDir, 'endpoints.json'), 'utf8')) as {
+        gateway: { url: string; metrics: string };
+        api: { url: string };
+        dynamodb: { endpoint: string };
+        transcribe: { endpoint: string };
+        websocket: { url: string; managementEndpoint: string };
+        ui: { url: string };
+        s3: { endpoint: string };
+      };
+      const urls = [
+        endpoints.gateway.url,
+        endpoints.gateway.metrics,
+        endpoints.api.url,
+        endpoints.dynamodb.endpoint,
+        endpoints.transcribe.endpoint,
+        endpoints.websocket.url,
+        endpoints.ui.url,
+        endpoints.s3.endpoint,
+      ];
+      const ports = new Set(urls.map((u) => Number(new URL(u).port)));
+      expect(ports.size).toBe(8);
+      for (const port of ports) {
+        const addresses = listeningAddresses(port);
+        expect(addresses.length, `port ${port}`).toBeGreaterThan(0);
+        expect(
+          addresses.filter((a) => !isLoopbackAddress(a)),
+          `port ${port}`,
+        ).toEqual([]);
+      }
+
+      const front = new URL(endpoints.websocket.url.replace(/^ws:/, 'http:')).origin;
+      expect(endpoints.websocket.managementEndpoint).toMatch(new RegExp(`^${front}/_management/[A-Za-z0-9_-]{43}$`));
+      const unknownId = `/@connections/${encodeURIComponent('bm90LWEtY29ubmVjdGlvbg==')}`;
+      const without = await fetch(`${front}${unknownId}`, { method: 'POST', body: '{"fake":true}' });
+      expect(without.status).toBe(403);
+      const withSecret = await fetch(`${endpoints.websocket.managementEndpoint}${unknownId}`, {
+        method: 'POST',
+        body: '{}',
+      });
+      expect(withSecret.status).toBe(410); // authorized, and that connection does not exist
+
+      const modes: string[] = [];
+      const walk = (path: string): void => {
+        const st = statSync(path);
+        const want = st.isDirectory() ? 0o700 : 0o600;
+        if ((st.mode & 0o777) !== want) modes.push(`${path} ${(st.mode & 0o777).toString(8)}`);
+        if (st.isDirectory()) for (const e of readdirSync(path)) walk(join(path, e));
+      };
+      walk(dataDir);
+      expect(modes).toEqual([]);
+      expect(readdirSync(join(dataDir, 'dynamodb')).length).toBeGreaterThan(0);
+    });
 
     it('stops every component on Ctrl-C and exits 0', async () => {
       const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));

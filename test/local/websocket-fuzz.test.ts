@@ -54,7 +54,8 @@ beforeAll(async () => {
   };
   (entries['app-off'] as Record<string, unknown>).disabled = true;
   const credentials = new CredentialStore(inlineSource(entries), { ttlMs: 300_000 });
-  const pusher = lazyPusher(() => endpoint);
+  // The handlers' replies go through the management API under the front's secret prefix.
+  const pusher = lazyPusher(() => `${endpoint}${front.managementPath}`);
   const deps: WebSocketDeps = {
     subscriptions: new SubscriptionsRepository(db.doc, { tableName: subscriptionsTableName(db.prefix) }),
     pusherFor: () => pusher,
@@ -207,6 +208,7 @@ describe('WebSocket API fuzz (the real local front and handlers)', () => {
       'POST http://[/@connections/x HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n',
       `GET http://[ HTTP/1.1\r\nHost: x\r\n${upgrade}Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n`,
       'GET /@connections/%ZZ HTTP/1.1\r\nHost: x\r\n\r\n',
+      `GET ${front.managementPath}/@connections/%ZZ HTTP/1.1\r\nHost: x\r\n\r\n`,
     ];
     for (const text of requests) {
       const answer = await rawExchange(text);
