@@ -34,6 +34,8 @@ export const GATEWAY_METRIC_NAMES = {
   closeFailures: 'CloseFailures',
   /** Upgrades a task refused at `MAX_SESSIONS` (count per interval): calls that could not start. */
   refusedUpgrades: 'RefusedUpgrades',
+  /** Upgrades answered 429 by the per-source limit before any authentication (count per interval). */
+  rateLimitedUpgrades: 'RateLimitedUpgrades',
   /** 1 while a task is out of the load balancer's rotation (self-drain), per task. */
   outOfRotation: 'OutOfRotation',
   /** 1 while a task's recordings spool is unusable (recordings are off on that task). */

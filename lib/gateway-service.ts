@@ -173,6 +173,10 @@ export class GatewayService extends Construct {
       deregistrationDelay: Duration.seconds(props.deregistrationDelaySec),
       // Explicit although it is the default for TCP: a deregistered task keeps its calls past the delay.
       connectionTermination: false,
+      // The gateway's per-source upgrade limit (fargate/src/upgrade-guard.ts) must see callers, not the NLB's
+      // private addresses (off by default for IP targets over TCP). The service security group references
+      // the load balancer's, which admits its traffic with client IPs preserved too.
+      preserveClientIp: true,
       healthCheck: {
         protocol: elbv2.Protocol.HTTP,
         path: HEALTH_CHECK_PATH,

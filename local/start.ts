@@ -7,17 +7,19 @@
  * Components are started through their real entry points (the gateway's composition root is
  * fargate/src/main.ts) with local configuration: nothing here re-implements a business rule.
  */
-import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { subscriptionsTableName } from '../contract/tables';
-import { credentialEntry } from '../lambdas/authorizer/hash-secret';
 import { createTables } from '../store/create-tables';
 import { type Component, startComponent, stopAll, watchComponent } from './components';
 import { type LocalConfig, loadLocalConfig, type RestartableComponent } from './config';
 import { createLocalDynamoDbClient, type SupervisedDynamoDbLocal, superviseDynamoDbLocal } from './dynamodb';
+import { credentialSetJson, type LocalCredentials, localCredentials } from './local-credentials';
 import { formatLogLine } from './log-format';
+import { urlHost } from './loopback';
+import { MANAGEMENT_SECRET_ENV, managementEndpoint, newManagementSecret } from './management-secret';
+import { makePrivateDir, PRIVATE_UMASK } from './private-files';
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from './s3';
 import { createScriptedRecognizer, type RecognizerFactory } from './transcribe/recognizer';
 import { type LocalTranscribe, startLocalTranscribe } from './transcribe/server';
@@ -30,30 +32,6 @@ const ROOT = join(import.meta.dirname, '..');
  * WebSocket management API): they accept any, and the default chain would otherwise look for real ones.
  */
 const LOOPBACK_AWS_CREDENTIALS = { AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' } as const;
-
-/** Local credentials (gateway API key and secret, REST API id and secret), generated once per data directory. */
-interface LocalCredentials {
-  apiKey: string;
-  clientSecret: string;
-  apiId: string;
-  apiSecret: string;
-  /** Signs the short-lived WebSocket connect tokens issued by the REST API. */
-  realtimeTokenSecret: string;
-}
-
-function localCredentials(dataDir: string): LocalCredentials {
-  const file = join(dataDir, 'credentials.json');
-  const have = existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as Partial<LocalCredentials>) : {};
-  const creds: LocalCredentials = {
-    apiKey: have.apiKey ?? randomBytes(24).toString('base64url'),
-    clientSecret: have.clientSecret ?? randomBytes(32).toString('base64'),
-    apiId: have.apiId ?? `local-${randomBytes(4).toString('hex')}`,
-    apiSecret: have.apiSecret ?? randomBytes(24).toString('base64url'),
-    realtimeTokenSecret: have.realtimeTokenSecret ?? randomBytes(32).toString('base64url'),
-  };
-  writeFileSync(file, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
-  return creds;
-}
 
 async function waitForHealth(url: string, comp: Component, timeoutMs: number): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -95,11 +73,12 @@ function banner(cfg: LocalConfig, creds: LocalCredentials, endpointsFile: string
     `  local S3            http://${cfg.host}:${cfg.s3Port}  (buckets ${cfg.feedsBucket}, ${cfg.recordingsBucket}; files under ${join(cfg.dataDir, 's3')})`,
     '  nightly export      02:00 UTC for the previous day; now: npm run export -- --day YYYY-MM-DD',
     `  endpoints file      ${endpointsFile}`,
+    `  API credentials     ${creds.apiId} (every scope); ${creds.controlApiId} (control only: start/stop, as a Genesys data action); secrets in the endpoints file`,
     '',
     '  Play a two-party demo call, printed live (in another terminal):',
     '    npm run demo',
     '  Simulate a 10-second call (in another terminal):',
-    `    npm run simulate -- --uri ${gw} --api-key ${creds.apiKey} --client-secret ${creds.clientSecret} --wav test/fixtures/speech/greeting.wav --conversation <uuid>`,
+    `    AUDIOHOOK_CLIENT_SECRET=${creds.clientSecret} npm run simulate -- --uri ${gw} --api-key ${creds.apiKey} --wav test/fixtures/speech/greeting.wav --conversation <uuid>`,
     '  Start / stop transcription of that conversation, then fetch its messages:',
     `    curl -s ${auth} -H 'content-type: application/json' -d '{"namespace":"genesysaudiohook","guid":"<uuid>","customerId":"c-1","agentId":"a-1"}' ${api}/mg-autotranscribe/v1/start-streaming`,
     `    curl -s ${auth} -H 'content-type: application/json' -d '{"namespace":"genesysaudiohook","guid":"<uuid>"}' ${api}/mg-autotranscribe/v1/stop-streaming`,
@@ -116,9 +95,16 @@ async function main(): Promise<void> {
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
   const { values } = parseArgs({ options: { fresh: { type: 'boolean', default: false } } });
   const cfg = loadLocalConfig(process.env, ROOT);
+  // The data directory holds every transcript and the local secrets: whatever this process and its
+  // children (DynamoDB Local, s3rver, the fan-out's checkpoints) create is the user's alone, and what an
+  // older version left readable is tightened (directories 0700, files 0600).
+  process.umask(PRIVATE_UMASK);
   if (values.fresh && existsSync(cfg.dataDir)) rmSync(cfg.dataDir, { recursive: true, force: true });
-  mkdirSync(cfg.dataDir, { recursive: true });
+  makePrivateDir(cfg.dataDir);
   const creds = localCredentials(cfg.dataDir);
+  // Guards the WebSocket front's management API (push to / drop a connection); new on every start.
+  const managementSecret = newManagementSecret();
+  const wsManagementEndpoint = managementEndpoint(`http://${urlHost(cfg.host)}:${cfg.websocketPort}`, managementSecret);
 
   const components: Component[] = [];
   let dynamo: SupervisedDynamoDbLocal | undefined;
@@ -156,6 +142,7 @@ async function main(): Promise<void> {
     // Supervised: killed or crashed, it is started again on the same port with the same data, so the rest
     // of the stack (which retries) carries on instead of running against a dead endpoint.
     dynamo = await superviseDynamoDbLocal({
+      host: cfg.host,
       port: cfg.dynamoDbPort,
       dataDir: join(cfg.dataDir, 'dynamodb'),
       onEvent: (e) => {
@@ -179,6 +166,7 @@ async function main(): Promise<void> {
     // Local S3 (s3rver) in this process: the feed bucket (nightly export, File Exporter) and the recordings
     // bucket (segments with audioRecordingAllowed); objects survive restarts under the data directory.
     s3 = await startLocalS3({
+      host: cfg.host,
       port: cfg.s3Port,
       dataDir: join(cfg.dataDir, 's3'),
       bucket: cfg.feedsBucket,
@@ -195,9 +183,7 @@ async function main(): Promise<void> {
     );
 
     const wsUrl = `ws://${cfg.host}:${cfg.websocketPort}`;
-    const credentialsJson = JSON.stringify(
-      await credentialEntry({ apiId: creds.apiId, secret: creds.apiSecret, label: 'local' }),
-    );
+    const credentialsJson = await credentialSetJson(creds);
     const api = watch(
       startComponent('api', ['local/api/main.ts'], {
         LOCAL_API_HOST: cfg.host,
@@ -225,6 +211,7 @@ async function main(): Promise<void> {
       startComponent('websocket', ['local/websocket-front.ts'], {
         LOCAL_WS_HOST: cfg.host,
         LOCAL_WS_PORT: String(cfg.websocketPort),
+        [MANAGEMENT_SECRET_ENV]: managementSecret,
         SUBSCRIPTIONS_TABLE: subscriptionsTable,
         DYNAMODB_ENDPOINT: dynamoDbEndpoint,
         ...LOOPBACK_AWS_CREDENTIALS,
@@ -243,8 +230,8 @@ async function main(): Promise<void> {
         LOCAL_UI_HOST: cfg.host,
         LOCAL_UI_PORT: String(cfg.uiPort),
         API_URL: `http://${cfg.host}:${cfg.apiPort}`,
-        API_ID: creds.apiId,
-        API_SECRET: creds.apiSecret,
+        API_ID: creds.pageApiId,
+        API_SECRET: creds.pageApiSecret,
         WEBSOCKET_URL: wsUrl,
       }),
     );
@@ -259,7 +246,7 @@ async function main(): Promise<void> {
         UTTERANCES_TABLE: tables.utterances,
         SUBSCRIPTIONS_TABLE: subscriptionsTable,
         DYNAMODB_ENDPOINT: dynamoDbEndpoint,
-        WEBSOCKET_MANAGEMENT_ENDPOINT: `http://${cfg.host}:${cfg.websocketPort}`,
+        WEBSOCKET_MANAGEMENT_ENDPOINT: wsManagementEndpoint,
         ...LOOPBACK_AWS_CREDENTIALS,
         STREAM_CHECKPOINT_FILE: join(cfg.dataDir, 'stream-checkpoints.json'),
         STREAM_FAILURE_FILE: join(cfg.dataDir, 'stream-failures.jsonl'),
@@ -343,10 +330,17 @@ async function main(): Promise<void> {
       health: `http://${cfg.host}:${cfg.gatewayPort}/health`,
       metrics: `http://${cfg.host}:${cfg.adminPort}/metrics`,
     },
-    api: { url: `http://${cfg.host}:${cfg.apiPort}`, apiId: creds.apiId, apiSecret: creds.apiSecret },
+    api: {
+      url: `http://${cfg.host}:${cfg.apiPort}`,
+      apiId: creds.apiId,
+      apiSecret: creds.apiSecret,
+      controlApiId: creds.controlApiId,
+      controlApiSecret: creds.controlApiSecret,
+    },
     dynamodb: { endpoint: `http://${cfg.host}:${cfg.dynamoDbPort}`, tablePrefix: cfg.tablePrefix },
     transcribe: { endpoint: `http://${cfg.host}:${cfg.transcribePort}` },
-    websocket: { url: `ws://${cfg.host}:${cfg.websocketPort}` },
+    // The management endpoint carries its secret: this file is 0600, for local tests and tools only.
+    websocket: { url: `ws://${cfg.host}:${cfg.websocketPort}`, managementEndpoint: wsManagementEndpoint },
     // Child pids by component, so tests can signal one (e.g. SIGTERM the gateway to see it drain), and the
     // process group of DynamoDB Local (the soak harness pauses it with SIGSTOP). Rewritten on restarts.
     processes: {

@@ -8,21 +8,24 @@
  *   `$default`; frames of one connection are handled one after another; a handler that throws makes the
  *   client receive `{"message":"Internal server error",…}` as from API Gateway;
  * - a close becomes `$disconnect` (with the close code and reason);
- * - the management API is served on the same port: `POST /@connections/{id}` (postToConnection),
- *   `GET` (getConnection), `DELETE` (deleteConnection), with `410 GoneException` for an unknown id and
- *   `413 PayloadTooLargeException` over 128 KiB, so the real `@aws-sdk/client-apigatewaymanagementapi`
- *   client works with `endpoint: http://<host>:<port>` (any stage prefix before `/@connections` is
- *   accepted).
+ * - the management API is served on the same port behind a secret path prefix (API Gateway signs these
+ *   calls with IAM; see local/management-secret.ts): `POST /_management/<secret>/@connections/{id}`
+ *   (postToConnection), `GET` (getConnection), `DELETE` (deleteConnection), with `410 GoneException` for
+ *   an unknown id and `413 PayloadTooLargeException` over 128 KiB, so the real
+ *   `@aws-sdk/client-apigatewaymanagementapi` client works with `endpoint: <front>/_management/<secret>`;
+ *   any other `@connections` path, or a wrong secret, is `403`.
  *
  * Build ≠ listen: {@link createWebSocketFront} returns the server; the caller listens (tests on port 0).
  * Run as a script it is the local WebSocket API of `npm start` (see {@link main}).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage, type Server, STATUS_CODES } from 'node:http';
 import { resolve } from 'node:path';
 import type { Duplex } from 'node:stream';
 import { pathToFileURL } from 'node:url';
 import { type RawData, WebSocket, WebSocketServer } from 'ws';
+import { SourceLimiter, sourceKeyOf } from '../core/auth/source-limiter';
+import { API_ID_HEADER, API_SECRET_HEADER } from '../lambdas/authorizer/handler';
 import { loadWebSocketConfig } from '../lambdas/shared/realtime-config';
 import {
   type ConnectionPusher,
@@ -37,6 +40,17 @@ import { makeHandler as makeConnect } from '../lambdas/websocket/connect/handler
 import { makeHandler as makeDefault } from '../lambdas/websocket/default/handler';
 import { makeHandler as makeDisconnect } from '../lambdas/websocket/disconnect/handler';
 import { makeHandler as makeSubscribe } from '../lambdas/websocket/subscribe/handler';
+import { LOCAL_SOURCE_LIMITS, type LocalSourceLimits } from './api/server';
+import { requireLoopbackHost, urlHost } from './loopback';
+import {
+  MANAGEMENT_PREFIX,
+  MANAGEMENT_SECRET_ENV,
+  managementEndpoint,
+  matchManagementPath,
+  newManagementSecret,
+  requireManagementSecret,
+} from './management-secret';
+import { type ManagedConnection, serveManagementCall } from './websocket-management';
 
 /** The route handlers of the WebSocket API. */
 export interface WebSocketRoutes {
@@ -54,6 +68,14 @@ export interface WebSocketFrontOptions {
   stage?: string;
   /** API Gateway's message size limit. @default 128 KiB */
   maxPayloadBytes?: number;
+  /** The management API's secret path segment (≥ 32 URL-safe characters). @default - 32 random bytes */
+  managementSecret?: string;
+  /**
+   * Per-source limits checked before `$connect` runs (the local stand-in for a WAF rate rule, like the
+   * local REST adapter's): over them, `429` without any credential or token check. A handshake whose
+   * credential headers or token verified recently is vouched for and skips them. @default - no limits
+   */
+  sourceLimits?: LocalSourceLimits;
   /** Called when a handler throws (the client only sees the generic message). */
   onError?: (err: unknown, context: { routeKey: string; connectionId: string }) => void;
 }
@@ -64,16 +86,13 @@ export interface WebSocketFront {
   readonly server: Server;
   /** Open connections by id. */
   readonly connections: ReadonlyMap<string, WebSocket>;
+  /** The management API's path prefix, `/_management/<secret>`: append it to the front's URL for the SDK. */
+  readonly managementPath: string;
   /** Closes every connection (each gets its `$disconnect`) and the server. */
   close(): Promise<void>;
 }
 
-interface Connection {
-  ws: WebSocket;
-  connectedAt: number;
-  lastActiveAt: number;
-  sourceIp: string;
-  userAgent: string;
+interface Connection extends ManagedConnection {
   queue: Promise<void>;
 }
 
@@ -92,6 +111,10 @@ function singleValues(req: IncomingMessage): Record<string, string> {
 export function createWebSocketFront(options: WebSocketFrontOptions): WebSocketFront {
   const stage = options.stage ?? 'local';
   const maxPayload = options.maxPayloadBytes ?? 128 * 1024;
+  const secret =
+    options.managementSecret === undefined
+      ? newManagementSecret()
+      : requireManagementSecret('managementSecret', options.managementSecret);
   const wss = new WebSocketServer({ noServer: true, maxPayload });
   const live = new Map<string, Connection>();
   const sockets = new Map<string, WebSocket>();
@@ -128,9 +151,12 @@ export function createWebSocketFront(options: WebSocketFrontOptions): WebSocketF
     }
   };
 
-  const refuse = (socket: Duplex, status: number, body: string) => {
+  const refuse = (socket: Duplex, status: number, body: string, headers: Record<string, string> = {}) => {
+    const extra = Object.entries(headers)
+      .map(([k, v]) => `${k}: ${v}\r\n`)
+      .join('');
     socket.end(
-      `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : status === 403 ? 'Forbidden' : 'Error'}\r\nContent-Type: text/plain\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+      `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\nContent-Type: text/plain\r\n${extra}Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
     );
   };
 
@@ -164,10 +190,22 @@ export function createWebSocketFront(options: WebSocketFrontOptions): WebSocketF
     });
   };
 
+  const limits = options.sourceLimits;
+  const sources = limits && new SourceLimiter({ requests: limits.requests, failures: limits.failures, now: Date.now });
+
   const onUpgrade = async (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const connectionId = newConnectionId();
     const url = new URL(req.url ?? '/', 'http://localhost');
     const query = Object.fromEntries(url.searchParams);
+    const source = sourceKeyOf(req.socket.remoteAddress);
+    const id = req.headersDistinct[API_ID_HEADER]?.at(-1);
+    const secretHeader = req.headersDistinct[API_SECRET_HEADER]?.at(-1);
+    const credential = id && secretHeader ? `${id}\n${secretHeader}` : query.token;
+    const admission = sources?.admit(source, credential);
+    if (admission && !admission.allowed) {
+      refuse(socket, 429, 'Too Many Requests', { 'Retry-After': String(admission.retryAfterSec) });
+      return;
+    }
     const host = req.headers.host ?? 'localhost';
     const event: WebSocketEvent = {
       requestContext: context(connectionId, '$connect', 'CONNECT', host),
@@ -178,6 +216,8 @@ export function createWebSocketFront(options: WebSocketFrontOptions): WebSocketF
     };
     const result = await run(options.routes.$connect, event);
     const status = result?.statusCode ?? 500;
+    if (status === 401) sources?.recordFailure(source, credential);
+    else if (status === 200 && credential !== undefined) sources?.recordSuccess(credential);
     if (status < 200 || status >= 300) {
       refuse(socket, status, result?.body ?? 'Internal server error');
       return;
@@ -212,57 +252,6 @@ export function createWebSocketFront(options: WebSocketFrontOptions): WebSocketF
     });
   };
 
-  const management = async (req: IncomingMessage, res: ServerResponse, escapedId: string) => {
-    const connectionId = decodeURIComponent(escapedId);
-    const gone = () => {
-      const body = JSON.stringify({ message: `connection ${connectionId} is gone` });
-      res.writeHead(410, { 'Content-Type': 'application/json', 'x-amzn-ErrorType': 'GoneException' });
-      res.end(body);
-    };
-    const conn = live.get(connectionId);
-    const method = (req.method ?? 'GET').toUpperCase();
-    if (method === 'POST') {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      for await (const c of req) {
-        size += (c as Buffer).length;
-        if (size <= maxPayload) chunks.push(c as Buffer);
-      }
-      if (size > maxPayload) {
-        res.writeHead(413, { 'Content-Type': 'application/json', 'x-amzn-ErrorType': 'PayloadTooLargeException' });
-        res.end(JSON.stringify({ message: 'payload too large' }));
-        return;
-      }
-      if (!conn || conn.ws.readyState !== WebSocket.OPEN) return gone();
-      const data = Buffer.concat(chunks);
-      // API Gateway delivers postToConnection data as a text frame.
-      await new Promise<void>((ok) => conn.ws.send(data.toString('utf8'), () => ok()));
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end();
-      return;
-    }
-    if (!conn) return gone();
-    if (method === 'DELETE') {
-      conn.ws.close(1000, 'deleted by the management API');
-      res.writeHead(204);
-      res.end();
-      return;
-    }
-    if (method === 'GET') {
-      res.writeHead(200, { 'Content-Type': 'application/json' });
-      res.end(
-        JSON.stringify({
-          ConnectedAt: new Date(conn.connectedAt).toISOString(),
-          LastActiveAt: new Date(conn.lastActiveAt).toISOString(),
-          Identity: { SourceIp: conn.sourceIp, UserAgent: conn.userAgent },
-        }),
-      );
-      return;
-    }
-    res.writeHead(405);
-    res.end();
-  };
-
   const server = createServer((req, res) => {
     // A throw here would be uncaught and end the process: an unparseable target (`http://[`) is a 400.
     if (!URL.canParse(req.url ?? '/', 'http://localhost')) {
@@ -275,13 +264,14 @@ export function createWebSocketFront(options: WebSocketFrontOptions): WebSocketF
       res.end('{"status":"ok"}');
       return;
     }
-    const m = /\/@connections\/([^/]+)$/.exec(url.pathname);
-    if (!m) {
-      res.writeHead(404, { 'Content-Type': 'application/json' });
-      res.end('{"message":"Not Found"}');
+    const route = matchManagementPath(url.pathname, secret);
+    if (route.kind !== 'connection') {
+      const status = route.kind === 'forbidden' ? 403 : 404;
+      res.writeHead(status, { 'Content-Type': 'application/json' });
+      res.end(status === 403 ? '{"message":"Forbidden"}' : '{"message":"Not Found"}');
       return;
     }
-    management(req, res, m[1] as string).catch((err: unknown) => {
+    serveManagementCall(req, res, { escapedId: route.escapedId, live, maxPayload }).catch((err: unknown) => {
       if (!res.headersSent) res.writeHead(err instanceof URIError ? 400 : 500); // URIError: an id like `%ZZ`
       res.end();
     });
@@ -293,6 +283,7 @@ export function createWebSocketFront(options: WebSocketFrontOptions): WebSocketF
   return {
     server,
     connections: sockets,
+    managementPath: `${MANAGEMENT_PREFIX}${secret}`,
     async close() {
       const pending = [...live.values()].map(
         (c) =>
@@ -339,25 +330,40 @@ export function lazyPusher(endpoint: () => string): ConnectionPusher {
 
 /** Where the front listens when run as a script. */
 export interface WebSocketFrontListenConfig {
+  /** A loopback address. */
   host: string;
   port: number;
+  /** @default - a random secret (then only this process can use its management API) */
+  managementSecret?: string;
 }
 
-/** Reads LOCAL_WS_HOST (default 127.0.0.1) and LOCAL_WS_PORT (default 8083). */
+/**
+ * Reads LOCAL_WS_HOST (a loopback address, default 127.0.0.1), LOCAL_WS_PORT (default 8083) and
+ * LOCAL_WS_MANAGEMENT_SECRET (optional).
+ */
 export function loadFrontListenConfig(env: Record<string, string | undefined>): WebSocketFrontListenConfig {
   const raw = env.LOCAL_WS_PORT;
   const port = raw === undefined || raw === '' ? 8083 : Number(raw);
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
     throw new Error(`LOCAL_WS_PORT must be a TCP port number (0-65535), got ${JSON.stringify(raw)}`);
   }
-  return { host: env.LOCAL_WS_HOST || '127.0.0.1', port };
+  const secret = env[MANAGEMENT_SECRET_ENV];
+  return {
+    host: requireLoopbackHost('LOCAL_WS_HOST', env.LOCAL_WS_HOST || '127.0.0.1'),
+    port,
+    ...(secret !== undefined &&
+      secret !== '' && {
+        managementSecret: requireManagementSecret(MANAGEMENT_SECRET_ENV, secret),
+      }),
+  };
 }
 
 /**
  * `tsx local/websocket-front.ts`: the local WebSocket API. Environment: the WebSocket handlers' variables
  * (lambdas/shared/realtime-config.ts `loadWebSocketConfig`: SUBSCRIPTIONS_TABLE, DYNAMODB_ENDPOINT,
  * API_CREDENTIALS_JSON/FILE, REALTIME_TOKEN_SECRET, REALTIME_SUPERVISOR_API_IDS) plus LOCAL_WS_HOST /
- * LOCAL_WS_PORT. The management endpoint is this process's own URL.
+ * LOCAL_WS_PORT / LOCAL_WS_MANAGEMENT_SECRET. The management endpoint is this process's own URL under
+ * the secret prefix; it is never logged.
  */
 export async function main(env: Record<string, string | undefined> = process.env): Promise<void> {
   const listen = loadFrontListenConfig(env);
@@ -368,6 +374,8 @@ export async function main(env: Record<string, string | undefined> = process.env
   const deps: WebSocketDeps = { ...base, pusherFor: () => pusher };
   const front = createWebSocketFront({
     routes: webSocketRoutes(deps),
+    sourceLimits: LOCAL_SOURCE_LIMITS,
+    ...(listen.managementSecret !== undefined && { managementSecret: listen.managementSecret }),
     onError: (err, ctx) =>
       base.logger.error('websocket handler failed', {
         ...ctx,
@@ -377,10 +385,11 @@ export async function main(env: Record<string, string | undefined> = process.env
   await new Promise<void>((ok) => front.server.listen(listen.port, listen.host, ok));
   const address = front.server.address();
   const port = typeof address === 'object' && address ? address.port : listen.port;
-  endpoint = `http://${listen.host}:${port}`;
+  const origin = `${urlHost(listen.host)}:${port}`;
+  endpoint = `http://${origin}${front.managementPath}`;
   base.logger.info('local WebSocket API listening', {
-    url: `ws://${listen.host}:${port}`,
-    managementEndpoint: endpoint,
+    url: `ws://${origin}`,
+    managementEndpoint: managementEndpoint(`http://${origin}`, '<secret>'),
   });
   const stop = () => {
     front.close().then(

@@ -16,6 +16,7 @@ import {
 import { type EnvSchemaOf, GATEWAY_ENV } from '../../contract/env-names';
 import { ApiKeyStore } from '../../core/auth/api-keys';
 import { ConfigError } from '../../core/config-error';
+import { DEFAULT_SOURCE_LIMITS, type SourceLimitsConfig } from './upgrade-guard';
 
 /** Where the AudioHook API keys come from. */
 export type ApiKeysConfig =
@@ -141,6 +142,14 @@ export interface GatewayConfig {
   selfDrain?: SelfDrainConfig;
   /** `SELF_DRAIN_ENABLED=true` was asked for but `TARGET_GROUP_ARN` or the ECS metadata is missing. */
   selfDrainMissing?: string[];
+  /**
+   * Per-source limits checked before authenticating an upgrade (fargate/src/upgrade-guard.ts): upgrades
+   * `SOURCE_LIMIT_UPGRADES_PER_SEC` (50) with a burst of `SOURCE_LIMIT_UPGRADES_BURST` (100), failed
+   * authentications `SOURCE_LIMIT_FAILURES_PER_SEC` (10) with a burst of `SOURCE_LIMIT_FAILURES_BURST` (20),
+   * per source address; beyond them 429 + `Retry-After`. API keys that verified recently are not limited.
+   * @default - on with those values; `SOURCE_LIMIT_ENABLED=false` turns it off
+   */
+  sourceLimits?: SourceLimitsConfig;
 }
 
 /** Self-drain (fargate/src/observability/self-drain.ts). */
@@ -272,6 +281,14 @@ const schema = z.object({
   SELF_DRAIN_CHECK_SEC: integer('SELF_DRAIN_CHECK_SEC', 1, 3600).default(30),
   ECS_ENDPOINT: endpoint('ECS_ENDPOINT').optional(),
   ELB_ENDPOINT: endpoint('ELB_ENDPOINT').optional(),
+  SOURCE_LIMIT_ENABLED: z
+    .enum(['true', 'false'], { message: 'SOURCE_LIMIT_ENABLED must be true or false' })
+    .default('true'),
+  // Defaults applied below from DEFAULT_SOURCE_LIMITS (one home for the numbers).
+  SOURCE_LIMIT_UPGRADES_PER_SEC: integer('SOURCE_LIMIT_UPGRADES_PER_SEC', 1, 100_000).optional(),
+  SOURCE_LIMIT_UPGRADES_BURST: integer('SOURCE_LIMIT_UPGRADES_BURST', 1, 1_000_000).optional(),
+  SOURCE_LIMIT_FAILURES_PER_SEC: integer('SOURCE_LIMIT_FAILURES_PER_SEC', 1, 100_000).optional(),
+  SOURCE_LIMIT_FAILURES_BURST: integer('SOURCE_LIMIT_FAILURES_BURST', 1, 1_000_000).optional(),
 } satisfies EnvSchemaOf<typeof GATEWAY_ENV, z.ZodType>);
 
 /** Env variables this module reads; a blank value counts as unset (ECS and compose files often leave them ""). */
@@ -404,6 +421,18 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
         },
       }),
     ...(selfDrainMissing.length > 0 && { selfDrainMissing }),
+    ...(e.SOURCE_LIMIT_ENABLED === 'true' && {
+      sourceLimits: {
+        upgrades: {
+          ratePerSec: e.SOURCE_LIMIT_UPGRADES_PER_SEC ?? DEFAULT_SOURCE_LIMITS.upgrades.ratePerSec,
+          burst: e.SOURCE_LIMIT_UPGRADES_BURST ?? DEFAULT_SOURCE_LIMITS.upgrades.burst,
+        },
+        failures: {
+          ratePerSec: e.SOURCE_LIMIT_FAILURES_PER_SEC ?? DEFAULT_SOURCE_LIMITS.failures.ratePerSec,
+          burst: e.SOURCE_LIMIT_FAILURES_BURST ?? DEFAULT_SOURCE_LIMITS.failures.burst,
+        },
+      },
+    }),
   };
 }
 

@@ -3,8 +3,9 @@
  * before accepting them (`ws` in `noServer` mode), then binds each socket to a core session.
  * `createGateway()` builds; it never listens (style.md habit 6): `main.ts` and tests do.
  *
- * Upgrade order is cheapest refusal first (path, drain, capacity, then the HMAC work), so a reconnect storm
- * after an outage is answered with fast 503s instead of slow `opened`s (protocol §6.2 item 11).
+ * Upgrade order is cheapest refusal first (path, drain, per-source limits, capacity, then the HMAC work), so
+ * a reconnect storm after an outage is answered with fast 503s instead of slow `opened`s (protocol §6.2
+ * item 11), and a flood or brute force from one address with fast 429s (upgrade-guard.ts).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Duplex } from 'node:stream';
@@ -23,6 +24,7 @@ import type { Clock, Logger, TimerHandle, Timers } from '../../core/ports';
 import { type Connection, createConnection } from './audiohook/connection';
 import { answerHttpRequest, headerForLog, pathnameOf, writeRefusal } from './gateway-http';
 import { LatencySamples } from './gateway-latency';
+import { type SourceLimitsConfig, UpgradeGuard } from './upgrade-guard';
 
 /** Collaborators and settings of {@link createGateway}. */
 export interface GatewayDeps {
@@ -56,6 +58,10 @@ export interface GatewayDeps {
   endGraceMs?: number;
   /** Called for every upgrade the gateway itself refuses, with its code (metrics count `at-capacity`). */
   onUpgradeRefused?: (code: GatewayRejectCode) => void;
+  /** Per-source limits checked before authentication (429 `rate-limited`). @default - none */
+  sourceLimits?: SourceLimitsConfig;
+  /** Rejection logs: first per code and source in full, then one summary per interval. @default 10_000 */
+  rejectionLogIntervalMs?: number;
 }
 
 /** Counters for metrics and benchmarks. */
@@ -100,6 +106,7 @@ export interface Gateway {
 export type GatewayRejectCode =
   | 'unknown-path'
   | 'draining'
+  | 'rate-limited'
   | 'at-capacity'
   | 'duplicate-session'
   | 'handshake-failed'
@@ -131,6 +138,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
   let rejected = new Map<string, number>();
   const latencies = new LatencySamples();
   const idleWaiters = new Set<() => void>();
+  const { sourceLimits: limits, rejectionLogIntervalMs } = deps;
+  const guard = new UpgradeGuard({ limits, rejectionLogIntervalMs, clock, timers, logger });
 
   const wss = new WebSocketServer({
     noServer: true,
@@ -186,8 +195,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
       reject(socket, 503, 'draining', { 'Retry-After': String(retryAfterSec) });
       return;
     }
+    // Before capacity: a flood is told to back off (429) and never counts as a call turned away.
+    const admitted = guard.admit(req);
+    if (!admitted.ok) {
+      reject(socket, 429, 'rate-limited', { 'Retry-After': String(admitted.retryAfterSec) });
+      return;
+    }
     if (entries.size + pending >= deps.maxSessions) {
-      logger.warn({ sessions: entries.size, pending, maxSessions: deps.maxSessions }, 'upgrade refused: at capacity');
+      const load = { sessions: entries.size, pending, maxSessions: deps.maxSessions };
+      guard.rejected('at-capacity', admitted.source, { ...load, remoteAddress });
       reject(socket, 503, 'at-capacity', { 'Retry-After': String(retryAfterSec) });
       return;
     }
@@ -208,26 +224,25 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }
 
     if (!outcome.ok) {
+      // Counted before the delay below, so a concurrent burst is cut off at once.
+      guard.authFailed(admitted);
       // §1.3 check 8: every negative answer waits ≥ 500 ms from the start, whatever failed and how fast.
       const wait = started + MIN_AUTH_FAILURE_DELAY_MS - clock.monotonic();
       if (wait > 0) await new Promise<void>((resolve) => timers.setTimeout(resolve, wait));
-      logger.warn(
-        {
-          code: outcome.code,
-          status: outcome.status,
-          detail: outcome.message,
-          correlationId: headerForLog(req.headers['audiohook-correlation-id']),
-          sessionId: headerForLog(req.headers['audiohook-session-id']),
-          organizationId: headerForLog(req.headers['audiohook-organization-id']),
-          remoteAddress,
-          forwardedFor: headerForLog(req.headers['x-forwarded-for']),
-        },
-        'upgrade rejected',
-      );
+      guard.rejected(outcome.code, admitted.source, {
+        status: outcome.status,
+        detail: outcome.message,
+        correlationId: headerForLog(req.headers['audiohook-correlation-id']),
+        sessionId: headerForLog(req.headers['audiohook-session-id']),
+        organizationId: headerForLog(req.headers['audiohook-organization-id']),
+        remoteAddress,
+        forwardedFor: headerForLog(req.headers['x-forwarded-for']),
+      });
       reject(socket, outcome.status, outcome.code);
       return;
     }
 
+    guard.authSucceeded(admitted);
     // The refresh above may have awaited: re-check what can have changed meanwhile.
     if (draining) {
       reject(socket, 503, 'draining', { 'Retry-After': String(retryAfterSec) });
@@ -235,10 +250,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
     }
     if (entries.has(outcome.sessionId)) {
       // Genesys gives every socket a new session id; a second live one is a replay or a client bug.
-      logger.warn(
-        { sessionId: outcome.sessionId, correlationId: outcome.correlationId, remoteAddress },
-        'upgrade rejected: session id already live',
-      );
+      const fields = { sessionId: outcome.sessionId, correlationId: outcome.correlationId, remoteAddress };
+      guard.rejected('duplicate-session', admitted.source, { ...fields, detail: 'session id already live' });
       reject(socket, 409, 'duplicate-session');
       return;
     }
@@ -373,6 +386,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     startDrain() {
       if (draining) return;
       draining = true;
+      guard.flush();
       logger.info({ sessions: entries.size }, 'gateway draining: refusing new sessions');
     },
     async drain(deadlineMs) {
@@ -418,6 +432,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
 const GATEWAY_REJECT_CODES: ReadonlySet<string> = new Set<GatewayRejectCode>([
   'unknown-path',
   'draining',
+  'rate-limited',
   'at-capacity',
   'duplicate-session',
   'handshake-failed',

@@ -190,10 +190,13 @@ async function main(): Promise<void> {
     ...(pipeline && { hooksFactory: pipeline.controller.hooksFactory }),
     sessionOptions: { supportedLanguages: config.supportedLanguages, flushBudgetMs: config.closeFlushBudgetMs },
     onUnknownApiKey: () => keySource.refreshIfStale(),
+    // Per-source limits on upgrades, checked before any authentication (docs/deploy.md §5).
+    ...(config.sourceLimits !== undefined && { sourceLimits: config.sourceLimits }),
     // The CDK alarms on RefusedUpgrades: calls turned away because this task is full.
     ...(metrics && {
       onUpgradeRefused: (code: string) => {
         if (code === 'at-capacity') metrics.refusedUpgrade();
+        if (code === 'rate-limited') metrics.rateLimitedUpgrade();
       },
     }),
     clock: systemClock,

@@ -13,7 +13,7 @@ import { policyOf, repositoriesOf } from '../../lambdas/shared/deps';
 import { createObservability } from '../../lambdas/shared/observability';
 import { createLocalDynamoDbClient } from '../dynamodb';
 import { localRoutes } from './routes';
-import { createLocalApi } from './server';
+import { createLocalApi, LOCAL_SOURCE_LIMITS } from './server';
 
 /** Where the local API listens. */
 export interface LocalApiListenConfig {
@@ -51,6 +51,8 @@ async function main(): Promise<void> {
   const server = createLocalApi({
     routes: localRoutes(deps),
     authorizer: handlerFromConfig(authConfig),
+    // The WAF rate rule's local stand-in: a flood of bad credentials gets 429 before any scrypt.
+    sourceLimits: LOCAL_SOURCE_LIMITS,
     onError: (err, ctx) =>
       logger.error('unhandled failure', { ...ctx, error: err instanceof Error ? err.message : String(err) }),
   });

@@ -13,6 +13,16 @@
  *   authorizer context values reach the handler as strings, with `principalId`, as API Gateway does;
  * - per-credential throttling (a usage plan keyed by the authorizer's `usageIdentifierKey`) → `429-01`
  *   with `Retry-After`;
+ * - per-source limits *before* the authorizer (the WAF rate-based rule's stand-in, issue #15 item 6) →
+ *   `429-01` with `Retry-After`, with no scrypt spent. Locally every caller is 127.0.0.1, so a plain per-IP
+ *   rule would let one flood starve every legitimate caller (and the test suite would throttle itself).
+ *   So two buckets per source, both skipped by a credential that passed the authorizer recently
+ *   (core/auth/source-limiter.ts keeps a keyed hash of id + secret, withdrawn on its first 401): `requests`
+ *   counts what arrives without such a credential, `failures` only the 401s. A flood of bad credentials
+ *   empties the failure bucket after its burst and is answered 429 from then on, while a caller whose
+ *   credential verified keeps its 2xx at any rate its usage plan allows. A caller's very first request
+ *   during a flood competes for the failure budget like any unverified one: locally nothing else can
+ *   tell it apart before the scrypt, in AWS it has its own address;
  * - a handler that throws → `500-01` (`DEFAULT_5XX`).
  *
  * Build ≠ listen: {@link createLocalApi} returns the server; the caller listens (tests on port 0).
@@ -22,6 +32,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import type { APIGatewayAuthorizerResult, APIGatewayRequestAuthorizerEvent } from 'aws-lambda';
 import { type ApiErrorCode, errorEnvelope } from '../../core/api/errors';
+import { type RateLimit, SourceLimiter, sourceKeyOf } from '../../core/auth/source-limiter';
+import { API_ID_HEADER, API_SECRET_HEADER } from '../../lambdas/authorizer/handler';
 import type { ApiEvent, ApiResult, RouteHandler } from '../../lambdas/shared/http';
 
 /** One route served by the adapter. */
@@ -50,9 +62,25 @@ export interface LocalApiOptions {
   healthPath?: string;
   /** Wall clock for throttling. @default Date.now */
   now?: () => number;
+  /** Per-source limits checked before the authorizer (see the module comment). @default - none */
+  sourceLimits?: LocalSourceLimits;
   /** Called when a handler or the authorizer throws (the body never carries details). */
   onError?: (err: unknown, context: { requestId: string; stage: 'authorizer' | 'handler' }) => void;
 }
+
+/** Per-source limits of {@link LocalApiOptions.sourceLimits}, per source address. */
+export interface LocalSourceLimits {
+  /** Requests that carry no recently verified credential. */
+  requests: RateLimit;
+  /** Answers `401-01`; once spent, unverified requests get `429-01` without reaching the authorizer. */
+  failures: RateLimit;
+}
+
+/** What `npm start` uses: loose on requests (every local caller shares 127.0.0.1), tight on failures. */
+export const LOCAL_SOURCE_LIMITS: LocalSourceLimits = {
+  requests: { ratePerSec: 100, burst: 200 },
+  failures: { ratePerSec: 10, burst: 20 },
+};
 
 const REGION = 'local';
 const ACCOUNT = '000000000000';
@@ -150,6 +178,13 @@ class Throttle {
   }
 }
 
+/** The presented id and secret as one string (what the authorizer reads: the last value of each header). */
+function credentialOf(req: IncomingMessage): string | undefined {
+  const id = req.headersDistinct[API_ID_HEADER]?.at(-1);
+  const secret = req.headersDistinct[API_SECRET_HEADER]?.at(-1);
+  return id && secret ? `${id}\n${secret}` : undefined;
+}
+
 function singleValues(distinct: Record<string, string[]>): Record<string, string> {
   // API Gateway REST v1 keeps the last value of a repeated header or query parameter in the single-value map.
   return Object.fromEntries(
@@ -167,6 +202,8 @@ export function createLocalApi(options: LocalApiOptions): Server {
   const healthPath = options.healthPath ?? '/health';
   const now = options.now ?? Date.now;
   const throttle = new Throttle(now);
+  const limits = options.sourceLimits;
+  const sources = limits && new SourceLimiter({ requests: limits.requests, failures: limits.failures, now });
   const compiled = options.routes.map((route) => ({ route, re: compile(route.path) }));
 
   const match = (method: string, path: string): Matched | undefined => {
@@ -194,6 +231,13 @@ export function createLocalApi(options: LocalApiOptions): Server {
     if (method === 'GET' && url.pathname === healthPath) {
       json(res, 200, { status: 'ok' });
       return;
+    }
+    // Before the body is read and before the authorizer: a throttled request costs a map lookup.
+    const source = sourceKeyOf(req.socket.remoteAddress);
+    const credential = credentialOf(req);
+    const admission = sources?.admit(source, credential);
+    if (admission && !admission.allowed) {
+      return envelope(res, requestId, '429-01', { 'Retry-After': String(admission.retryAfterSec) });
     }
     const body = await readBody(req, maxPayload);
     if (body === 'too-large') return envelope(res, requestId, '413-01');
@@ -267,11 +311,15 @@ export function createLocalApi(options: LocalApiOptions): Server {
       try {
         verdict = await options.authorizer(authEvent);
       } catch (err) {
-        if (err instanceof Error && err.message === 'Unauthorized') return envelope(res, requestId, '401-01');
+        if (err instanceof Error && err.message === 'Unauthorized') {
+          sources?.recordFailure(source, credential);
+          return envelope(res, requestId, '401-01');
+        }
         options.onError?.(err, { requestId, stage: 'authorizer' });
         return envelope(res, requestId, '500-01');
       }
       if (!policyAllows(verdict, methodArn)) return envelope(res, requestId, '403-01');
+      if (credential !== undefined) sources?.recordSuccess(credential);
       const context = verdict.context ?? {};
       const rate = Number(context.rateLimitPerSec ?? defaultRate);
       const key = verdict.usageIdentifierKey ?? verdict.principalId;

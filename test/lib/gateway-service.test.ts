@@ -144,6 +144,10 @@ describe('gateway service', () => {
       expect(attr(targetGroupAttrs, 'load_balancing.cross_zone.enabled')).toBe('true');
     });
 
+    it('preserves client addresses, so the per-source upgrade limit sees callers, not the NLB', () => {
+      expect(attr(targetGroupAttrs, 'preserve_client_ip.enabled')).toBe('true');
+    });
+
     it('does not let ECS rebalance zones by stopping tasks that hold calls', () => {
       s.template.hasResourceProperties('AWS::ECS::Service', { AvailabilityZoneRebalancing: 'DISABLED' });
     });

@@ -1,6 +1,7 @@
 /**
  * The local WebSocket front with real `ws` clients, the real route handlers on DynamoDB Local, and the
- * fan-out pushing through the real `@aws-sdk/client-apigatewaymanagementapi` client pointed at the front.
+ * fan-out pushing through the real `@aws-sdk/client-apigatewaymanagementapi` client pointed at the front's
+ * secret management endpoint (and refused without it).
  */
 import { randomUUID } from 'node:crypto';
 import { type AddressInfo, connect as tcpConnect } from 'node:net';
@@ -12,7 +13,13 @@ import { credentialEntry } from '../../lambdas/authorizer/hash-secret';
 import { makeHandler as makeFanout } from '../../lambdas/fanout/handler';
 import { CredentialStore, inlineSource } from '../../lambdas/shared/credential-store';
 import { ManagementApiPusher, managementClient, type WebSocketDeps } from '../../lambdas/shared/websocket';
-import { createWebSocketFront, lazyPusher, type WebSocketFront, webSocketRoutes } from '../../local/websocket-front';
+import {
+  createWebSocketFront,
+  lazyPusher,
+  loadFrontListenConfig,
+  type WebSocketFront,
+  webSocketRoutes,
+} from '../../local/websocket-front';
 import { DeadLetterRepository, SubscriptionsRepository } from '../../store/subscriptions';
 import { setupDynamoDb, type TestDynamoDb } from '../helpers/dynamodb';
 import { insertRecord, storedItem, utteranceInput } from '../lambdas/fanout-helpers';
@@ -23,7 +30,10 @@ const TOKEN_KEY = 'k'.repeat(40);
 
 let db: TestDynamoDb;
 let front: WebSocketFront;
+/** The front's own URL (health, upgrades). */
 let endpoint: string;
+/** The management endpoint the SDK client is given: `endpoint` + `/_management/<secret>`. */
+let management: string;
 let wsUrl: string;
 let subscriptions: SubscriptionsRepository;
 const clients: WebSocket[] = [];
@@ -38,7 +48,7 @@ beforeAll(async () => {
     }),
     { ttlMs: 60_000 },
   );
-  const pusher = lazyPusher(() => endpoint);
+  const pusher = lazyPusher(() => management);
   const deps: WebSocketDeps = {
     subscriptions,
     pusherFor: () => pusher,
@@ -52,6 +62,7 @@ beforeAll(async () => {
   await new Promise<void>((ok) => front.server.listen(0, '127.0.0.1', ok));
   const { port } = front.server.address() as AddressInfo;
   endpoint = `http://127.0.0.1:${port}`;
+  management = `${endpoint}${front.managementPath}`;
   wsUrl = `ws://127.0.0.1:${port}`;
 });
 
@@ -113,7 +124,7 @@ async function connect(options: { apiId?: string; secret?: string; token?: strin
 function fanout() {
   return makeFanout({
     webhooks: [],
-    websocket: { subscriptions, pusher: new ManagementApiPusher(managementClient(endpoint)) },
+    websocket: { subscriptions, pusher: new ManagementApiPusher(managementClient(management)) },
     deadLetters: new DeadLetterRepository(db.doc, { tableName: subscriptionsTableName(db.prefix) }),
     retry: { maxAttemptsPerRun: 1, baseDelayMs: 1, maxDelayMs: 1, maxRetryAgeMs: 1000, requestTimeoutMs: 1000 },
     concurrency: 4,
@@ -233,7 +244,9 @@ describe('local WebSocket front', () => {
         socket.on('error', fail);
       });
     expect(await exchange('GET http://[ HTTP/1.1\r\nHost: x\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
-    expect(await exchange('GET /@connections/%ZZ HTTP/1.1\r\nHost: x\r\n\r\n')).toMatch(/^HTTP\/1\.1 400 /);
+    expect(await exchange(`GET ${front.managementPath}/@connections/%ZZ HTTP/1.1\r\nHost: x\r\n\r\n`)).toMatch(
+      /^HTTP\/1\.1 400 /,
+    );
     const health = await fetch(`${endpoint}/health`);
     expect(health.status).toBe(200);
   });
@@ -244,17 +257,90 @@ describe('local WebSocket front', () => {
     client.send({ action: 'subscribe', conversationId: c });
     await client.next();
     const [id] = await subscriptions.subscribersOf(c);
-    const info = await fetch(`${endpoint}/local/@connections/${encodeURIComponent(id as string)}`);
+    const info = await fetch(`${management}/@connections/${encodeURIComponent(id as string)}`);
     expect(info.status).toBe(200);
     expect(await info.json()).toMatchObject({ Identity: { SourceIp: expect.any(String) } });
     const closed = new Promise<number>((ok) => client.ws.once('close', (code) => ok(code)));
-    await new ManagementApiPusher(managementClient(endpoint)).disconnect(id as string);
+    await new ManagementApiPusher(managementClient(management)).disconnect(id as string);
     expect(await closed).toBe(1000);
-    const after = await fetch(`${endpoint}/@connections/${encodeURIComponent(id as string)}`, {
+    const after = await fetch(`${management}/@connections/${encodeURIComponent(id as string)}`, {
       method: 'POST',
       body: '{}',
     });
     expect(after.status).toBe(410);
     expect(after.headers.get('x-amzn-errortype')).toBe('GoneException');
+  });
+});
+
+describe('local WebSocket front: management API secret', () => {
+  /** A live subscribed client and its connection id. */
+  async function subscribed(): Promise<{ client: Client; id: string }> {
+    const client = await connect();
+    const c = `conv-${randomUUID()}`;
+    client.send({ action: 'subscribe', conversationId: c });
+    await client.next();
+    const [id] = await subscriptions.subscribersOf(c);
+    return { client, id: encodeURIComponent(id as string) };
+  }
+
+  it('answers 403 to every management call without the secret or with a wrong one, and delivers nothing', async () => {
+    const { client, id } = await subscribed();
+    const secret = front.managementPath.slice('/_management/'.length);
+    const wrong = `${secret.slice(0, -1)}${secret.endsWith('A') ? 'B' : 'A'}`;
+    const paths = [
+      `/@connections/${id}`,
+      `/local/@connections/${id}`,
+      `/_management/${wrong}/@connections/${id}`,
+      `/_management//@connections/${id}`,
+      `/_management/${secret}/x/@connections/${id}`,
+    ];
+    for (const path of paths) {
+      for (const method of ['POST', 'GET', 'DELETE']) {
+        const res = await fetch(`${endpoint}${path}`, { method, ...(method === 'POST' && { body: '{"fake":1}' }) });
+        expect(res.status, `${method} ${path}`).toBe(403);
+        expect(await res.json()).toEqual({ message: 'Forbidden' });
+      }
+    }
+    // The connection survived every DELETE, and the first frame it gets is the authorized push below.
+    const pushed = await fetch(`${management}/@connections/${id}`, { method: 'POST', body: '{"real":1}' });
+    expect(pushed.status).toBe(200);
+    expect(await client.next()).toEqual({ real: 1 });
+    expect(client.ws.readyState).toBe(WebSocket.OPEN);
+  });
+
+  it("the fan-out's SDK client keeps the endpoint's secret prefix; without it the push is refused", async () => {
+    const { client, id } = await subscribed();
+    await new ManagementApiPusher(managementClient(management)).post(decodeURIComponent(id), '{"via":"sdk"}');
+    expect(await client.next()).toEqual({ via: 'sdk' });
+    const refused = await new ManagementApiPusher(managementClient(endpoint))
+      .post(decodeURIComponent(id), '{"via":"nosecret"}')
+      .then(
+        () => undefined,
+        (err: unknown) => err as { $metadata?: { httpStatusCode?: number } },
+      );
+    expect(refused?.$metadata?.httpStatusCode).toBe(403);
+  });
+
+  it('still serves upgrades and health outside the management prefix (404 elsewhere)', async () => {
+    const client = await connect();
+    expect(client.ws.readyState).toBe(WebSocket.OPEN);
+    expect((await fetch(`${endpoint}/health`)).status).toBe(200);
+    expect((await fetch(`${endpoint}/nothing-here`)).status).toBe(404);
+  });
+
+  it('refuses a weak management secret, a non-loopback host and a bad LOCAL_WS_MANAGEMENT_SECRET', () => {
+    const ok = async () => ({ statusCode: 200 });
+    const routes = { $connect: ok, $disconnect: ok, $default: ok };
+    expect(() => createWebSocketFront({ routes, managementSecret: 'short' })).toThrow(
+      /managementSecret must be at least 32 characters/,
+    );
+    expect(() => loadFrontListenConfig({ LOCAL_WS_HOST: '0.0.0.0' })).toThrow(/LOCAL_WS_HOST must be a loopback/);
+    expect(() => loadFrontListenConfig({ LOCAL_WS_MANAGEMENT_SECRET: 'a/b' })).toThrow(/LOCAL_WS_MANAGEMENT_SECRET/);
+    const good = 'x'.repeat(43);
+    expect(loadFrontListenConfig({ LOCAL_WS_HOST: '127.0.0.2', LOCAL_WS_MANAGEMENT_SECRET: good })).toEqual({
+      host: '127.0.0.2',
+      port: 8083,
+      managementSecret: good,
+    });
   });
 });

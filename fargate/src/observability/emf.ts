@@ -50,6 +50,7 @@ const COUNTERS: ReadonlyArray<readonly [string, EmfUnit]> = [
   [N.inboxApplyErrors, 'Count'],
   [N.closeFailures, 'Count'],
   [N.refusedUpgrades, 'Count'],
+  [N.rateLimitedUpgrades, 'Count'],
 ];
 
 /** Streamer counters → metric names (the others stay in the logs and `/metrics`). */
@@ -170,6 +171,11 @@ export class GatewayMetrics {
   /** An upgrade refused because the task is at `MAX_SESSIONS` (`RefusedUpgrades`, alarmed on). */
   refusedUpgrade(): void {
     this.add(N.refusedUpgrades, 1);
+  }
+
+  /** An upgrade answered 429 by the per-source limit (`RateLimitedUpgrades`). */
+  rateLimitedUpgrade(): void {
+    this.add(N.rateLimitedUpgrades, 1);
   }
 
   /** Adds to a count of this interval. */
