@@ -189,7 +189,8 @@ const appConfigSchema = z
             }),
           )
           .default([]),
-        waf: z.boolean().default(false),
+        // On by default (docs/deploy.md §3.2); `false` opts out.
+        waf: z.boolean().default(true),
         /**
          * How long stop waits for the gateway's segment summary. At most 20 s: the stop function's timeout is
          * this plus a 5 s margin (lib/control-api.ts), and must stay under API Gateway's 29 s integration limit.

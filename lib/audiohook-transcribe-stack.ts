@@ -151,6 +151,7 @@ export class AudiohookTranscribeStack extends Stack {
       conversationsTable: this.store.conversationsTable,
       utterancesTable: this.store.utterancesTable,
       apiCredentialsSecret: this.store.apiCredentialsSecret,
+      pageTokenSecret: this.store.pageTokenSecret,
       throttleRatePerSec: c.api.throttleRatePerSec,
       throttleBurst: c.api.throttleBurst,
       clients: c.api.clients,
@@ -259,6 +260,10 @@ export class AudiohookTranscribeStack extends Stack {
         value: tokenSecret.secretArn,
       });
     }
+    new CfnOutput(this, 'PageTokenKeySecretArn', {
+      description: 'HMAC key of the messages route nextTokens (rotate with put-secret-value; docs/deploy.md)',
+      value: this.store.pageTokenSecret.secretArn,
+    });
     if (this.store.webhookTargetsSecret) {
       new CfnOutput(this, 'WebhookTargetsSecretArn', {
         description: 'Webhook targets and their credentials (JSON array; docs/deploy.md)',

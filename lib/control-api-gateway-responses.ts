@@ -64,6 +64,9 @@ const GATEWAY_RESPONSES: ReadonlyArray<{
     message: 'Request Entity Too Large',
     code: '413-01',
   },
+  // A request the web ACL blocked (a managed rule, or its address over the per-IP rate): left to DEFAULT_4XX it
+  // would read as a 400 the caller caused by its payload.
+  { id: 'WafFiltered', type: apigw.ResponseType.WAF_FILTERED, status: '403', message: 'Forbidden', code: '403-01' },
   { id: 'Default4xx', type: apigw.ResponseType.DEFAULT_4XX, status: '400', message: 'Bad request', code: '400-01' },
   {
     id: 'IntegrationTimeout',

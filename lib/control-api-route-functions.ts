@@ -100,6 +100,15 @@ function grantRoutePermissions(props: ControlApiProps, fns: ReadonlyMap<RouteSpe
     }),
   );
   props.conversationsTable.grantReadData(get('conversation-status'));
+  // The nextToken key, read at run time; GetSecretValue only (grantRead would add DescribeSecret, never used).
+  // The secret uses the account's aws/secretsmanager key, which needs no KMS grant.
+  get('get-messages').addToRolePolicy(
+    new iam.PolicyStatement({
+      sid: 'ReadPageTokenKey',
+      actions: ['secretsmanager:GetSecretValue'],
+      resources: [props.pageTokenSecret.secretArn],
+    }),
+  );
 
   const tokenSecret = props.realtime?.tokenSecret;
   if (tokenSecret) tokenSecret.grantRead(get('realtime-token'));
@@ -144,8 +153,12 @@ function grantRoutePermissions(props: ControlApiProps, fns: ReadonlyMap<RouteSpe
   }
 }
 
-/** Environment only some routes need (the realtime token settings, the feed bucket). */
+/** Environment only some routes need (the page-token key, the realtime token settings, the feed bucket). */
 function routeExtraEnv(id: RouteSpec['id'], props: ControlApiProps): Record<string, string> {
+  if (id === 'get-messages') {
+    // The ARN only: the handler reads the key at run time (granted above) and refuses to start without it.
+    return { PAGE_TOKEN_SECRET_ID: props.pageTokenSecret.secretArn } satisfies EnvironmentOf<typeof API_ENV>;
+  }
   if (id === 'realtime-token' && props.realtime) {
     const r = props.realtime;
     return {

@@ -3,7 +3,8 @@
  * sits behind the REQUEST authorizer (`asapp-api-id` + `asapp-api-secret`), is served at the root of a
  * custom domain (base-path mapping, no stage segment, so a customer only swaps the host name), with stage
  * throttling, optional per-client usage plans, JSON access logs without bodies, and gateway responses that
- * speak the contract's error envelope. WAF is optional.
+ * speak the contract's error envelope. A WAF web ACL (AWS managed rule groups and a per-IP rate limit, both
+ * evaluated before the authorizer runs) is attached by default; `waf: false` opts out.
  */
 import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
@@ -32,6 +33,28 @@ export {
   stopRouteTimeoutSec,
 } from './control-api-route-functions';
 
+/** The window WAF counts a source IP's requests over for the rate-based rule, seconds (WAF's default). */
+export const WAF_RATE_WINDOW_SEC = 300;
+/** Floor of {@link wafRateLimitPer5Min}: a client retrying a burst of errors must never be locked out. */
+export const WAF_MIN_RATE_LIMIT_PER_5_MIN = 100;
+
+/**
+ * Requests one source IP may send per 5 minutes; WAF blocks the address while it stays above: a quarter of
+ * what the stage admits in that time (`throttleRatePerSec × 300 / 4`, at least 100). One address can then take
+ * at most a quarter of the stage rate (after WAF's detection delay of under a minute), leaving the rest to
+ * the legitimate callers that share it, and make the authorizer run scrypt at most that often. At the default
+ * 100 requests/s it is 7,500 (25 requests/s sustained), several times what a Genesys organization's start,
+ * stop and messages calls from one egress address reach at 1,000 concurrent calls.
+ */
+export function wafRateLimitPer5Min(throttleRatePerSec: number): number {
+  if (!(throttleRatePerSec > 0)) {
+    throw new Error(
+      `ControlApi: throttleRatePerSec must be positive to derive the WAF rate limit, got ${throttleRatePerSec}`,
+    );
+  }
+  return Math.max(WAF_MIN_RATE_LIMIT_PER_5_MIN, Math.floor((throttleRatePerSec * WAF_RATE_WINDOW_SEC) / 4));
+}
+
 /** Name of the execution-log group API Gateway writes to for a stage (it creates it itself if missing). */
 export function executionLogGroupName(apiId: string, stageName: string): string {
   return `API-Gateway-Execution-Logs_${apiId}/${stageName}`;
@@ -57,6 +80,11 @@ export interface ControlApiProps {
   readonly conversationsTable: dynamodb.ITable;
   readonly utterancesTable: dynamodb.ITable;
   readonly apiCredentialsSecret: secretsmanager.ISecret;
+  /**
+   * Key of the messages route's `nextToken`s (`SecretString` is the key): its ARN goes into that function's
+   * environment, which may read it (GetSecretValue) and nothing else.
+   */
+  readonly pageTokenSecret: secretsmanager.ISecret;
   /** Stage-wide steady rate (api-contract §5: 100 requests/s spike arrest). */
   readonly throttleRatePerSec: number;
   readonly throttleBurst: number;
@@ -68,7 +96,11 @@ export interface ControlApiProps {
   readonly clients?: readonly ApiClientProps[];
   /** Default daily quota of client plans. @default - no quota */
   readonly quotaPerDay?: number;
-  readonly waf: boolean;
+  /**
+   * Attach a WAF web ACL to the stage: AWS managed rule groups (common, known bad inputs) and a per-IP
+   * rate-based rule ({@link wafRateLimitPer5Min}), evaluated before the authorizer. @default true
+   */
+  readonly waf?: boolean;
   readonly supportedLanguages: readonly string[];
   readonly defaultLanguage: string;
   readonly redaction: boolean;
@@ -121,6 +153,7 @@ export class ControlApi extends Construct {
     const clients = props.clients ?? [];
     const manageCloudWatchRole = props.manageCloudWatchRole ?? true;
     const requireUsageKey = clients.length > 0;
+    const waf = props.waf ?? true;
 
     const observabilityEnv = {
       POWERTOOLS_SERVICE_NAME: lambdaMetricsService(this, 'api'),
@@ -250,12 +283,12 @@ export class ControlApi extends Construct {
           'the documented one and is scoped to log delivery',
       });
     }
-    if (!props.waf) {
+    if (!waf) {
       Validations.of(this.api.deploymentStage).acknowledge({
         id: 'AwsSolutions-APIG3',
         reason:
-          'WAF is opt-in (audiohook.api.waf): every route needs the authorizer, the stage is throttled, and callers are ' +
-          'a few known systems; enable it when the API is exposed more widely',
+          'The operator switched the default web ACL off (audiohook.api.waf=false, docs/deploy.md "WAF"), e.g. for a ' +
+          'WAF managed centrally by Firewall Manager; every route still needs the authorizer and the stage is throttled',
       });
     }
 
@@ -299,7 +332,7 @@ export class ControlApi extends Construct {
       });
     }
 
-    if (props.waf) {
+    if (waf) {
       this.webAcl = this.createWebAcl(props);
       new wafv2.CfnWebACLAssociation(this, 'WebAclAssociation', {
         resourceArn: this.api.deploymentStage.stageArn,
@@ -309,30 +342,53 @@ export class ControlApi extends Construct {
   }
 
   private createWebAcl(props: ControlApiProps): wafv2.CfnWebACL {
-    const managed = (name: string, priority: number): wafv2.CfnWebACL.RuleProperty => ({
+    const visibility = (metricName: string): wafv2.CfnWebACL.VisibilityConfigProperty => ({
+      cloudWatchMetricsEnabled: true,
+      metricName,
+      sampledRequestsEnabled: true,
+    });
+    const managed = (
+      name: string,
+      priority: number,
+      countOnly: readonly string[] = [],
+    ): wafv2.CfnWebACL.RuleProperty => ({
       name,
       priority,
       overrideAction: { none: {} },
-      statement: { managedRuleGroupStatement: { vendorName: 'AWS', name } },
-      visibilityConfig: { cloudWatchMetricsEnabled: true, metricName: name, sampledRequestsEnabled: true },
+      statement: {
+        managedRuleGroupStatement: {
+          vendorName: 'AWS',
+          name,
+          ...(countOnly.length > 0 && {
+            ruleActionOverrides: countOnly.map((rule) => ({ name: rule, actionToUse: { count: {} } })),
+          }),
+        },
+      },
+      visibilityConfig: visibility(name),
     });
     return new wafv2.CfnWebACL(this, 'WebAcl', {
       scope: 'REGIONAL',
       defaultAction: { allow: {} },
-      visibilityConfig: { cloudWatchMetricsEnabled: true, metricName: 'ControlApi', sampledRequestsEnabled: true },
+      visibilityConfig: visibility('ControlApi'),
       rules: [
-        managed('AWSManagedRulesCommonRuleSet', 1),
-        managed('AWSManagedRulesKnownBadInputsRuleSet', 2),
         {
+          // First, so every request counts towards its address's rate, including those a later rule blocks.
           name: 'RatePerIp',
-          priority: 3,
+          priority: 0,
           action: { block: {} },
-          // Per source IP over 5 minutes: well above the stage throttle, so only floods are blocked.
           statement: {
-            rateBasedStatement: { limit: Math.max(100, props.throttleRatePerSec * 300), aggregateKeyType: 'IP' },
+            rateBasedStatement: {
+              limit: wafRateLimitPer5Min(props.throttleRatePerSec),
+              evaluationWindowSec: WAF_RATE_WINDOW_SEC,
+              aggregateKeyType: 'IP',
+            },
           },
-          visibilityConfig: { cloudWatchMetricsEnabled: true, metricName: 'RatePerIp', sampledRequestsEnabled: true },
+          visibilityConfig: visibility('RatePerIp'),
         },
+        // Callers are machines (data actions, CRMs, scripts), some of whose HTTP clients send no User-Agent:
+        // that rule only counts, so its metric shows whether it would have mattered.
+        managed('AWSManagedRulesCommonRuleSet', 1, ['NoUserAgent_HEADER']),
+        managed('AWSManagedRulesKnownBadInputsRuleSet', 2),
       ],
     });
   }

@@ -95,6 +95,8 @@ export class Store extends Construct {
   public readonly apiCredentialsSecret: secretsmanager.Secret;
   /** Webhook targets with their credentials (JSON array), read by the fan-out; when a webhook is configured. */
   public readonly webhookTargetsSecret?: secretsmanager.Secret;
+  /** HMAC key of the messages route's `nextToken`s (generated; `SecretString` is the key), read by that route. */
+  public readonly pageTokenSecret: secretsmanager.Secret;
 
   constructor(scope: Construct, id: string, props: StoreProps) {
     super(scope, id);
@@ -176,6 +178,23 @@ export class Store extends Construct {
       reason:
         'Holds only scrypt hashes of credentials issued to API callers; a new secret must reach the caller first, ' +
         'so rotation is an operator procedure per caller (docs/deploy.md), not a Lambda rotation',
+    });
+
+    // Generated at deploy time and never in CloudFormation: with it the messages route signs its nextTokens, so
+    // a caller cannot forge a position or replay a token against another conversation. Not data: it signs only
+    // short-lived pagination cursors, so it goes with the stack.
+    this.pageTokenSecret = new secretsmanager.Secret(this, 'PageTokenKey', {
+      description:
+        'HMAC key of the nextTokens of GET /conversation/v1/conversation/messages (rotate with put-secret-value)',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true, includeSpace: false },
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    Validations.of(this.pageTokenSecret).acknowledge({
+      id: 'AwsSolutions-SMG4',
+      reason:
+        'A random HMAC key no other system holds: rotating it is a put-secret-value, which the messages route picks ' +
+        'up within its 5-minute cache without a redeploy (docs/deploy.md); the only cost is that nextTokens issued ' +
+        'before the change stop verifying and the caller restarts from the first page',
     });
 
     if (props.webhook !== undefined) {

@@ -8,13 +8,17 @@
  *   page carries a top-level `nextToken`. The default request keeps the ASAPP shape exactly.
  * - Unknown or expired (past its retention) conversation → `404-01`; a conversation in progress → 200 with
  *   what exists so far; a bad token → `400-01`.
+ * - `nextToken`s are HMAC-signed. In AWS the key is read from Secrets Manager (`PAGE_TOKEN_SECRET_ID`,
+ *   lambdas/shared/page-token-key.ts) and the Lambda refuses to start without a key; when the key cannot be
+ *   read → `503-01` (retry shortly).
  */
 
 import { ApiError } from '../../core/api/errors';
 import { segmentContexts, toAsappMessage } from '../../core/api/messages';
-import { loadConfig } from '../shared/config';
+import { loadConfig, requirePageTokenKey } from '../shared/config';
 import { type ApiDeps, depsFromConfig } from '../shared/deps';
 import { parseJsonBody, type RouteHandler, runRoute } from '../shared/http';
+import { type PageReader, PageTokenKeyError } from '../shared/page-token-key';
 import { parseMessagesQuery } from '../shared/schemas';
 
 function externalIdFromBody(body: unknown): string | undefined {
@@ -28,11 +32,15 @@ function externalIdFromBody(body: unknown): string | undefined {
   return v;
 }
 
-/** Builds the route handler around injected collaborators. */
+/**
+ * Builds the route handler around injected collaborators. Pages are read through `deps.pages` when given
+ * (the key read from Secrets Manager), else through `deps.utterances`.
+ */
 export function makeHandler(
-  deps: Pick<ApiDeps, 'conversations' | 'utterances' | 'logger' | 'metrics' | 'now'>,
+  deps: Pick<ApiDeps, 'conversations' | 'logger' | 'metrics' | 'now' | 'pages'> & { utterances: PageReader },
 ): RouteHandler {
   const now = deps.now ?? Date.now;
+  const pages = deps.pages ?? deps.utterances;
   return (event) =>
     runRoute(event, { route: 'get-messages', logger: deps.logger, metrics: deps.metrics }, async ({ log, metrics }) => {
       const q = event.queryStringParameters ?? {};
@@ -46,10 +54,17 @@ export function makeHandler(
       if (!meta || meta.ttl * 1000 <= now()) {
         throw new ApiError('404-01', 'No conversation found for this externalId');
       }
-      const page = await deps.utterances.listByConversation(conversationId, {
-        ...(input.limit !== undefined && { limit: input.limit }),
-        ...(input.nextToken !== undefined && { nextToken: input.nextToken }),
-      });
+      let page: Awaited<ReturnType<PageReader['listByConversation']>>;
+      try {
+        page = await pages.listByConversation(conversationId, {
+          ...(input.limit !== undefined && { limit: input.limit }),
+          ...(input.nextToken !== undefined && { nextToken: input.nextToken }),
+        });
+      } catch (err) {
+        if (!(err instanceof PageTokenKeyError)) throw err;
+        log.error('page token key unavailable', { code: err.code, reason: err.message });
+        throw new ApiError('503-01', 'Messages are unavailable; retry shortly', { cause: err, retryAfterSec: 1 });
+      }
       const [segments, sessions] = await Promise.all([
         deps.conversations.listSegments(conversationId),
         deps.conversations.listSessions(conversationId),
@@ -69,8 +84,11 @@ export function makeHandler(
 
 let live: RouteHandler | undefined;
 
-/** The Lambda entry point (collaborators built on first invocation, then reused by the container). */
+/**
+ * The Lambda entry point (collaborators built on first invocation, then reused by the container). A function
+ * without a page-token key fails here with a `ConfigError` rather than hand out unsigned `nextToken`s.
+ */
 export const handler: RouteHandler = (event) => {
-  live ??= makeHandler(depsFromConfig(loadConfig(), 'get-messages'));
+  live ??= makeHandler(depsFromConfig(requirePageTokenKey(loadConfig()), 'get-messages'));
   return live(event);
 };

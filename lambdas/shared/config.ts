@@ -69,6 +69,13 @@ export interface ApiConfig extends ObservabilityConfig {
    */
   pageTokenSecret?: string;
   /**
+   * `PAGE_TOKEN_SECRET_ID`: a Secrets Manager secret (id or ARN) whose `SecretString` is that key (AWS: the
+   * stack generates it; the key never sits in the function's configuration). At most one of this and
+   * `pageTokenSecret`; the messages route's Lambda entry refuses to start with neither
+   * ({@link requirePageTokenKey}). @default - see `pageTokenSecret`
+   */
+  pageTokenSecretId?: string;
+  /**
    * `REALTIME_TOKEN_SECRET`: key of the WebSocket API's short-lived connect tokens (`POST
    * /realtime/v1/token`), as a value (local runs). At most one of this and `realtimeTokenSecretId`.
    * @default - the token route answers 404-01 (not enabled)
@@ -185,6 +192,7 @@ const apiSchema = observabilitySchema.extend({
   STOP_POLL_MS: integer('STOP_POLL_MS', 10, 5000).default(100),
   RETENTION_DAYS: integer('RETENTION_DAYS', 1, 3650).default(7),
   PAGE_TOKEN_SECRET: z.string().min(16, { message: 'PAGE_TOKEN_SECRET must be at least 16 characters' }).optional(),
+  PAGE_TOKEN_SECRET_ID: z.string().min(1).optional(),
   REALTIME_TOKEN_SECRET: z
     .string()
     .min(32, { message: 'REALTIME_TOKEN_SECRET must be at least 32 characters' })
@@ -228,14 +236,40 @@ export const TOKEN_KEY_BOTH_SET =
   'set at most one of REALTIME_TOKEN_SECRET (the key itself, local runs) and REALTIME_TOKEN_SECRET_ID ' +
   '(a Secrets Manager secret holding it, AWS)';
 
+/** The one problem line when both forms of the page-token key are set. */
+export const PAGE_TOKEN_KEY_BOTH_SET =
+  'set at most one of PAGE_TOKEN_SECRET (the key itself, local runs) and PAGE_TOKEN_SECRET_ID ' +
+  '(a Secrets Manager secret holding it, AWS)';
+
+/** The one problem line when the messages route's Lambda has no page-token key. */
+export const PAGE_TOKEN_KEY_MISSING =
+  'PAGE_TOKEN_SECRET_ID is not set: the messages route signs its nextTokens with the key in that Secrets Manager ' +
+  'secret (the stack sets it to the PageTokenKey secret; redeploy the stack, or set PAGE_TOKEN_SECRET to a key ' +
+  'of at least 16 characters)';
+
+/**
+ * Returns `config` unchanged when it names a page-token key (a value or a secret id). The messages route's
+ * Lambda entry calls it at cold start, so a function deployed without a key fails with a configuration error
+ * instead of handing out unsigned `nextToken`s. Local runs, which may page unsigned, do not call it.
+ * @throws ConfigError with {@link PAGE_TOKEN_KEY_MISSING}
+ */
+export function requirePageTokenKey<C extends Pick<ApiConfig, 'pageTokenSecret' | 'pageTokenSecretId'>>(config: C): C {
+  if (config.pageTokenSecret === undefined && config.pageTokenSecretId === undefined) {
+    throw new ConfigError([PAGE_TOKEN_KEY_MISSING], API_CONFIG_SUBJECT);
+  }
+  return config;
+}
+
 /** Reads and validates the route handlers' configuration. Throws {@link ConfigError}. */
 export function loadConfig(env: Env = process.env): ApiConfig {
   const parsed = apiSchema.safeParse(present(env));
   if (!parsed.success) throw new ConfigError(problemsOf(parsed.error), API_CONFIG_SUBJECT);
   const v = parsed.data;
-  if (v.REALTIME_TOKEN_SECRET !== undefined && v.REALTIME_TOKEN_SECRET_ID !== undefined) {
-    throw new ConfigError([TOKEN_KEY_BOTH_SET], API_CONFIG_SUBJECT);
-  }
+  const keyProblems = [
+    ...(v.REALTIME_TOKEN_SECRET !== undefined && v.REALTIME_TOKEN_SECRET_ID !== undefined ? [TOKEN_KEY_BOTH_SET] : []),
+    ...(v.PAGE_TOKEN_SECRET !== undefined && v.PAGE_TOKEN_SECRET_ID !== undefined ? [PAGE_TOKEN_KEY_BOTH_SET] : []),
+  ];
+  if (keyProblems.length > 0) throw new ConfigError(keyProblems, API_CONFIG_SUBJECT);
   const defaultLanguage = v.SUPPORTED_LANGUAGES.find((l) => l.toLowerCase() === v.DEFAULT_LANGUAGE.toLowerCase());
   if (defaultLanguage === undefined) {
     throw new ConfigError(
@@ -257,6 +291,7 @@ export function loadConfig(env: Env = process.env): ApiConfig {
     stopPollMs: v.STOP_POLL_MS,
     retentionDays: v.RETENTION_DAYS,
     ...(v.PAGE_TOKEN_SECRET !== undefined && { pageTokenSecret: v.PAGE_TOKEN_SECRET }),
+    ...(v.PAGE_TOKEN_SECRET_ID !== undefined && { pageTokenSecretId: v.PAGE_TOKEN_SECRET_ID }),
     ...(v.REALTIME_TOKEN_SECRET !== undefined && { realtimeTokenSecret: v.REALTIME_TOKEN_SECRET }),
     ...(v.REALTIME_TOKEN_SECRET_ID !== undefined && { realtimeTokenSecretId: v.REALTIME_TOKEN_SECRET_ID }),
     realtimeTokenSecretCacheTtlSec: v.REALTIME_TOKEN_SECRET_CACHE_TTL_SEC,

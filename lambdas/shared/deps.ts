@@ -12,6 +12,7 @@ import { createFeedsS3Client, S3FeedStore } from '../../store/feeds';
 import { UtterancesRepository } from '../../store/utterances';
 import type { ApiConfig } from './config';
 import { type ApiLogger, createObservability, type MetricsSink, traceClient } from './observability';
+import { keyedPageReader, type PageReader, pageTokenKeyFromConfig } from './page-token-key';
 import { type TokenKey, tokenKeyFromConfig } from './token-key';
 
 /** What the route handlers depend on. Tests and the local adapter build it around DynamoDB Local. */
@@ -32,6 +33,11 @@ export interface ApiDeps {
   feeds?: FeedsAccess;
   /** Connect tokens of the WebSocket API. @default - the token route answers 404-01 (not enabled) */
   realtime?: RealtimeTokenSettings;
+  /**
+   * How the messages route reads pages when its `nextToken` key is read from Secrets Manager
+   * (`PAGE_TOKEN_SECRET_ID`). @default - `utterances`, signing with `PAGE_TOKEN_SECRET` (or unsigned)
+   */
+  pages?: PageReader;
 }
 
 /** What `POST /realtime/v1/token` needs. */
@@ -108,25 +114,29 @@ export function policyOf(config: ApiConfig): StartPolicy {
 export function repositoriesOf(
   client: DynamoDBClient,
   config: Pick<ApiConfig, 'conversationsTable' | 'utterancesTable' | 'retentionDays' | 'pageTokenSecret'> &
-    Partial<Pick<ApiConfig, 'feedsBucket' | 's3Endpoint' | 'feedUrlTtlSec' | 'awsRegion'>> &
+    Partial<Pick<ApiConfig, 'feedsBucket' | 's3Endpoint' | 'feedUrlTtlSec' | 'awsRegion' | 'pageTokenSecretId'>> &
     RealtimeTokenFields,
-): Pick<ApiDeps, 'conversations' | 'utterances' | 'inbox' | 'feeds' | 'realtime'> {
+): Pick<ApiDeps, 'conversations' | 'utterances' | 'inbox' | 'feeds' | 'realtime' | 'pages'> {
   const doc = createDocumentClient(client);
   const feeds = feedsOf(config);
   // Settings rather than a repository, but carried here so every composition root that spreads this
   // (the Lambdas, the local API) enables the token route from the same config.
   const realtime = realtimeOf(config);
   const retentionSeconds = config.retentionDays * 24 * 3600;
-  return {
-    conversations: new ConversationsRepository(doc, { tableName: config.conversationsTable, retentionSeconds }),
-    utterances: new UtterancesRepository(doc, {
+  const utterancesSignedWith = (tokenKey: string | undefined) =>
+    new UtterancesRepository(doc, {
       tableName: config.utterancesTable,
       retentionSeconds,
-      ...(config.pageTokenSecret !== undefined && { tokenKey: config.pageTokenSecret }),
-    }),
+      ...(tokenKey !== undefined && { tokenKey }),
+    });
+  const pageKey = pageTokenKeyFromConfig(config);
+  return {
+    conversations: new ConversationsRepository(doc, { tableName: config.conversationsTable, retentionSeconds }),
+    utterances: utterancesSignedWith(config.pageTokenSecret),
     inbox: new ControlInbox(doc, { tableName: config.conversationsTable }),
     ...(feeds !== undefined && { feeds }),
     ...(realtime !== undefined && { realtime }),
+    ...(pageKey !== undefined && { pages: keyedPageReader(pageKey, utterancesSignedWith) }),
   };
 }
 

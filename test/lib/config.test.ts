@@ -45,7 +45,7 @@ describe('AppConfig', () => {
       });
       expect(c.features).toEqual({ feedExport: true, realtimeDelivery: true });
       expect(c.transcription).toEqual({ languages: ['en-US', 'es-US'], defaultLanguage: 'en-US', redaction: true });
-      expect(c.api).toMatchObject({ throttleRatePerSec: 100, throttleBurst: 200, waf: false, clients: [] });
+      expect(c.api).toMatchObject({ throttleRatePerSec: 100, throttleBurst: 200, waf: true, clients: [] });
       expect(c.retainData).toBe(true);
     });
 

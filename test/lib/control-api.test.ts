@@ -222,7 +222,6 @@ describe('control API', () => {
         Rules: Match.arrayWith([Match.objectLike({ Name: 'AWSManagedRulesCommonRuleSet' })]),
       });
       metered.template.resourceCountIs('AWS::WAFv2::WebACLAssociation', 1);
-      s.template.resourceCountIs('AWS::WAFv2::WebACL', 0);
     });
   });
 

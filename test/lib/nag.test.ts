@@ -61,6 +61,22 @@ describe('cdk-nag AwsSolutionsChecks', () => {
     },
   );
 
+  it('reports nothing unacknowledged with the web ACL switched off (api.waf=false)', SYNTH_TIMEOUT, () => {
+    const { findings, report } = unacknowledged({ api: { waf: false } });
+    expect(findings).toEqual([]);
+    expect(report.success).toBe(true);
+  });
+
+  it(
+    'reports nothing unacknowledged with the web ACL on (api.waf=true) and nothing else changed',
+    SYNTH_TIMEOUT,
+    () => {
+      const { findings, stack } = unacknowledged({ api: { waf: true } });
+      expect(findings).toEqual([]);
+      expect(Annotations.fromStack(stack).findWarning('*', Match.anyValue())).toEqual([]);
+    },
+  );
+
   it('reports nothing unacknowledged with real-time delivery and the feed export turned off', SYNTH_TIMEOUT, () => {
     const { findings } = unacknowledged({ features: { feedExport: false, realtimeDelivery: false } });
     expect(findings).toEqual([]);
