@@ -5,16 +5,21 @@
  * request objects (`feeds/_requests/…`, written by `POST /fileexporter/v1/admin/exportfeed`) into the S3
  * notification records the handler reads. Business rules stay in lambdas/export/handler.ts.
  *
+ * An object under the request prefix whose key names no export (left by an earlier bug, or junk) is set
+ * aside once: deleted, with one log line naming its key (docs/feeds.md), instead of being offered to the
+ * handler, found again and logged on every poll, forever.
+ *
  * As a process (`tsx local/scheduler.ts [--now]`, started by `npm start`): configuration as for
  * `npm run export` (environment, else `.local/endpoints.json`); `--now` also runs the previous day at once.
  */
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { EXPORT_REQUESTS_PREFIX } from '../core/feeds/partitions';
+import { EXPORT_REQUESTS_PREFIX, parseExportRequestKey } from '../core/feeds/partitions';
 import { type ExportSummary, exportDepsFromConfig, makeExportHandler } from '../lambdas/export/handler';
 import { loadExportConfig } from '../lambdas/shared/export-config';
 import type { S3FeedStore } from '../store/feeds';
 import { localExportEnv } from './export-cli';
+import { escapeControlCharacters } from './log-format';
 import { LOCAL_S3_CREDENTIALS } from './s3';
 
 /** When the daily run fires. */
@@ -103,9 +108,15 @@ export function startDailyScheduler(options: DailySchedulerOptions): DailySchedu
 
 /** Options of {@link pollExportRequests}. */
 export interface ExportRequestPollerOptions {
-  store: Pick<S3FeedStore, 'listKeys'>;
-  /** Called with S3-notification-shaped records, one per request object found. */
+  store: Pick<S3FeedStore, 'listKeys' | 'deleteKeys'>;
+  /** Called with S3-notification-shaped records, one per valid request object found. */
   handle: (event: { Records: { s3: { object: { key: string } } }[] }) => Promise<unknown>;
+  /**
+   * An object under the request prefix that is not a valid request (its key names no served export) was
+   * deleted; called once per such object, after the delete succeeded. A failed delete fails the poll
+   * (`onError`) and is tried again on the next one.
+   */
+  onRejected?: (key: string) => void;
   /** @default 2000 */
   intervalMs?: number;
   onError?: (err: unknown) => void;
@@ -123,7 +134,17 @@ export function pollExportRequests(options: ExportRequestPollerOptions): () => v
     const keys: string[] = [];
     for await (const key of options.store.listKeys(EXPORT_REQUESTS_PREFIX)) keys.push(key);
     // The handler deletes each request once served; one at a time keeps a day's runs from overlapping.
-    for (const key of keys) await options.handle({ Records: [{ s3: { object: { key } } }] });
+    for (const key of keys) {
+      // The same check the handler makes (core/feeds/partitions.ts). The handler would only log and keep an
+      // invalid object, which this poller would then find every 2 s: delete it here, once. A valid key
+      // also holds no character S3 would URL-encode in a notification, so it is passed as it is.
+      if (parseExportRequestKey(key) === undefined) {
+        await options.store.deleteKeys([key]);
+        options.onRejected?.(key);
+        continue;
+      }
+      await options.handle({ Records: [{ s3: { object: { key } } }] });
+    }
     options.onPolled?.();
   };
   const loop = () => {
@@ -182,6 +203,8 @@ async function main(): Promise<void> {
     onPolled: () => {
       lastPollError = undefined;
     },
+    onRejected: (key) =>
+      say(`deleted ${escapeControlCharacters(JSON.stringify(key))}: not a valid export request (docs/feeds.md)`),
   });
   if (values.now) await runScheduled(new Date()).catch(fail);
   const stop = () => {

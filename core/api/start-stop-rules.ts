@@ -22,6 +22,37 @@ export const REDACTION_OUTPUTS = ['redacted', 'unredacted', 'redacted_and_unreda
 /** Longest `guid` we accept (api-contract.md §7 A7). */
 export const MAX_GUID_LENGTH = 255;
 
+/**
+ * Longest `autotranscribeParams.language` we accept. RFC 5646 §4.4.1 asks implementations to handle tags of
+ * at least 35 characters (the longest tag its registered subtags can form without extensions), so no
+ * well-formed tag a caller could mean is turned away as "too long"; every tag Transcribe streams is far
+ * shorter (`xx-XX`, 5 characters), so anything longer can only be a mistake or an attack on the logs.
+ */
+export const MAX_LANGUAGE_LENGTH = 35;
+
+/** How much of a caller's value an error message may quote. */
+export const MAX_ECHO_CHARS = 40;
+
+// C0/C1 controls, DEL and the Unicode line/paragraph separators: never copied into a message.
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is this pattern's purpose
+const UNPRINTABLE = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+
+/**
+ * A short, printable, single-quoted excerpt of a caller's value for an error message: control characters
+ * become `\xNN`/`\uNNNN`, and beyond {@link MAX_ECHO_CHARS} characters the rest is cut (`…`) with the full
+ * length stated, so a caller can neither forge log lines nor make us echo a megabyte back.
+ */
+export function inputExcerpt(value: unknown, maxChars: number = MAX_ECHO_CHARS): string {
+  const text = String(value);
+  const chars = [...text];
+  const head = chars.length > maxChars ? chars.slice(0, maxChars).join('') : text;
+  const safe = head.replace(UNPRINTABLE, (c) => {
+    const code = c.charCodeAt(0);
+    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
+  });
+  return chars.length > maxChars ? `'${safe}…' (${chars.length} characters)` : `'${safe}'`;
+}
+
 /** Deployment settings the start rules depend on. */
 export interface StartPolicy {
   /** Canonical IETF tags the recognizer is configured for, e.g. `['en-US', 'es-US']`. */
@@ -65,7 +96,8 @@ export interface StartDecision {
 /** Rejects a namespace the contract knows but this deployment does not serve (`400-201`). */
 export function assertServedNamespace(namespace: Namespace): void {
   if (namespace !== SERVED_NAMESPACE) {
-    throw new ApiError('400-201', `namespace '${namespace}' is not supported by this deployment`);
+    // The schema only lets the contract's enum through; quoted safely all the same.
+    throw new ApiError('400-201', `namespace ${inputExcerpt(namespace)} is not supported by this deployment`);
   }
 }
 
@@ -76,24 +108,28 @@ export function canonicalLanguage(language: string, supported: readonly string[]
 }
 
 /**
- * Applies the start rules: namespace served, language supported (case-insensitive), redaction available
+ * Applies the start rules: namespace served, language at most {@link MAX_LANGUAGE_LENGTH} characters and
+ * supported (case-insensitive), redaction available
  * when asked for, and no detailed tokens with a redacted output (api-contract.md §1.1 validation rules).
  * Throws {@link ApiError} `400-201` / `400-202`.
  */
 export function decideStart(request: StartRequest, policy: StartPolicy): StartDecision {
   assertServedNamespace(request.namespace);
   const p = request.autotranscribeParams ?? {};
+  if (p.language !== undefined && p.language.length > MAX_LANGUAGE_LENGTH) {
+    throw new ApiError('400-202', `language must be at most ${MAX_LANGUAGE_LENGTH} characters`);
+  }
   const language = canonicalLanguage(p.language ?? policy.defaultLanguage, policy.supportedLanguages);
   if (language === undefined) {
     throw new ApiError(
       '400-202',
-      `language '${p.language}' is not supported; supported: ${policy.supportedLanguages.join(', ')}`,
+      `language ${inputExcerpt(p.language)} is not supported; supported: ${policy.supportedLanguages.join(', ')}`,
     );
   }
   if (!policy.redactionEnabled && p.redactionOutput !== undefined && p.redactionOutput !== 'unredacted') {
     throw new ApiError(
       '400-202',
-      `redactionOutput '${p.redactionOutput}' is not available: redaction is not configured for this deployment`,
+      `redactionOutput ${inputExcerpt(p.redactionOutput)} is not available: redaction is not configured for this deployment`,
     );
   }
   const redactionOutput: RedactionOutput = p.redactionOutput ?? (policy.redactionEnabled ? 'redacted' : 'unredacted');

@@ -1,7 +1,7 @@
 /**
  * zod schemas of the request inputs (api-contract.md §1.1, §1.2, §2.1) and their mapping to contract codes.
  * They check shapes and types only; meaning (which namespace is served, languages, redaction rules) is
- * decided in core/api.
+ * decided in core/api. No message here quotes the caller's value: each names the field and the rule only.
  *
  * Unknown-fields policy: unknown fields are tolerated and ignored, at the top level and inside
  * `autotranscribeParams` (zod's default `strip`). Existing integrations send vendor-specific extras
@@ -13,6 +13,7 @@ import { z } from 'zod';
 import { ApiError, type ApiErrorCode } from '../../core/api/errors';
 import {
   MAX_GUID_LENGTH,
+  MAX_LANGUAGE_LENGTH,
   NAMESPACES,
   REDACTION_OUTPUTS,
   type StartRequest,
@@ -50,7 +51,10 @@ export const startRequestSchema = z.object({
         language: nullish(
           z
             .string({ error: 'autotranscribeParams.language must be a string' })
-            .min(1, { error: 'autotranscribeParams.language must not be empty' }),
+            .min(1, { error: 'autotranscribeParams.language must not be empty' })
+            .max(MAX_LANGUAGE_LENGTH, {
+              error: `autotranscribeParams.language must be at most ${MAX_LANGUAGE_LENGTH} characters`,
+            }),
         ),
         detailedToken: nullish(z.boolean({ error: 'autotranscribeParams.detailedToken must be a boolean' })),
         audioRecordingAllowed: nullish(

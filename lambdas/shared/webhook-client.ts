@@ -5,7 +5,9 @@
  * receiver's misbehaviour: every failure is an {@link AttemptOutcome} with a stable code.
  *
  * Node's `http`/`https` are used rather than `fetch` because a custom CA and a client certificate are
- * per-connection TLS options (an `https.Agent` per target, kept alive between POSTs).
+ * per-connection TLS options (an `https.Agent` per target, kept alive between POSTs). An OAuth2 target's
+ * token request gets its own agent, chosen by the token URL's scheme and configured only by the token
+ * endpoint's own TLS settings: the receiver's CA and mTLS client certificate never reach the token server.
  */
 
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
@@ -13,7 +15,7 @@ import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { type AttemptOutcome, classifyStatus, parseRetryAfter } from '../../core/delivery/retry-policy';
 import { SIGNATURE_HEADER, signBody } from '../../core/delivery/signature';
 import { AppError } from '../../core/errors';
-import type { WebhookTarget } from './webhook-targets';
+import type { WebhookTarget, WebhookTls } from './webhook-targets';
 
 /** Header carrying the utterance id: the receivers' idempotency key. */
 export const IDEMPOTENCY_HEADER = 'Idempotency-Key';
@@ -63,9 +65,28 @@ interface CachedToken {
   expiresAt: number;
 }
 
+/**
+ * The connection pool for `url`: plain HTTP, or TLS 1.2+ with exactly the given settings (no `ca` means the
+ * system's CAs; no `certPem` means no client certificate).
+ */
+export function agentFor(url: string, tls: WebhookTls | undefined, maxSockets: number): HttpAgent | HttpsAgent {
+  if (!/^https:/i.test(url)) return new HttpAgent({ keepAlive: true, maxSockets });
+  return new HttpsAgent({
+    keepAlive: true,
+    maxSockets,
+    minVersion: 'TLSv1.2',
+    ...(tls?.caPem !== undefined && { ca: tls.caPem }),
+    ...(tls?.certPem !== undefined && { cert: tls.certPem }),
+    ...(tls?.keyPem !== undefined && { key: tls.keyPem }),
+    ...(tls?.keyPassphrase !== undefined && { passphrase: tls.keyPassphrase }),
+  });
+}
+
 /** POSTs to one {@link WebhookTarget}. Create one per target per container and reuse it. */
 export class WebhookClient {
   private readonly agent: HttpAgent | HttpsAgent;
+  /** The token endpoint's own pool (OAuth2 targets only). */
+  private readonly tokenAgent: HttpAgent | HttpsAgent | undefined;
   private readonly now: () => number;
   private readonly timeoutMs: number;
   private readonly refreshMarginMs: number;
@@ -81,23 +102,15 @@ export class WebhookClient {
     this.now = options.now ?? Date.now;
     this.timeoutMs = target.timeoutMs ?? options.defaultTimeoutMs;
     this.refreshMarginMs = options.tokenRefreshMarginMs ?? 30_000;
-    const tls = target.tls;
-    this.agent = /^https:/i.test(target.url)
-      ? new HttpsAgent({
-          keepAlive: true,
-          maxSockets: 32,
-          minVersion: 'TLSv1.2',
-          ...(tls?.caPem !== undefined && { ca: tls.caPem }),
-          ...(tls?.certPem !== undefined && { cert: tls.certPem }),
-          ...(tls?.keyPem !== undefined && { key: tls.keyPem }),
-          ...(tls?.keyPassphrase !== undefined && { passphrase: tls.keyPassphrase }),
-        })
-      : new HttpAgent({ keepAlive: true, maxSockets: 32 });
+    this.agent = agentFor(target.url, target.tls, 32);
+    // One token request at a time per client (concurrent callers share it), so one socket suffices.
+    this.tokenAgent = target.auth.type === 'oauth2' ? agentFor(target.auth.tokenUrl, target.auth.tls, 1) : undefined;
   }
 
   /** Closes pooled connections. */
   close(): void {
     this.agent.destroy();
+    this.tokenAgent?.destroy();
   }
 
   /** POSTs `body` once (plus one immediate retry after refreshing an OAuth2 token on a 401). */
@@ -136,7 +149,7 @@ export class WebhookClient {
     }
     let response: RawResponse;
     try {
-      response = await this.send(url, 'POST', headers, body);
+      response = await this.send(url, this.agent, headers, body);
     } catch (err) {
       return { kind: 'retryable', code: err instanceof RequestFailed ? err.code : 'WEBHOOK_NETWORK' };
     }
@@ -183,7 +196,7 @@ export class WebhookClient {
     }
     this.tokenRequests++;
     const started = this.now();
-    const res = await this.send(new URL(auth.tokenUrl), 'POST', headers, form.toString());
+    const res = await this.send(new URL(auth.tokenUrl), this.tokenAgent ?? this.agent, headers, form.toString());
     if (res.status < 200 || res.status >= 300) {
       throw Object.assign(new Error(`token endpoint answered ${res.status}`), { status: res.status });
     }
@@ -202,7 +215,13 @@ export class WebhookClient {
     return this.token;
   }
 
-  private send(url: URL, method: string, headers: Record<string, string>, body: string): Promise<RawResponse> {
+  /** POSTs `body` to `url` through `agent` (which must match the URL's scheme). */
+  private send(
+    url: URL,
+    agent: HttpAgent | HttpsAgent,
+    headers: Record<string, string>,
+    body: string,
+  ): Promise<RawResponse> {
     const payload = Buffer.from(body, 'utf8');
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise<RawResponse>((resolve, reject) => {
@@ -215,7 +234,7 @@ export class WebhookClient {
       };
       const req = request(
         url,
-        { method, agent: this.agent, headers: { ...headers, 'Content-Length': String(payload.length) } },
+        { method: 'POST', agent, headers: { ...headers, 'Content-Length': String(payload.length) } },
         (res) => {
           const chunks: Buffer[] = [];
           let size = 0;

@@ -17,10 +17,17 @@ export type WebhookAuth =
   | { readonly type: 'none' }
   /** A static token, sent as a header or a URL query parameter whose name is configurable. */
   | { readonly type: 'secret'; readonly name: string; readonly value: string; readonly placement: 'header' | 'query' }
-  /** OAuth2 client credentials: the access token is cached until shortly before it expires. */
+  /**
+   * OAuth2 client credentials: the access token is cached until shortly before it expires. The token
+   * request has its own connection settings, derived from `tokenUrl` alone: the target's `tls` (its CA and
+   * its mTLS client certificate) is never used for it, so the client certificate meant for the receiver
+   * is not shown to the token server, and an `http` receiver can use an `https` token endpoint.
+   */
   | {
       readonly type: 'oauth2';
       readonly tokenUrl: string;
+      /** TLS of the token request (an `https` `tokenUrl` only). @default - the system's CAs, no client certificate */
+      readonly tls?: WebhookTls;
       readonly clientId: string;
       readonly clientSecret: string;
       readonly scope?: string;
@@ -66,6 +73,17 @@ const httpUrl = z.url({ message: 'must be an http(s) URL' }).refine((u) => /^htt
   message: 'must be an http(s) URL',
 });
 
+const tlsSchema = z
+  .object({
+    caPem: z.string().includes('-----BEGIN', { message: 'must be PEM' }).optional(),
+    certPem: z.string().includes('-----BEGIN', { message: 'must be PEM' }).optional(),
+    keyPem: z.string().includes('-----BEGIN', { message: 'must be PEM' }).optional(),
+    keyPassphrase: z.string().optional(),
+  })
+  .refine((t) => (t.certPem === undefined) === (t.keyPem === undefined), {
+    message: 'certPem and keyPem go together (mTLS)',
+  });
+
 const authSchema = z.discriminatedUnion('type', [
   z.object({ type: z.literal('none') }),
   z.object({
@@ -74,15 +92,21 @@ const authSchema = z.discriminatedUnion('type', [
     value: z.string().min(1),
     placement: z.enum(['header', 'query']).default('header'),
   }),
-  z.object({
-    type: z.literal('oauth2'),
-    tokenUrl: httpUrl,
-    clientId: z.string().min(1),
-    clientSecret: z.string().min(1),
-    scope: z.string().min(1).optional(),
-    audience: z.string().min(1).optional(),
-    clientAuth: z.enum(['basic', 'body']).default('basic'),
-  }),
+  z
+    .object({
+      type: z.literal('oauth2'),
+      tokenUrl: httpUrl,
+      clientId: z.string().min(1),
+      clientSecret: z.string().min(1),
+      scope: z.string().min(1).optional(),
+      audience: z.string().min(1).optional(),
+      clientAuth: z.enum(['basic', 'body']).default('basic'),
+      tls: tlsSchema.optional(),
+    })
+    .refine((a) => !a.tls || /^https:/i.test(a.tokenUrl), {
+      message: 'tls settings of the token request need an https tokenUrl',
+      path: ['tls'],
+    }),
 ]);
 
 const targetSchema = z
@@ -91,17 +115,7 @@ const targetSchema = z
     url: httpUrl,
     auth: authSchema.default({ type: 'none' }),
     signingSecrets: z.array(z.string().min(16, { message: 'signing secrets need at least 16 characters' })).optional(),
-    tls: z
-      .object({
-        caPem: z.string().includes('-----BEGIN', { message: 'must be PEM' }).optional(),
-        certPem: z.string().includes('-----BEGIN', { message: 'must be PEM' }).optional(),
-        keyPem: z.string().includes('-----BEGIN', { message: 'must be PEM' }).optional(),
-        keyPassphrase: z.string().optional(),
-      })
-      .refine((t) => (t.certPem === undefined) === (t.keyPem === undefined), {
-        message: 'certPem and keyPem go together (mTLS)',
-      })
-      .optional(),
+    tls: tlsSchema.optional(),
     timeoutMs: z.number().int().min(100).max(60_000).optional(),
     headers: z.record(z.string().regex(HEADER_NAME), z.string()).optional(),
   })
@@ -146,6 +160,16 @@ function readPem(env: Env, name: string, problems: string[]): string | undefined
   }
 }
 
+function optionalPem<K extends keyof WebhookTls>(
+  env: Env,
+  name: string,
+  field: K,
+  problems: string[],
+): Partial<Record<K, string>> {
+  const pem = readPem(env, name, problems);
+  return pem ? ({ [field]: pem } as Partial<Record<K, string>>) : {};
+}
+
 /**
  * The single target described by `WEBHOOK_URL` and friends, or undefined when `WEBHOOK_URL` is unset:
  *
@@ -156,6 +180,8 @@ function readPem(env: Env, name: string, problems: string[]): string | undefined
  * | `WEBHOOK_SECRET_NAME`, `WEBHOOK_SECRET_VALUE`, `WEBHOOK_SECRET_PLACEMENT` | `secret`: name (default `x-webhook-secret`), value, `header` (default) or `query` |
  * | `WEBHOOK_HMAC_SECRET` | signs every POST (required by `hmac`, optional with the others); comma-separated for a rotation |
  * | `WEBHOOK_OAUTH_TOKEN_URL`, `WEBHOOK_OAUTH_CLIENT_ID`, `WEBHOOK_OAUTH_CLIENT_SECRET`, `WEBHOOK_OAUTH_SCOPE`, `WEBHOOK_OAUTH_AUDIENCE`, `WEBHOOK_OAUTH_CLIENT_AUTH` | `oauth2` |
+ * | `WEBHOOK_OAUTH_CA_FILE` | PEM bundle trusted for the token endpoint (default: the system's CAs; never `WEBHOOK_CA_FILE`) |
+ * | `WEBHOOK_OAUTH_CLIENT_CERT_FILE`, `WEBHOOK_OAUTH_CLIENT_KEY_FILE` | client certificate for the token endpoint (default: none; never the receiver's) |
  * | `WEBHOOK_CA_FILE` | PEM bundle trusted for the receiver (custom CA) |
  * | `WEBHOOK_CLIENT_CERT_FILE`, `WEBHOOK_CLIENT_KEY_FILE` | client certificate and key (`mtls`) |
  * | `WEBHOOK_TIMEOUT_MS` | per-request timeout |
@@ -182,6 +208,11 @@ export function targetFromEnv(env: Env): WebhookTarget | undefined {
       placement: env.WEBHOOK_SECRET_PLACEMENT || 'header',
     };
   } else if (mode === 'oauth2') {
+    const tokenTls = {
+      ...optionalPem(env, 'WEBHOOK_OAUTH_CA_FILE', 'caPem', problems),
+      ...optionalPem(env, 'WEBHOOK_OAUTH_CLIENT_CERT_FILE', 'certPem', problems),
+      ...optionalPem(env, 'WEBHOOK_OAUTH_CLIENT_KEY_FILE', 'keyPem', problems),
+    };
     auth = {
       type: 'oauth2',
       tokenUrl: need('WEBHOOK_OAUTH_TOKEN_URL'),
@@ -190,6 +221,7 @@ export function targetFromEnv(env: Env): WebhookTarget | undefined {
       ...(env.WEBHOOK_OAUTH_SCOPE && { scope: env.WEBHOOK_OAUTH_SCOPE }),
       ...(env.WEBHOOK_OAUTH_AUDIENCE && { audience: env.WEBHOOK_OAUTH_AUDIENCE }),
       clientAuth: env.WEBHOOK_OAUTH_CLIENT_AUTH || 'basic',
+      ...(Object.keys(tokenTls).length > 0 && { tls: tokenTls }),
     };
   }
   const hmac = mode === 'hmac' ? need('WEBHOOK_HMAC_SECRET') : (env.WEBHOOK_HMAC_SECRET ?? '');

@@ -1,9 +1,14 @@
 /**
- * `npm run simulate -- --uri ws://… --api-key … [--client-secret …] [--wav call.wav | --tone-sec 10] …`
+ * `AUDIOHOOK_CLIENT_SECRET=… npm run simulate -- --uri ws://… --api-key … [--wav call.wav | --tone-sec 10] …`
  *
  * Plays one or many AudioHook sessions the way Genesys Cloud does and prints one line per session and a
  * summary (or JSON with `--json`). Exit code: 0 when every session closed cleanly, 1 otherwise, 2 for a
- * usage error. This file is a composition root: it reads argv and wires the simulator, nothing more.
+ * usage error. This file is a composition root: it reads argv and the environment and wires the simulator,
+ * nothing more.
+ *
+ * The client secret comes from the environment (`AUDIOHOOK_CLIENT_SECRET`) or a file
+ * (`--client-secret-file`): a command-line argument is visible to every local user in `ps` and
+ * `/proc/<pid>/cmdline`, so `--client-secret` still works but warns.
  */
 
 import { pathToFileURL } from 'node:url';
@@ -13,7 +18,13 @@ import type { ChannelName } from '../../core/audio/roles';
 import { AppError, type AppErrorOptions } from '../../core/errors';
 import { type AudioSource, loadWavFile, toneSource } from './audio-source';
 import { type ManySessionsSummary, runManySessions } from './multi';
-import type { SimulatedAction, SimulatedSessionOptions, SimulatedSessionResult } from './options';
+import {
+  CLIENT_SECRET_ENV,
+  resolveClientSecret,
+  type SimulatedAction,
+  type SimulatedSessionOptions,
+  type SimulatedSessionResult,
+} from './options';
 
 const USAGE = `Usage: npm run simulate -- --uri <ws(s)://host/path> --api-key <key> [options]
 
@@ -22,7 +33,10 @@ Plays AudioHook sessions against a server the way Genesys Cloud does.
 Connection
   --uri URI                 AudioHook server URI (ws:// or wss://)              [required]
   --api-key KEY             X-API-KEY header value                              [required]
-  --client-secret BASE64    client secret; signs the upgrade (unsigned without it)
+  --client-secret-file FILE read the base64 client secret from FILE (signs the upgrade)
+  --client-secret BASE64    the secret itself: visible to other users in ps; prefer the file or
+                            the ${CLIENT_SECRET_ENV} environment variable
+                            (no secret from any of them: the upgrade is unsigned)
   --org UUID                organization id (default: random)
   --conversation UUID       conversation id (default: random per session)
 
@@ -75,6 +89,7 @@ const OPTIONS = {
   uri: { type: 'string' },
   'api-key': { type: 'string' },
   'client-secret': { type: 'string' },
+  'client-secret-file': { type: 'string' },
   wav: { type: 'string' },
   'tone-sec': { type: 'string' },
   format: { type: 'string' },
@@ -105,6 +120,8 @@ export interface CliPlan {
   uri: string;
   apiKey: string;
   clientSecret?: string;
+  /** Things the user should know before the run (printed to stderr), e.g. a secret given on the command line. */
+  warnings: string[];
   wav?: string;
   toneSec: number;
   format: MediaFormat;
@@ -149,10 +166,11 @@ function split(flag: string, text: string, what: string): [string, string] {
 }
 
 /**
- * Parses and validates argv (without `node` and the script).
+ * Parses and validates argv (without `node` and the script) and the environment the client secret may
+ * come from ({@link CLIENT_SECRET_ENV}).
  * @throws {@link UsageError} with a message that says what to change
  */
-export function parseCli(argv: string[]): CliPlan {
+export function parseCli(argv: string[], env: Readonly<Record<string, string | undefined>> = {}): CliPlan {
   let values: Record<string, unknown>;
   try {
     ({ values } = parseArgs({ args: argv, options: OPTIONS, strict: true, allowPositionals: false }));
@@ -186,16 +204,18 @@ export function parseCli(argv: string[]): CliPlan {
       sessions: 1,
       ramp: 10,
       actions: [],
+      warnings: [],
     };
   }
   if (!v.uri) throw new UsageError('--uri is required (e.g. --uri ws://127.0.0.1:8080/api/v1/audiohook/ws)');
   if (!/^wss?:\/\//i.test(v.uri))
     throw new UsageError(`--uri must start with ws:// or wss://, got ${JSON.stringify(v.uri)}`);
   if (!v['api-key']) throw new UsageError('--api-key is required');
-  const secret = v['client-secret'];
-  if (secret !== undefined && !/^[A-Za-z0-9+/_-]+={0,2}$/.test(secret)) {
-    throw new UsageError('--client-secret must be the base64 secret configured in the Genesys integration');
-  }
+  const { secret, warnings } = resolveClientSecret({
+    flag: v['client-secret'],
+    file: v['client-secret-file'],
+    env,
+  });
   if (v.wav !== undefined && v['tone-sec'] !== undefined)
     throw new UsageError('use either --wav or --tone-sec, not both');
   if (v.wav !== undefined && (v.format !== undefined || base.mono)) {
@@ -239,6 +259,7 @@ export function parseCli(argv: string[]): CliPlan {
     sessions: num('sessions', v.sessions, 1, (n) => Number.isInteger(n) && n >= 1, 'a positive integer'),
     ramp: num('ramp', v.ramp, 10, (n) => n > 0, 'a positive number of sessions per second'),
     actions,
+    warnings,
   };
   if (secret !== undefined) plan.clientSecret = secret;
   if (v.wav !== undefined) plan.wav = v.wav;
@@ -275,16 +296,23 @@ function describeSummary(s: ManySessionsSummary): string {
 /**
  * Runs the CLI. Resolves with the exit code instead of exiting, so tests can call it in-process.
  * @param signal aborting ends running sessions gracefully (`close{end}`) and starts no new ones
+ * @param env where {@link CLIENT_SECRET_ENV} is read (the entry point passes `process.env`)
  */
-export async function main(argv: string[], io: CliIo, signal?: AbortSignal): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIo,
+  signal?: AbortSignal,
+  env: Readonly<Record<string, string | undefined>> = {},
+): Promise<number> {
   let plan: CliPlan;
   let audio: AudioSource;
   try {
-    plan = parseCli(argv);
+    plan = parseCli(argv, env);
     if (plan.help) {
       io.stdout.write(`${USAGE}\n`);
       return 0;
     }
+    for (const w of plan.warnings) io.stderr.write(`warning: ${w}\n`);
     audio = plan.wav
       ? await loadWavFile(plan.wav)
       : toneSource({ format: plan.format, channels: plan.mono ? 1 : 2, durationMs: plan.toneSec * 1000 });
@@ -334,7 +362,7 @@ if (isEntryPoint) {
   const controller = new AbortController();
   // First Ctrl-C closes sessions gracefully; a second one is Node's default (exit).
   process.once('SIGINT', () => controller.abort());
-  main(process.argv.slice(2), process, controller.signal).then(
+  main(process.argv.slice(2), process, controller.signal, process.env).then(
     (code) => {
       process.exitCode = code;
     },

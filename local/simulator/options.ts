@@ -1,8 +1,10 @@
 /**
  * The simulator's options and results: what a caller asks of one simulated AudioHook session, what it
- * gets back, and the checks and defaults that turn the options into a normalized plan.
+ * gets back, and the checks and defaults that turn the options into a normalized plan; and where the CLI
+ * finds the client secret ({@link resolveClientSecret}: never only on the command line, visible in `ps`).
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { SAMPLE_RATE } from '../../core/audio/format';
 import type { ChannelName } from '../../core/audio/roles';
 import {
@@ -197,6 +199,62 @@ function positiveNumber(value: number | undefined, fallback: number, name: strin
     invalid(`${name} must be a ${allowZero ? 'non-negative' : 'positive'} number, got ${value}`);
   }
   return value;
+}
+
+/** Environment variable holding the base64 client secret (kept out of the command line). */
+export const CLIENT_SECRET_ENV = 'AUDIOHOOK_CLIENT_SECRET';
+
+const BASE64 = /^[A-Za-z0-9+/_-]+={0,2}$/;
+
+/** Where the CLI may find the client secret. */
+export interface ClientSecretSources {
+  /** `--client-secret` (the secret itself, visible in `ps`). */
+  readonly flag?: string | undefined;
+  /** `--client-secret-file` (a path). */
+  readonly file?: string | undefined;
+  /** Read for {@link CLIENT_SECRET_ENV}. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+}
+
+/**
+ * The client secret and warnings about how it was given: `file`, else `flag` (warned: any local user can
+ * read a command line in `ps` or `/proc/<pid>/cmdline`), else {@link CLIENT_SECRET_ENV}; the two flags are
+ * exclusive. @throws {@link SimulatorOptionsError} for an unreadable or empty file, both flags, or a
+ * secret that is not base64 (the message names the source, never the value)
+ */
+export function resolveClientSecret(sources: ClientSecretSources): { secret?: string; warnings: string[] } {
+  const { flag, file, env } = sources;
+  const warnings: string[] = [];
+  if (flag !== undefined && file !== undefined) invalid('use either --client-secret-file or --client-secret, not both');
+  let secret: string | undefined;
+  let source: string;
+  if (file !== undefined) {
+    source = '--client-secret-file';
+    try {
+      secret = readFileSync(file, 'utf8').trim();
+      // Owner-only is what a secret file should be; say so rather than refuse (a CI runner may differ).
+      if (process.platform !== 'win32' && (statSync(file).mode & 0o077) !== 0) {
+        warnings.push(`--client-secret-file ${file} is readable by other users; chmod 600 it`);
+      }
+    } catch (err) {
+      invalid(`cannot read --client-secret-file ${file}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    }
+    if (secret === '') invalid(`--client-secret-file ${file} is empty`);
+  } else if (flag !== undefined) {
+    source = '--client-secret';
+    secret = flag;
+    warnings.push(
+      '--client-secret puts the secret on the command line, where other users of this machine can read it ' +
+        `(ps, /proc); use ${CLIENT_SECRET_ENV} or --client-secret-file instead`,
+    );
+  } else {
+    source = CLIENT_SECRET_ENV;
+    secret = env[CLIENT_SECRET_ENV] || undefined;
+  }
+  if (secret !== undefined && !BASE64.test(secret)) {
+    invalid(`${source} must be the base64 secret configured in the Genesys integration`);
+  }
+  return { ...(secret !== undefined && { secret }), warnings };
 }
 
 /** The offer Genesys makes: stereo first, then each mono (§3.2), all in the source's format. */

@@ -82,6 +82,9 @@ describe('local daily schedule', () => {
         async *listKeys() {
           yield* keys.splice(0);
         },
+        async deleteKeys() {
+          throw new Error('a valid request is deleted by the handler, not the poller');
+        },
       },
       handle: async (event) => {
         handled.push(event);
@@ -92,6 +95,85 @@ describe('local daily schedule', () => {
     await vi.advanceTimersByTimeAsync(2500);
     stop();
     expect(handled).toEqual([{ Records: [{ s3: { object: { key } } }] }]);
+  });
+
+  describe('an object under the request prefix that is not a valid request', () => {
+    const valid = 'feeds/_requests/utterances/version=1/format=jsonl/dt=2025-01-14/1-a.json';
+    const junk = [
+      'feeds/_requests/constructor/version=1/format=jsonl/dt=2025-01-14/1-b.json',
+      'feeds/_requests/utterances/version=1/format=jsonl/dt=2025-02-30/1-c.json',
+      'feeds/_requests/notes\nFAKE.txt',
+    ];
+
+    /** A bucket whose objects stay until deleted, like S3; `failDeletes` makes the next deletes fail. */
+    function bucket(initial: string[]) {
+      const objects = new Set(initial);
+      const state = { failDeletes: 0, deleteCalls: 0 };
+      return {
+        objects,
+        state,
+        store: {
+          async *listKeys(prefix: string) {
+            yield* [...objects].filter((k) => k.startsWith(prefix));
+          },
+          async deleteKeys(keys: readonly string[]) {
+            state.deleteCalls++;
+            if (state.failDeletes > 0) {
+              state.failDeletes--;
+              throw new Error('S3 unavailable');
+            }
+            for (const k of keys) objects.delete(k);
+          },
+        },
+      };
+    }
+
+    it('is deleted and reported once, never handed to the handler, while valid requests are served', async () => {
+      const b = bucket([valid, ...junk]);
+      const handled: string[] = [];
+      const rejected: string[] = [];
+      const stop = pollExportRequests({
+        store: b.store,
+        handle: async (event) => {
+          for (const r of event.Records) {
+            handled.push(r.s3.object.key);
+            b.objects.delete(r.s3.object.key); // what the export handler does once a request is served
+          }
+        },
+        onRejected: (key) => rejected.push(key),
+        intervalMs: 2000,
+        timers,
+      });
+      // Six polls: the old poller offered every junk object to the handler (which logs it) on each one.
+      await vi.advanceTimersByTimeAsync(10_500);
+      stop();
+      expect(handled).toEqual([valid]);
+      expect(rejected.sort()).toEqual([...junk].sort());
+      expect([...b.objects]).toEqual([]);
+    });
+
+    it('stays until its delete succeeds, and is reported only then', async () => {
+      const b = bucket([junk[0] as string]);
+      b.state.failDeletes = 2;
+      const rejected: string[] = [];
+      const errors: unknown[] = [];
+      const stop = pollExportRequests({
+        store: b.store,
+        handle: async () => {
+          throw new Error('must not be called');
+        },
+        onRejected: (key) => rejected.push(key),
+        onError: (err) => errors.push(err),
+        intervalMs: 2000,
+        timers,
+      });
+      await vi.advanceTimersByTimeAsync(10_500);
+      stop();
+      expect(errors.map((e) => (e as Error).message)).toEqual(['S3 unavailable', 'S3 unavailable']);
+      expect(rejected).toEqual([junk[0]]);
+      expect(b.state.deleteCalls).toBe(3);
+      expect(b.objects.size).toBe(0);
+    });
   });
 });
 

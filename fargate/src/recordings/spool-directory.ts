@@ -4,11 +4,16 @@
  * it is logged once as {@link RECORDINGS_SPOOL_UNAVAILABLE} and tried again periodically and whenever a
  * segment could be recorded, so recordings come back once it is fixed. The first time it is usable, the
  * owner is told once (to pick up recordings an earlier process kept there).
+ *
+ * Recorded call audio is private: the default directory is a fresh `mkdtemp` one (mode 0700, one per
+ * process, never a fixed shared path), and a configured one must belong to this process's user; one that
+ * belongs to another user (a shared `/tmp` path someone else created first) is refused as unusable, and
+ * one of ours that others may enter is narrowed to 0700 (issue #15 item 7).
  */
-import { accessSync, constants, mkdirSync, mkdtempSync, rmdirSync } from 'node:fs';
+import { accessSync, chmodSync, constants, mkdirSync, mkdtempSync, rmdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describeError } from '../../../core/errors';
+import { AppError, describeError } from '../../../core/errors';
 import type { Logger, TimerHandle, Timers } from '../../../core/ports';
 
 /** Log code: the spool directory cannot be created or written, so segments are not recorded (docs/errors.md). */
@@ -16,9 +21,38 @@ export const RECORDINGS_SPOOL_UNAVAILABLE = 'RECORDINGS_SPOOL_UNAVAILABLE';
 const DEFAULT_SPOOL_RETRY_MS = 60_000;
 const DEFAULT_SPOOL_PREFIX = 'audiohook-recordings-';
 
+/** A configured spool directory that another user controls (docs/errors.md `RECORDINGS_SPOOL_UNSAFE`). */
+export class SpoolDirectoryUnsafeError extends AppError {
+  override readonly name = 'SpoolDirectoryUnsafeError';
+  declare readonly code: 'RECORDINGS_SPOOL_UNSAFE';
+  constructor(message: string) {
+    super('RECORDINGS_SPOOL_UNSAFE', message);
+  }
+}
+
+/**
+ * Makes sure `dir` is a directory only this process's user controls: refuses one owned by another user
+ * (who could read, swap or plant recordings; root would not even be stopped by the access check), and
+ * removes group/other permissions from our own. @throws {@link SpoolDirectoryUnsafeError}
+ */
+export function assertPrivateDirectory(dir: string): void {
+  const st = statSync(dir);
+  if (!st.isDirectory()) throw new SpoolDirectoryUnsafeError(`${dir} is not a directory`);
+  const uid = process.getuid?.();
+  if (uid !== undefined && st.uid !== uid) {
+    throw new SpoolDirectoryUnsafeError(
+      `${dir} belongs to uid ${st.uid}, not to this process's uid ${uid}: another user could read or replace recordings`,
+    );
+  }
+  if ((st.mode & 0o077) !== 0) chmodSync(dir, 0o700);
+}
+
 /** Options of {@link SpoolDirectory}. */
 export interface SpoolDirectoryOptions {
-  /** Created if missing (mode 0700). @default a fresh private `<os.tmpdir()>/audiohook-recordings-XXXXXX` */
+  /**
+   * Created if missing (mode 0700); must belong to this process's user, and is narrowed to 0700 if others
+   * may enter it. @default a fresh private `<os.tmpdir()>/audiohook-recordings-XXXXXX` (0700, per process)
+   */
   readonly dir?: string;
   readonly logger: Logger;
   readonly timers: Timers;
@@ -67,7 +101,10 @@ export class SpoolDirectory {
       if (this.#dir === undefined) {
         this.#dir = mkdtempSync(join(tmpdir(), DEFAULT_SPOOL_PREFIX));
         this.#own = true;
-      } else mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+      } else {
+        mkdirSync(this.#dir, { recursive: true, mode: 0o700 });
+        assertPrivateDirectory(this.#dir);
+      }
       accessSync(this.#dir, constants.W_OK | constants.X_OK);
     } catch (err) {
       if (!this.#down) {
@@ -81,7 +118,7 @@ export class SpoolDirectory {
           },
           `recordings spool directory ${this.path} cannot be created or written: segment recordings are off ` +
             'until it can (calls are still transcribed; segments with audioRecordingAllowed get no recording); ' +
-            'RECORDINGS_SPOOL_DIR must be a directory this user may write',
+            'RECORDINGS_SPOOL_DIR must be a directory this user owns and may write',
         );
       }
       this.#available = false;
