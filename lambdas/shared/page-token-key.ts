@@ -12,8 +12,9 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { AppError, type AppErrorOptions } from '../../core/errors';
 import { InvalidTokenError } from '../../store/errors';
 import type { UtterancesRepository } from '../../store/utterances';
-import { CachedValue, CredentialSourceError, type CredentialStoreOptions, readSecretString } from './credential-store';
-import type { SecretStringReader, TokenKeyProvider } from './token-key';
+import type { CachedValue, CredentialStoreOptions } from './credential-store';
+import { readSecretString } from './credential-store';
+import { cachedSecretKey, type SecretStringReader, type TokenKeyProvider } from './token-key';
 
 /** How long a key read from Secrets Manager is reused before it is read again (one read per container per 5 min). */
 export const PAGE_TOKEN_KEY_CACHE_TTL_MS = 300_000;
@@ -44,26 +45,16 @@ export function cachedPageTokenKey(
   read: SecretStringReader,
   options: CredentialStoreOptions & { description: string },
 ): TokenKeyProvider & { readonly cache: CachedValue<string> } {
-  const cache = new CachedValue(async () => {
-    let text: string;
-    try {
-      text = await read();
-    } catch (err) {
-      // Our own read errors carry a safe message; anything else is reduced to its name.
-      const reason = err instanceof CredentialSourceError ? err.message : err instanceof Error ? err.name : 'error';
-      throw new PageTokenKeyError('PAGE_TOKEN_KEY_UNAVAILABLE', `${options.description} cannot be read (${reason})`, {
-        cause: err,
-      });
-    }
-    if (text.length < MIN_PAGE_TOKEN_KEY_LENGTH) {
-      throw new PageTokenKeyError(
-        'PAGE_TOKEN_KEY_INVALID',
-        `${options.description} holds no key of at least ${MIN_PAGE_TOKEN_KEY_LENGTH} characters`,
-      );
-    }
-    return text;
-  }, options);
-  return { cache, key: () => cache.get(), refreshEarly: () => cache.refreshEarly() };
+  return cachedSecretKey(read, {
+    ...options,
+    minLength: MIN_PAGE_TOKEN_KEY_LENGTH,
+    fail: (kind, message, cause) =>
+      new PageTokenKeyError(
+        kind === 'unavailable' ? 'PAGE_TOKEN_KEY_UNAVAILABLE' : 'PAGE_TOKEN_KEY_INVALID',
+        message,
+        cause === undefined ? undefined : { cause },
+      ),
+  });
 }
 
 /** The key in a Secrets Manager secret whose `SecretString` is the key itself. */

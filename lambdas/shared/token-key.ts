@@ -57,13 +57,17 @@ export function tokenKeyProvider(key: TokenKey): TokenKeyProvider {
 /** Reads the raw `SecretString` (a port, so tests need no network). */
 export type SecretStringReader = () => Promise<string>;
 
+/** How {@link cachedSecretKey} reports a key it cannot use (each key kind has its own error class and codes). */
+export type SecretKeyFailure = (kind: 'unavailable' | 'invalid', message: string, cause?: unknown) => Error;
+
 /**
- * A cached key read by `read` (in AWS, {@link secretsManagerTokenKey}). A failed re-read keeps the last
- * good key; only a container that never read one fails, with a {@link TokenKeyError}.
+ * A key kept in a secret whose `SecretString` is the key itself, read by `read` and cached. A failed
+ * re-read keeps the last good key; only a container that never read one fails, with `fail('unavailable')`;
+ * a value shorter than `minLength` fails with `fail('invalid')` (the value is never quoted).
  */
-export function cachedTokenKey(
+export function cachedSecretKey(
   read: SecretStringReader,
-  options: CredentialStoreOptions & { description: string },
+  options: CredentialStoreOptions & { description: string; minLength: number; fail: SecretKeyFailure },
 ): TokenKeyProvider & { readonly cache: CachedValue<string> } {
   const cache = new CachedValue(async () => {
     let text: string;
@@ -72,19 +76,34 @@ export function cachedTokenKey(
     } catch (err) {
       // Our own read errors carry a safe message; anything else is reduced to its name.
       const reason = err instanceof CredentialSourceError ? err.message : err instanceof Error ? err.name : 'error';
-      throw new TokenKeyError('REALTIME_TOKEN_KEY_UNAVAILABLE', `${options.description} cannot be read (${reason})`, {
-        cause: err,
-      });
+      throw options.fail('unavailable', `${options.description} cannot be read (${reason})`, err);
     }
-    if (text.length < MIN_TOKEN_KEY_LENGTH) {
-      throw new TokenKeyError(
-        'REALTIME_TOKEN_KEY_INVALID',
-        `${options.description} holds no key of at least ${MIN_TOKEN_KEY_LENGTH} characters`,
-      );
+    if (text.length < options.minLength) {
+      throw options.fail('invalid', `${options.description} holds no key of at least ${options.minLength} characters`);
     }
     return text;
   }, options);
   return { cache, key: () => cache.get(), refreshEarly: () => cache.refreshEarly() };
+}
+
+/**
+ * A cached key read by `read` (in AWS, {@link secretsManagerTokenKey}). A failed re-read keeps the last
+ * good key; only a container that never read one fails, with a {@link TokenKeyError}.
+ */
+export function cachedTokenKey(
+  read: SecretStringReader,
+  options: CredentialStoreOptions & { description: string },
+): TokenKeyProvider & { readonly cache: CachedValue<string> } {
+  return cachedSecretKey(read, {
+    ...options,
+    minLength: MIN_TOKEN_KEY_LENGTH,
+    fail: (kind, message, cause) =>
+      new TokenKeyError(
+        kind === 'unavailable' ? 'REALTIME_TOKEN_KEY_UNAVAILABLE' : 'REALTIME_TOKEN_KEY_INVALID',
+        message,
+        cause === undefined ? undefined : { cause },
+      ),
+  });
 }
 
 /** The key in a Secrets Manager secret whose `SecretString` is the key itself. */
