@@ -76,9 +76,14 @@ export interface LocalSourceLimits {
   failures: RateLimit;
 }
 
-/** What `npm start` uses: loose on requests (every local caller shares 127.0.0.1), tight on failures. */
+/**
+ * What `npm start` uses. Both budgets only meet attempts without a recently verified credential (a
+ * caller's first request, and floods), so they can be small: the failures only count once an attempt's
+ * scrypt has answered, and until then a concurrent flood is held by the requests burst (40 × ~40 ms of
+ * scrypt at most, then 20 a second), not by a burst sized for legitimate traffic.
+ */
 export const LOCAL_SOURCE_LIMITS: LocalSourceLimits = {
-  requests: { ratePerSec: 100, burst: 200 },
+  requests: { ratePerSec: 20, burst: 40 },
   failures: { ratePerSec: 10, burst: 20 },
 };
 

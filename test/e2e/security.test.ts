@@ -240,7 +240,7 @@ describe('security of the local stack (issue #15)', () => {
     const flooded = await Promise.all(flood);
     expect(new Set(legit)).toEqual(new Set([404]));
     for (const f of flooded) expect([401, 429]).toContain(f.status);
-  });
+  }, 120_000);
 
   it('lets an unauthenticated gateway flood not stop a legitimate call', async () => {
     const gateway = stack.endpoints.gateway.url;
@@ -260,7 +260,7 @@ describe('security of the local stack (issue #15)', () => {
     for (const a of answers) expect([401, 403, 429]).toContain(a.status);
     const result = await call;
     expect(result.outcome, result.failure).toBe('closed');
-  });
+  }, 120_000);
 
   it('never answered 5xx', () => {
     expect(statuses.filter((s) => s.status >= 500)).toEqual([]);

@@ -30,7 +30,7 @@ describe('control API', () => {
         ],
       },
     });
-  });
+  }, SYNTH_TIMEOUT.timeout);
 
   const resourcePathOf = (synth: Synthesized, method: Record<string, unknown>): string => {
     const resources = synth.template.toJSON().Resources as Record<

@@ -2,7 +2,7 @@
  * The local stack's components (local/components.ts) with real child processes: a restartable one comes
  * back with a new pid, any other exit stops the stack, and nothing restarts while the stack is stopping.
  */
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -73,7 +73,8 @@ describe('local stack components', () => {
       shutdown: () => undefined,
       onRestart: () => restarts++,
     });
-    await new Promise((r) => setTimeout(r, 500));
+    // Wait until it really runs (its first line in the log), however loaded the machine is.
+    for (let waited = 0; !existsSync(log) && waited < 30_000; waited += 50) await new Promise((r) => setTimeout(r, 50));
     stopping = true;
     await stopAll([comp]);
     await new Promise((r) => setTimeout(r, 800));
