@@ -17,6 +17,7 @@ import type { MediaFormat } from '../../core/audio/format';
 import type { ChannelName } from '../../core/audio/roles';
 import { AppError, type AppErrorOptions } from '../../core/errors';
 import { type AudioSource, loadWavFile, toneSource } from './audio-source';
+import { CONNECTOR_CUSTOM_CONFIG, ConnectorView } from './connector-view';
 import { type ManySessionsSummary, runManySessions } from './multi';
 import {
   CLIENT_SECRET_ENV,
@@ -58,6 +59,11 @@ Session script (positions on the audio timeline, in ms; repeatable)
   --language TAG            open.parameters.language
   --supported-languages     ask the server for its languages
   --probe                   connection probe: nil ids, close right after opened, no audio
+  --transcription-connector ask for transcripts back (customConfig.transcriptionConnector: true), print
+                            each transcript event as it arrives, check it as Genesys' suite would, and
+                            summarize (per channel, first-event latency); violations make the exit 1.
+                            Transcripts come only while transcription is on for the call (a
+                            genesys-controlled key, or start-streaming for --conversation)
 
 Load
   --sessions N              number of sessions (default 1)
@@ -68,7 +74,8 @@ Output
   --quiet                   print the summary only
   --help                    this text
 
-Exit code: 0 when every session closed cleanly, 1 otherwise, 2 for usage errors.`;
+Exit code: 0 when every session closed cleanly (and, with --transcription-connector, every transcript
+passed the checks), 1 otherwise, 2 for usage errors.`;
 
 /** Where the CLI writes. */
 export interface CliIo {
@@ -105,6 +112,7 @@ const OPTIONS = {
   'update-at': { type: 'string', multiple: true },
   'close-at': { type: 'string' },
   probe: { type: 'boolean' },
+  'transcription-connector': { type: 'boolean' },
   language: { type: 'string' },
   'supported-languages': { type: 'boolean' },
   org: { type: 'string' },
@@ -133,6 +141,8 @@ export interface CliPlan {
   ramp: number;
   actions: SimulatedAction[];
   probe: boolean;
+  /** `--transcription-connector`: ask for, print and check transcript events. */
+  transcriptionConnector: boolean;
   language?: string;
   supportedLanguages: boolean;
   organizationId?: string;
@@ -189,6 +199,7 @@ export function parseCli(argv: string[], env: Readonly<Record<string, string | u
     json: v.json === true,
     quiet: v.quiet === true,
     probe: v.probe === true,
+    transcriptionConnector: v['transcription-connector'] === true,
     supportedLanguages: v['supported-languages'] === true,
     mono: v.mono === true,
   };
@@ -322,7 +333,11 @@ export async function main(
     return 2;
   }
   const human = !plan.json;
-  const makeOptions = (): SimulatedSessionOptions => {
+  const view = plan.transcriptionConnector ? new ConnectorView() : undefined;
+  const live = (lines: string[]) => {
+    if (human && !plan.quiet) for (const line of lines) io.stdout.write(`${line}\n`);
+  };
+  const makeOptions = (index: number): SimulatedSessionOptions => {
     const o: SimulatedSessionOptions = {
       uri: plan.uri,
       apiKey: plan.apiKey,
@@ -341,6 +356,10 @@ export async function main(
     if (plan.organizationId !== undefined) o.organizationId = plan.organizationId;
     if (plan.conversationId !== undefined) o.conversationId = plan.conversationId;
     if (signal) o.signal = signal;
+    if (view) {
+      o.customConfig = { ...CONNECTOR_CUSTOM_CONFIG };
+      o.onEvent = (e) => live(view.receive(index, e));
+    }
     return o;
   };
   const { results, summary } = await runManySessions({
@@ -350,11 +369,12 @@ export async function main(
     ...(signal ? { signal } : {}),
     onResult: (i, r) => {
       if (human && !plan.quiet) io.stdout.write(`${describe(i, r)}\n`);
+      if (view) live(view.finish(i, r));
     },
   });
-  if (human) io.stdout.write(`${describeSummary(summary)}\n`);
-  else io.stdout.write(`${JSON.stringify({ summary, results }, null, 2)}\n`);
-  return results.every((r) => r?.outcome === 'closed') ? 0 : 1;
+  if (human) io.stdout.write(`${[describeSummary(summary), ...(view?.summaryLines() ?? [])].join('\n')}\n`);
+  else io.stdout.write(`${JSON.stringify({ summary, results, ...(view && { connector: view.toJson() }) }, null, 2)}\n`);
+  return results.every((r) => r?.outcome === 'closed') && !view?.violationCount ? 0 : 1;
 }
 
 const isEntryPoint = process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href;

@@ -12,6 +12,7 @@
 
 import WebSocket from 'ws';
 import { SAMPLE_RATE } from '../../core/audio/format';
+import type { ChannelName } from '../../core/audio/roles';
 import {
   type CloseReason,
   type DisconnectReason,
@@ -70,6 +71,9 @@ class SimulatedSession {
   // What the session saw, for its result.
   readonly #seen: Observations;
   #openSentAt = 0;
+  #openedAt = 0;
+  /** Channels of the media the server selected (what a transcript's `channelId` indexes). */
+  #channels: ChannelName[] | undefined;
   readonly #onAbort = () => this.#abort();
 
   constructor(o: Normalized) {
@@ -258,7 +262,9 @@ class SimulatedSession {
     clearTimeout(this.#openTimer);
     this.#openTimer = undefined;
     this.#seen.opened = p as unknown as OpenedParameters;
-    this.#seen.openLatencyMs = this.#now() - this.#openSentAt;
+    this.#openedAt = this.#now();
+    this.#seen.openLatencyMs = this.#openedAt - this.#openSentAt;
+    if (selected) this.#channels = [...selected.channels];
     this.#state = 'open';
     if (this.#o.probe) {
       this.#beginClose('end');
@@ -341,6 +347,15 @@ class SimulatedSession {
 
   #onEvent(msg: ServerMessage): void {
     const entities: unknown = msg.parameters.entities;
+    this.#o.onEvent?.({
+      sessionId: this.#o.sessionId,
+      atMs: this.#now(),
+      sinceOpenedMs: this.#seen.openLatencyMs === undefined ? undefined : this.#now() - this.#openedAt,
+      positionMs: (this.#timeline.pos * 1000) / SAMPLE_RATE,
+      afterClose: this.#state === 'closing',
+      channels: this.#channels,
+      entities: Array.isArray(entities) ? entities : undefined,
+    });
     if (!Array.isArray(entities)) {
       this.#complain(400, "'event' has no entities array");
       return;

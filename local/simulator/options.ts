@@ -109,6 +109,28 @@ export interface SimulatedSessionOptions {
   record?: 'all' | 'text' | 'none';
   /** Aborting ends the session gracefully (`close{end}`), or drops the connection attempt. */
   signal?: AbortSignal;
+  /**
+   * Called for every `event` message as it arrives, before `closed` (Transcription Connector, §5.2), with
+   * its entities as received (not validated). Must not throw.
+   */
+  onEvent?: (event: ReceivedEvent) => void;
+}
+
+/** An `event` message as the simulated client received it, with where the session was at that moment. */
+export interface ReceivedEvent {
+  sessionId: string;
+  /** Milliseconds since the session run started. */
+  atMs: number;
+  /** Milliseconds since `opened` arrived (`undefined` before it). */
+  sinceOpenedMs: number | undefined;
+  /** Stream position of the client when the event arrived, in ms of audio timeline. */
+  positionMs: number;
+  /** True when the client had already sent `close`. */
+  afterClose: boolean;
+  /** The negotiated channels (`opened.media[0].channels`): `channelId` indexes this. */
+  channels: readonly ChannelName[] | undefined;
+  /** `parameters.entities` as received (`undefined` when it is not an array). */
+  entities: unknown[] | undefined;
 }
 
 /** One recorded WebSocket message. */
@@ -187,6 +209,7 @@ export interface Normalized {
   faults: SimulatedFaults;
   record: 'all' | 'text' | 'none';
   signal: AbortSignal | undefined;
+  onEvent: ((event: ReceivedEvent) => void) | undefined;
 }
 
 function invalid(message: string): never {
@@ -345,5 +368,6 @@ export function normalize(opts: SimulatedSessionOptions): Normalized {
     faults: opts.faults ?? {},
     record: opts.record ?? 'all',
     signal: opts.signal,
+    onEvent: opts.onEvent,
   };
 }
