@@ -130,6 +130,8 @@ export class AudiohookTranscribeStack extends Stack {
       }
       this.realtime = new RealtimeDelivery(this, 'Realtime', {
         utterancesTable: this.store.utterancesTable,
+        // Read by subscribe for the page's status frames (call start, ended state).
+        conversationsTable: this.store.conversationsTable,
         subscriptionsTable: this.store.subscriptionsTable,
         apiCredentialsSecret: this.store.apiCredentialsSecret,
         webhookTargetsSecret: this.store.webhookTargetsSecret,

@@ -7,6 +7,7 @@
  *   error, and an encrypted SQS dead-letter queue for records that still fail after 24 h of retries.
  * - The WebSocket API (`$connect`, `$disconnect`, `subscribe`, `unsubscribe`, `$default`) keeps its
  *   connections and subscriptions in the Subscriptions table (built by the store from `contract/tables.ts`).
+ *   `subscribe` also reads a conversation's utterances and state (history and status frames), read only.
  * - Webhook targets, credentials included, live in a Secrets Manager secret; only its id is in the
  *   environment.
  */
@@ -22,7 +23,13 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { EnvironmentOf, FANOUT_ENV, LAMBDA_OBSERVABILITY_ENV, WEBSOCKET_ENV } from '../contract/env-names';
+import type {
+  API_ENV,
+  EnvironmentOf,
+  FANOUT_ENV,
+  LAMBDA_OBSERVABILITY_ENV,
+  WEBSOCKET_ENV,
+} from '../contract/env-names';
 import { executionLogGroupName } from './control-api';
 import { HouseFunction } from './house-function';
 import { type LambdaMetricsRole, lambdaMetricsService } from './metrics-scope';
@@ -67,6 +74,11 @@ export const WEBSOCKET_ROUTES: ReadonlyArray<{ id: string; routeKey: string; ent
 export interface RealtimeDeliveryProps {
   /** Utterances table; must have its stream enabled (contract/tables.ts: NEW_IMAGE). */
   readonly utterancesTable: dynamodb.ITable;
+  /**
+   * Conversations table: `subscribe` reads a conversation's state from it (the `status` frame: ended call,
+   * timeline start). @default - no status frames (history only)
+   */
+  readonly conversationsTable?: dynamodb.ITable;
   readonly subscriptionsTable: dynamodb.ITable;
   /** Hashed API credentials: `$connect` accepts the REST API's credentials too. */
   readonly apiCredentialsSecret: secretsmanager.ISecret;
@@ -134,6 +146,17 @@ export class RealtimeDelivery extends Construct {
       ...(props.tokenSecret && { REALTIME_TOKEN_SECRET_ID: props.tokenSecret.secretArn }),
     } satisfies EnvironmentOf<typeof WEBSOCKET_ENV>;
 
+    // Only subscribe reads the conversation; names from API_ENV until WEBSOCKET_ENV lists them too.
+    const subscribeEnv: Record<string, string> = {
+      ...routeEnv,
+      ...({
+        UTTERANCES_TABLE: props.utterancesTable.tableName,
+        ...(props.conversationsTable && { CONVERSATIONS_TABLE: props.conversationsTable.tableName }),
+      } satisfies EnvironmentOf<Pick<typeof API_ENV, 'UTTERANCES_TABLE' | 'CONVERSATIONS_TABLE'>>),
+    };
+    const envOf = (routeId: string) =>
+      routeId === 'Connect' ? connectEnv : routeId === 'Subscribe' ? subscribeEnv : routeEnv;
+
     const handlers = new Map<string, HouseFunction>();
     const byEntry = new Map<string, HouseFunction>();
     for (const route of WEBSOCKET_ROUTES) {
@@ -146,10 +169,11 @@ export class RealtimeDelivery extends Construct {
           memorySizeMiB: route.id === 'Connect' ? 512 : 256,
           timeoutSec: 10,
           logRetentionDays: props.logRetentionDays,
-          environment: route.id === 'Connect' ? connectEnv : routeEnv,
+          environment: envOf(route.id),
         });
         byEntry.set(route.entry, fn);
         this.grantSubscriptions(fn, props.subscriptionsTable);
+        if (route.id === 'Subscribe') this.grantConversationReads(fn, props);
       }
       handlers.set(route.id, fn);
     }
@@ -327,6 +351,19 @@ export class RealtimeDelivery extends Construct {
     for (const route of WEBSOCKET_ROUTES) {
       const fn = handlers.get(route.id) as HouseFunction;
       if (route.replies && route.id !== 'Unsubscribe') manage(fn, ['POST']);
+    }
+  }
+
+  /**
+   * Read only, and only what `subscribe` does: Query the Utterances table's base table (a conversation's
+   * history, no index), GetItem + Query the Conversations table (META and the SES# items of one conversation).
+   */
+  private grantConversationReads(fn: HouseFunction, props: RealtimeDeliveryProps): void {
+    const read = (sid: string, actions: string[], table: dynamodb.ITable) =>
+      fn.addToRolePolicy(new iam.PolicyStatement({ sid, actions, resources: [table.tableArn] }));
+    read('UtterancesHistoryRead', ['dynamodb:Query'], props.utterancesTable);
+    if (props.conversationsTable) {
+      read('ConversationStateRead', ['dynamodb:GetItem', 'dynamodb:Query'], props.conversationsTable);
     }
   }
 

@@ -5,7 +5,13 @@
  */
 import { z } from 'zod';
 import { commaList, type Env, integer, nonEmpty, present, problemsOf, url } from '../../contract/env';
-import type { EnvSchemaOf, FANOUT_ENV, LAMBDA_OBSERVABILITY_ENV, WEBSOCKET_ENV } from '../../contract/env-names';
+import type {
+  API_ENV,
+  EnvSchemaOf,
+  FANOUT_ENV,
+  LAMBDA_OBSERVABILITY_ENV,
+  WEBSOCKET_ENV,
+} from '../../contract/env-names';
 import { ConfigError } from '../../core/config-error';
 import { DEFAULT_RETRY_POLICY, type RetryPolicy } from '../../core/delivery/retry-policy';
 import {
@@ -83,7 +89,26 @@ export interface WebSocketConfig extends ObservabilityConfig {
   supervisorApiIds: string[];
   /** `CONNECTION_TTL_SEC` @default 7800 (API Gateway's 2 h connection cap + 10 min) */
   connectionTtlSec: number;
+  /**
+   * `UTTERANCES_TABLE`: where `subscribe` reads a conversation's history (read only).
+   * @default - `"history": true` is answered with an `UNSUPPORTED` error frame
+   */
+  utterancesTable?: string;
+  /**
+   * `CONVERSATIONS_TABLE`: where `subscribe` reads a conversation's state for its `status` frame (read only).
+   * @default - no `status` frame; `"status": true` is answered with an `UNSUPPORTED` error frame
+   */
+  conversationsTable?: string;
 }
+
+/**
+ * The tables only the subscribe route reads. Their names are the REST handlers' (`API_ENV`) until
+ * contract/env-names.ts lists them under `WEBSOCKET_ENV` too; checked against the contract either way.
+ */
+const historyTablesSchema = {
+  UTTERANCES_TABLE: nonEmpty('UTTERANCES_TABLE').optional(),
+  CONVERSATIONS_TABLE: nonEmpty('CONVERSATIONS_TABLE').optional(),
+} satisfies EnvSchemaOf<Pick<typeof API_ENV, 'UTTERANCES_TABLE' | 'CONVERSATIONS_TABLE'>, z.ZodType>;
 
 const fanoutSchema = observabilitySchema.extend({
   SUBSCRIPTIONS_TABLE: nonEmpty('SUBSCRIPTIONS_TABLE'),
@@ -159,24 +184,26 @@ export function loadFanoutConfig(env: Env = process.env): FanoutConfig {
   };
 }
 
-const webSocketSchema = observabilitySchema.extend({
-  SUBSCRIPTIONS_TABLE: nonEmpty('SUBSCRIPTIONS_TABLE'),
-  DYNAMODB_ENDPOINT: url('DYNAMODB_ENDPOINT').optional(),
-  WEBSOCKET_MANAGEMENT_ENDPOINT: url('WEBSOCKET_MANAGEMENT_ENDPOINT').optional(),
-  API_CREDENTIALS_SECRET_ID: z.string().min(1).optional(),
-  API_CREDENTIALS_JSON: z.string().min(1).optional(),
-  API_CREDENTIALS_FILE: z.string().min(1).optional(),
-  SECRETS_MANAGER_ENDPOINT: url('SECRETS_MANAGER_ENDPOINT').optional(),
-  CREDENTIALS_CACHE_TTL_SEC: integer('CREDENTIALS_CACHE_TTL_SEC', 0, 3600).default(300),
-  REALTIME_TOKEN_SECRET: z
-    .string()
-    .min(32, { message: 'REALTIME_TOKEN_SECRET must be at least 32 characters' })
-    .optional(),
-  REALTIME_TOKEN_SECRET_ID: z.string().min(1).optional(),
-  REALTIME_TOKEN_SECRET_CACHE_TTL_SEC: integer('REALTIME_TOKEN_SECRET_CACHE_TTL_SEC', 0, 3600).default(300),
-  REALTIME_SUPERVISOR_API_IDS: z.string().transform(commaList).default([]),
-  CONNECTION_TTL_SEC: integer('CONNECTION_TTL_SEC', 60, 86_400).default(7800),
-} satisfies EnvSchemaOf<Omit<typeof WEBSOCKET_ENV, keyof typeof LAMBDA_OBSERVABILITY_ENV>, z.ZodType>);
+const webSocketSchema = observabilitySchema
+  .extend({
+    SUBSCRIPTIONS_TABLE: nonEmpty('SUBSCRIPTIONS_TABLE'),
+    DYNAMODB_ENDPOINT: url('DYNAMODB_ENDPOINT').optional(),
+    WEBSOCKET_MANAGEMENT_ENDPOINT: url('WEBSOCKET_MANAGEMENT_ENDPOINT').optional(),
+    API_CREDENTIALS_SECRET_ID: z.string().min(1).optional(),
+    API_CREDENTIALS_JSON: z.string().min(1).optional(),
+    API_CREDENTIALS_FILE: z.string().min(1).optional(),
+    SECRETS_MANAGER_ENDPOINT: url('SECRETS_MANAGER_ENDPOINT').optional(),
+    CREDENTIALS_CACHE_TTL_SEC: integer('CREDENTIALS_CACHE_TTL_SEC', 0, 3600).default(300),
+    REALTIME_TOKEN_SECRET: z
+      .string()
+      .min(32, { message: 'REALTIME_TOKEN_SECRET must be at least 32 characters' })
+      .optional(),
+    REALTIME_TOKEN_SECRET_ID: z.string().min(1).optional(),
+    REALTIME_TOKEN_SECRET_CACHE_TTL_SEC: integer('REALTIME_TOKEN_SECRET_CACHE_TTL_SEC', 0, 3600).default(300),
+    REALTIME_SUPERVISOR_API_IDS: z.string().transform(commaList).default([]),
+    CONNECTION_TTL_SEC: integer('CONNECTION_TTL_SEC', 60, 86_400).default(7800),
+  } satisfies EnvSchemaOf<Omit<typeof WEBSOCKET_ENV, keyof typeof LAMBDA_OBSERVABILITY_ENV>, z.ZodType>)
+  .extend(historyTablesSchema);
 
 /** Reads and validates the WebSocket handlers' configuration. Throws {@link ConfigError}. */
 export function loadWebSocketConfig(env: Env = process.env): WebSocketConfig {
@@ -200,5 +227,7 @@ export function loadWebSocketConfig(env: Env = process.env): WebSocketConfig {
     ...(v.SECRETS_MANAGER_ENDPOINT !== undefined && { secretsManagerEndpoint: v.SECRETS_MANAGER_ENDPOINT }),
     supervisorApiIds: v.REALTIME_SUPERVISOR_API_IDS,
     connectionTtlSec: v.CONNECTION_TTL_SEC,
+    ...(v.UTTERANCES_TABLE !== undefined && { utterancesTable: v.UTTERANCES_TABLE }),
+    ...(v.CONVERSATIONS_TABLE !== undefined && { conversationsTable: v.CONVERSATIONS_TABLE }),
   };
 }

@@ -7,7 +7,9 @@
  * Client protocol (docs/realtime.md): the client sends `{"action":"subscribe","conversationId":"…"}`,
  * `{"action":"subscribe","all":true}` (supervisors) or `{"action":"unsubscribe",…}`, optionally with an
  * `"id"` echoed in the answer; it receives `subscribed` / `unsubscribed` / `error` frames and one
- * `transcript` frame per final utterance of what it subscribed to.
+ * `transcript` frame per final utterance of what it subscribed to. A subscription to one conversation
+ * may ask for `"history": true` (the utterances stored so far, in `history` frames, then a `status`
+ * frame) or `"status": true` (the `status` frame only).
  */
 import {
   ApiGatewayManagementApiClient,
@@ -15,8 +17,12 @@ import {
   PostToConnectionCommand,
 } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import type { ConversationStatus } from '../../core/conversation/conversation';
+import type { SubscriberTranscriptMessage } from '../../core/delivery/transcript-message';
+import { ConversationsRepository } from '../../store/conversations';
 import { createDocumentClient } from '../../store/dynamo';
 import { SubscriptionsRepository } from '../../store/subscriptions';
+import { UtterancesRepository } from '../../store/utterances';
 import { credentialSourceOf } from '../authorizer/handler';
 import { CredentialStore } from './credential-store';
 import { type ApiLogger, createObservability, type MetricsSink, traceClient } from './observability';
@@ -63,12 +69,44 @@ export type ClientErrorCode =
   | 'UNKNOWN_ACTION'
   /** The subscriptions store is throttled or unreachable: retry the same frame shortly. */
   | 'UNAVAILABLE'
+  /** This deployment does not serve what was asked (`history` / `status`): the subscription itself stands. */
+  | 'UNSUPPORTED'
   | 'INTERNAL';
+
+/** A conversation's state as the `status` frame gives it: `unknown` when nothing is recorded (yet). */
+export type ConversationState = ConversationStatus | 'unknown';
+
+/** One page of a conversation's stored utterances, as `transcript` messages, oldest first. */
+export interface HistoryFrame {
+  type: 'history';
+  conversationId: string;
+  items: SubscriberTranscriptMessage[];
+  /** `true` on the last page (also when there is no utterance at all). */
+  complete: boolean;
+  id?: string;
+}
+
+/** Where a conversation stands, so a client can anchor offsets and show an ended call. */
+export interface StatusFrame {
+  type: 'status';
+  conversationId: string;
+  /** Transcription control state (the status route's `state`). */
+  state: ConversationState;
+  /** Every AudioHook session of the call has closed (at least one was seen): nothing more will be said. */
+  callEnded: boolean;
+  /** ISO time the first AudioHook session opened: position 0 of the offsets (`start`, `end`). */
+  timelineStartedAt?: string;
+  /** ISO time the last session closed, when {@link callEnded}. */
+  endedAt?: string;
+  id?: string;
+}
 
 /** Frames we send to WebSocket clients (besides `transcript`). */
 export type ControlFrame =
   | { type: 'subscribed' | 'unsubscribed'; conversationId?: string; all?: true; id?: string }
-  | { type: 'error'; code: ClientErrorCode; message: string; id?: string };
+  | { type: 'error'; code: ClientErrorCode; message: string; id?: string }
+  | HistoryFrame
+  | StatusFrame;
 
 /** The management API, reduced to what we use. */
 export interface ConnectionPusher {
@@ -139,6 +177,10 @@ export interface WebSocketDeps {
   tokenKey?: TokenKey;
   /** Api ids allowed the "all conversations" subscription. */
   supervisorApiIds: ReadonlySet<string>;
+  /** Reads a conversation's stored utterances (`"history": true`). @default - history unsupported */
+  utterances?: Pick<UtterancesRepository, 'listByConversation'>;
+  /** Reads a conversation's state (the `status` frame). @default - status unsupported */
+  conversations?: Pick<ConversationsRepository, 'getMeta' | 'listSessions'>;
   logger: ApiLogger;
   metrics: MetricsSink;
   now?: () => number;
@@ -172,10 +214,17 @@ export function webSocketDepsFromConfig(config: WebSocketConfig, functionName: s
     return pusher;
   };
   const tokenKey = tokenKeyFromConfig(config);
+  const doc = createDocumentClient(client);
   return {
-    subscriptions: new SubscriptionsRepository(createDocumentClient(client), {
+    subscriptions: new SubscriptionsRepository(doc, {
       tableName: config.subscriptionsTable,
       connectionTtlSeconds: config.connectionTtlSec,
+    }),
+    ...(config.utterancesTable !== undefined && {
+      utterances: new UtterancesRepository(doc, { tableName: config.utterancesTable }),
+    }),
+    ...(config.conversationsTable !== undefined && {
+      conversations: new ConversationsRepository(doc, { tableName: config.conversationsTable }),
     }),
     pusherFor,
     credentials: new CredentialStore(credentialSourceOf({ ...config, negativeCacheTtlSec: 0 }), {

@@ -3,7 +3,9 @@
  * Chromium: it gets a connect token from the page server's `/config.json`, subscribes over the WebSocket
  * API, and shows a simulated two-party call's utterances under the right role with exactly the stored
  * text (compared with the messages API). A stored utterance whose text is markup then travels the whole
- * path (table stream → fan-out → WebSocket → page) and must come out as text.
+ * path (table stream → fan-out → WebSocket → page) and must come out as text. A page opened after the
+ * call shows the whole conversation from its history, says the call has ended, and shows when each
+ * utterance was said in call order.
  */
 import { randomUUID } from 'node:crypto';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -33,16 +35,22 @@ interface Row {
   label: string | null | undefined;
   text: string | null | undefined;
   offset: string | null | undefined;
+  /** The wall-clock instant shown (ISO), null while the page does not know the call's start. */
+  said: string | null;
   elementsInText: number;
 }
 
-async function rows(): Promise<Row[]> {
-  return page.locator('#utterances > li').evaluateAll((lis) =>
+async function rows(on: Page = page): Promise<Row[]> {
+  return on.locator('#utterances > li').evaluateAll((lis) =>
     lis.map((li) => ({
       role: li.getAttribute('data-role') ?? undefined,
       label: li.querySelector('.role')?.textContent,
       text: li.querySelector('.text')?.textContent,
       offset: li.querySelector('.offset')?.textContent,
+      said: (() => {
+        const clock = li.querySelector('time.clock') as unknown as { hidden: boolean; dateTime: string } | null;
+        return clock && !clock.hidden ? clock.dateTime : null;
+      })(),
       elementsInText: li.querySelector('.text')?.children.length ?? -1,
     })),
   );
@@ -61,6 +69,19 @@ async function segmentClosed(): Promise<void> {
     },
     30_000,
     'the segment to close',
+  );
+}
+
+/** The gateway closes the call's session once the recognizer has finished: then the call has ended. */
+async function callEnded(): Promise<void> {
+  await eventually(
+    async () => {
+      const res = await stack.api(`/mg-autotranscribe/v1/conversations/${conversationId}/status`);
+      const body = (await res.json()) as { sessions?: Array<{ state?: string }> };
+      return (body.sessions?.length ?? 0) > 0 && body.sessions?.every((s) => s.state === 'closed') === true;
+    },
+    30_000,
+    'the call session to close',
   );
 }
 
@@ -123,7 +144,10 @@ describe('transcript page (local stack, headless Chromium)', () => {
     expect(shown.every((r) => /^\d+:\d\d\.\d$/.test(r.offset ?? ''))).toBe(true);
     expect(shown[0]?.role).toBe('agent');
     expect(await page.locator('#utterance-count').textContent()).toBe(String(messages.length));
-  });
+    // Opened before the call, the page asked for the call's start with the first utterance: times in call order.
+    await eventually(async () => (await rows()).every((r) => r.said !== null), 15_000, 'the wall-clock times');
+    expectInCallOrder(await rows());
+  }, 120_000);
 
   it('writes a stored utterance that is markup as text, end to end', async () => {
     const before = (await rows()).length;
@@ -161,4 +185,34 @@ describe('transcript page (local stack, headless Chromium)', () => {
     expect(stored.at(-1)?.text).toBe(evil);
     expect(pageErrors).toEqual([]);
   });
+
+  it('opened after the call, shows every utterance from the history and says the call has ended', async () => {
+    await callEnded();
+    const messages = await messagesOf(stack, conversationId);
+    const late = await browser.newPage();
+    late.on('pageerror', (err) => pageErrors.push(err.message));
+    try {
+      await late.goto(pageUrl);
+      await expect.poll(() => late.locator('#status').getAttribute('data-state'), { timeout: 15_000 }).toBe('ended');
+      expect(await late.locator('#status').textContent()).toBe(`Call ended: conversation ${conversationId}`);
+      const shown = await rows(late);
+      expect(shown.map((r) => [r.role, r.text])).toEqual(messages.map((m) => [m.sender.role, m.text]));
+      expect(await late.locator('#empty').isHidden()).toBe(true);
+      expect(await late.locator('#utterance-count').textContent()).toBe(String(messages.length));
+      expect(shown.every((r) => r.said !== null)).toBe(true);
+      expectInCallOrder(shown);
+      // The same call start anchors both pages: the same utterance shows the same time.
+      expect(shown.map((r) => r.said)).toEqual((await rows()).map((r) => r.said));
+    } finally {
+      await late.close();
+    }
+    expect(pageErrors).toEqual([]);
+  }, 60_000);
 });
+
+/** Wall-clock times never go back down the page (they did when the page showed when rows were stored). */
+function expectInCallOrder(shown: Row[]): void {
+  const instants = shown.map((r) => Date.parse(r.said ?? ''));
+  expect(instants.every((t) => Number.isFinite(t))).toBe(true);
+  expect(instants).toEqual([...instants].sort((a, b) => a - b));
+}

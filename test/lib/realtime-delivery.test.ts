@@ -1,6 +1,10 @@
-import { Match } from 'aws-cdk-lib/assertions';
+import { App, Stack } from 'aws-cdk-lib';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { FANOUT_STREAM_SETTINGS, WEBSOCKET_STAGE_NAME } from '../../lib/realtime-delivery';
+import { FANOUT_STREAM_SETTINGS, RealtimeDelivery, WEBSOCKET_STAGE_NAME } from '../../lib/realtime-delivery';
 import { onlyResource, type Synthesized, synthesize } from './fixtures';
 
 type Statement = { Sid?: string; Action: string | string[]; Resource: unknown; Condition?: unknown };
@@ -196,6 +200,83 @@ describe('real-time delivery', () => {
         if (!fn) throw new Error(`no ${name} handler`);
         expect(Object.keys(envOf(fn)).filter((k) => k.startsWith('REALTIME_TOKEN_SECRET'))).toEqual([]);
       }
+    });
+  });
+
+  describe('history and status reads of subscribe (read only)', () => {
+    const route = (name: string) => {
+      const fn = realtime().routeFunctions.get(name);
+      if (!fn) throw new Error(`no ${name} handler`);
+      return fn;
+    };
+    const dynamoStatements = (fn: Parameters<typeof statementsOf>[0]) =>
+      statementsOf(fn).filter(
+        (st) => JSON.stringify(st.Action).includes('dynamodb:') && st.Sid !== 'SubscriptionsTable',
+      );
+
+    it('lets subscribe Query the Utterances table and read the Conversations table, and tells it their names', () => {
+      const utterances = { 'Fn::GetAtt': [id(s.stack.store.utterancesTable), 'Arn'] };
+      const conversations = { 'Fn::GetAtt': [id(s.stack.store.conversationsTable), 'Arn'] };
+      expect(dynamoStatements(route('Subscribe'))).toEqual([
+        expect.objectContaining({ Sid: 'UtterancesHistoryRead', Action: 'dynamodb:Query', Resource: utterances }),
+        expect.objectContaining({
+          Sid: 'ConversationStateRead',
+          Action: ['dynamodb:GetItem', 'dynamodb:Query'],
+          Resource: conversations,
+        }),
+      ]);
+      expect(envOf(route('Subscribe')).UTTERANCES_TABLE).toEqual({ Ref: id(s.stack.store.utterancesTable) });
+      expect(envOf(route('Subscribe')).CONVERSATIONS_TABLE).toEqual({ Ref: id(s.stack.store.conversationsTable) });
+    });
+
+    it('gives no other route handler any table but Subscriptions, nor its name', () => {
+      for (const name of ['Connect', 'Disconnect', 'Default']) {
+        expect(dynamoStatements(route(name))).toEqual([]);
+        expect(Object.keys(envOf(route(name)))).not.toEqual(
+          expect.arrayContaining([expect.stringMatching(/^(UTTERANCES|CONVERSATIONS)_TABLE$/)]),
+        );
+      }
+    });
+
+    it('with a Conversations table, lets subscribe GetItem and Query it (no write, no index, no scan)', () => {
+      const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+      const stack = new Stack(app, 'RealtimeOnly', { env: { region: 'eu-west-1', account: '111111111111' } });
+      const table = (name: string, stream?: dynamodb.StreamViewType) =>
+        new dynamodb.Table(stack, name, {
+          partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
+          sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
+          ...(stream && { stream }),
+        });
+      const conversations = table('Conversations');
+      const realtimeOnly = new RealtimeDelivery(stack, 'Realtime', {
+        utterancesTable: table('Utterances', dynamodb.StreamViewType.NEW_IMAGE),
+        conversationsTable: conversations,
+        subscriptionsTable: table('Subscriptions'),
+        apiCredentialsSecret: new secretsmanager.Secret(stack, 'Credentials'),
+        supervisorApiIds: [],
+        throttleRatePerSec: 10,
+        throttleBurst: 20,
+        metricsNamespace: 'Test',
+        logRetentionDays: logs.RetentionDays.ONE_WEEK,
+      });
+      const template = Template.fromStack(stack);
+      const subscribe = realtimeOnly.routeFunctions.get('Subscribe');
+      const roleId = stack.getLogicalId(subscribe?.role?.node.defaultChild as never);
+      const statements = Object.values(
+        template.findResources('AWS::IAM::Policy', { Properties: { Roles: [{ Ref: roleId }] } }),
+      ).flatMap(
+        (p) =>
+          (p as { Properties: { PolicyDocument: { Statement: Statement[] } } }).Properties.PolicyDocument.Statement,
+      );
+      const state = statements.find((st) => st.Sid === 'ConversationStateRead');
+      expect(actionsOf(state)).toEqual(['dynamodb:GetItem', 'dynamodb:Query']);
+      expect(state?.Resource).toEqual({
+        'Fn::GetAtt': [stack.getLogicalId(conversations.node.defaultChild as never), 'Arn'],
+      });
+      const fnId = stack.getLogicalId(subscribe?.node.defaultChild as never);
+      const env = (template.toJSON().Resources[fnId] as { Properties: { Environment: { Variables: Env } } }).Properties
+        .Environment.Variables;
+      expect(env.CONVERSATIONS_TABLE).toEqual({ Ref: stack.getLogicalId(conversations.node.defaultChild as never) });
     });
   });
 

@@ -3,6 +3,13 @@
  * shows each final utterance under its role as it arrives. Plain ES module: no build step, no dependency,
  * deployable as static files next to index.html.
  *
+ * Opened mid-call or after the call, it asks for the history with its subscription (`"history": true`):
+ * the utterances stored so far arrive in `history` frames, in the shape of live `transcript` frames, then
+ * a `status` frame says where the call stands (ended or not) and when its timeline began. Every utterance
+ * is shown once (by `utteranceId`) and in call order (by offset), whichever way it came first. While the
+ * call has not ended, a quiet page asks for the status again now and then (`"status": true`), so it learns
+ * of the end without a push.
+ *
  * Configuration:
  * - `?conversationId=` the Genesys conversation id (or the form field);
  * - `config.json` next to the page (same origin, the only source of the WebSocket URL): `{ "websocketUrl",
@@ -16,12 +23,15 @@
  * `?websocketUrl=` is ignored. A token in the query string (`?token=`) has already reached the web
  * server's logs by the time the page runs: the page refuses it and says to use `#token=`.
  *
- * Text from the network only ever reaches the DOM through `textContent`, never as HTML.
+ * Text from the network only ever reaches the DOM through `textContent`, never as HTML (the list:
+ * transcript-list.js).
  */
+import { parseTranscript, TranscriptList } from './transcript-list.js';
 
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
-const ROLE_LABELS = { customer: 'Customer', agent: 'Agent' };
+/** After this long without a frame, a page whose call has not ended asks for the status again. */
+const STATUS_RECHECK_MS = 20_000;
 
 /** A problem retrying will not fix (no WebSocket URL, no token, refused subscription). */
 class PageConfigError extends Error {
@@ -36,6 +46,7 @@ const els = {
   empty: /** @type {HTMLElement} */ (document.getElementById('empty')),
   count: /** @type {HTMLElement} */ (document.getElementById('utterance-count')),
 };
+const transcript = new TranscriptList(els);
 
 const query = new URLSearchParams(location.search);
 /** A token in the query string: refused (see above), and dropped from the address bar. */
@@ -55,9 +66,17 @@ const state = {
   attempt: 0,
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   timer: undefined,
-  /** Utterance ids already shown: delivery is at least once, and a reconnect may repeat a frame. */
-  seen: new Set(),
   requestSeq: 0,
+  /** The call has ended (status frame): nothing more will be said. */
+  ended: false,
+  /** The transcription state of the last status frame (`transcribing`, `stopped`, …). */
+  transcription: 'unknown',
+  /** The server answered UNSUPPORTED: live only, no history or status to ask for. */
+  liveOnly: false,
+  /** A status request is on its way: ask no second one until it is answered. */
+  statusPending: false,
+  /** @type {ReturnType<typeof setTimeout> | undefined} */
+  recheckTimer: undefined,
 };
 
 /**
@@ -71,101 +90,12 @@ function reconnectDelayMs(attempt) {
 }
 
 /**
- * `m:ss.s` of a stream offset in ms.
- * @param {number} ms
- */
-function formatOffset(ms) {
-  const tenths = Math.max(0, Math.round(ms / 100));
-  const minutes = Math.floor(tenths / 600);
-  const seconds = (tenths % 600) / 10;
-  return `${minutes}:${seconds.toFixed(1).padStart(4, '0')}`;
-}
-
-/**
  * @param {string} state
  * @param {string} text
  */
 function setStatus(state, text) {
   els.status.dataset.state = state;
   els.status.textContent = text;
-}
-
-/**
- * The fields of a `transcript` frame the page shows, or null for anything else.
- * @param {unknown} frame
- */
-function parseTranscript(frame) {
-  if (typeof frame !== 'object' || frame === null) return null;
-  const f = /** @type {Record<string, any>} */ (frame);
-  if (f.type !== 'transcript') return null;
-  const response = f.autotranscribeResponse;
-  const first = Array.isArray(response?.utterance) ? response.utterance[0] : undefined;
-  if (typeof first?.text !== 'string' || typeof f.externalConversationId !== 'string') return null;
-  const start = Number(response.start);
-  const role = f.sender?.role === 'customer' || f.sender?.role === 'agent' ? f.sender.role : 'other';
-  return {
-    // Without an utteranceId (an older fan-out), the stream position identifies the utterance.
-    id: typeof f.utteranceId === 'string' ? f.utteranceId : `${f.streamId}/${role}/${start}`,
-    conversationId: f.externalConversationId,
-    role,
-    externalId: typeof f.sender?.externalId === 'string' ? f.sender.externalId : '',
-    startMs: Number.isFinite(start) ? start : 0,
-    createdTimestamp: typeof f.createdTimestamp === 'string' ? f.createdTimestamp : '',
-    text: first.text,
-  };
-}
-
-/** @param {NonNullable<ReturnType<typeof parseTranscript>>} u */
-function renderUtterance(u) {
-  if (state.seen.has(u.id)) return;
-  state.seen.add(u.id);
-
-  const li = document.createElement('li');
-  li.className = `utterance role-${u.role}`;
-  li.dataset.role = u.role;
-  li.dataset.utteranceId = u.id;
-  li.dataset.start = String(u.startMs);
-
-  const meta = document.createElement('div');
-  meta.className = 'meta';
-  const role = document.createElement('span');
-  role.className = 'role';
-  role.textContent = ROLE_LABELS[/** @type {'customer' | 'agent'} */ (u.role)] ?? 'Other';
-  meta.append(role);
-  if (u.externalId) {
-    const who = document.createElement('span');
-    who.className = 'speaker';
-    who.textContent = u.externalId;
-    meta.append(' ', who);
-  }
-  const offset = document.createElement('time');
-  offset.className = 'offset';
-  offset.dateTime = `PT${(u.startMs / 1000).toFixed(1)}S`;
-  offset.textContent = formatOffset(u.startMs);
-  offset.title = 'position in the call';
-  meta.append(' ', offset);
-  const at = u.createdTimestamp ? new Date(u.createdTimestamp) : null;
-  if (at && !Number.isNaN(at.getTime())) {
-    const clock = document.createElement('time');
-    clock.className = 'clock';
-    clock.dateTime = at.toISOString();
-    clock.textContent = at.toLocaleTimeString();
-    clock.title = 'transcribed at';
-    meta.append(' ', clock);
-  }
-
-  const text = document.createElement('p');
-  text.className = 'text';
-  text.textContent = u.text;
-  li.append(meta, text);
-
-  // Keep call order: a late frame (a redelivery, a redrive) goes where its offset puts it.
-  const later = [...els.list.children].find((c) => Number(/** @type {HTMLElement} */ (c).dataset.start) > u.startMs);
-  const nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
-  els.list.insertBefore(li, later ?? null);
-  els.count.textContent = String(state.seen.size);
-  els.empty.hidden = true;
-  if (!later && nearBottom) li.scrollIntoView({ block: 'nearest' });
 }
 
 /**
@@ -196,6 +126,8 @@ async function resolveEndpoint(conversationId) {
 function stopConnection() {
   clearTimeout(state.timer);
   state.timer = undefined;
+  clearTimeout(state.recheckTimer);
+  state.recheckTimer = undefined;
   const ws = state.socket;
   state.socket = null;
   if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000, 'done');
@@ -214,10 +146,64 @@ function scheduleReconnect(generation, reason) {
 }
 
 /**
+ * Sends a subscribe request for the page's conversation on `ws`.
+ * @param {WebSocket} ws
+ * @param {{ history?: true, status?: true }} extras
+ */
+function sendSubscribe(ws, extras) {
+  if (ws.readyState !== WebSocket.OPEN || state.conversationId === null) return;
+  state.requestSeq += 1;
+  ws.send(
+    JSON.stringify({
+      action: 'subscribe',
+      conversationId: state.conversationId,
+      id: String(state.requestSeq),
+      ...extras,
+    }),
+  );
+}
+
+/**
+ * (Re)starts the quiet-page timer: without any frame for {@link STATUS_RECHECK_MS}, ask whether the call
+ * has ended. Not once it has, nor where the server serves no status.
+ * @param {WebSocket} ws
+ */
+function armRecheck(ws) {
+  clearTimeout(state.recheckTimer);
+  state.recheckTimer = undefined;
+  if (state.ended || state.liveOnly) return;
+  state.recheckTimer = setTimeout(() => {
+    if (state.socket === ws) sendSubscribe(ws, { status: true });
+  }, STATUS_RECHECK_MS);
+}
+
+/** Shows where the call stands: ended, transcription stopped, or live. */
+function showConversationState() {
+  const id = state.conversationId;
+  if (state.ended) setStatus('ended', `Call ended: conversation ${id}`);
+  else if (state.transcription === 'stopped') setStatus('stopped', `Transcription stopped: conversation ${id}`);
+  else setStatus('live', `Live: conversation ${id}`);
+}
+
+/**
+ * A `status` frame: the timeline's start (wall-clock times) and whether the call has ended.
+ * @param {Record<string, any>} frame
+ */
+function applyStatus(frame) {
+  const anchor = typeof frame.timelineStartedAt === 'string' ? Date.parse(frame.timelineStartedAt) : Number.NaN;
+  transcript.setAnchor(Number.isFinite(anchor) ? anchor : null);
+  state.ended = frame.callEnded === true;
+  state.transcription = typeof frame.state === 'string' ? frame.state : 'unknown';
+  transcript.setEnded(state.ended);
+  showConversationState();
+}
+
+/**
  * @param {number} generation
+ * @param {WebSocket} ws
  * @param {string} raw
  */
-function onFrame(generation, raw) {
+function onFrame(generation, ws, raw) {
   if (generation !== state.generation) return;
   let frame;
   try {
@@ -225,21 +211,52 @@ function onFrame(generation, raw) {
   } catch {
     return;
   }
-  if (frame?.type === 'subscribed' && frame.conversationId === state.conversationId) {
+  const ours = frame?.conversationId === state.conversationId;
+  if (frame?.type === 'subscribed' && ours) {
     state.attempt = 0;
-    setStatus('live', `Live: conversation ${state.conversationId}`);
-    return;
-  }
-  if (frame?.type === 'error') {
+    showConversationState();
+  } else if (frame?.type === 'history' && ours) {
+    for (const item of Array.isArray(frame.items) ? frame.items : []) {
+      const u = parseTranscript(item);
+      if (u && u.conversationId === state.conversationId) transcript.add(u);
+    }
+  } else if (frame?.type === 'status' && ours) {
+    state.statusPending = false;
+    applyStatus(frame);
+  } else if (frame?.type === 'error') {
+    state.statusPending = false;
     const code = typeof frame.code === 'string' ? frame.code : 'ERROR';
     const message = typeof frame.message === 'string' ? frame.message : '';
-    // A refused subscription (FORBIDDEN: a token for another conversation) stays refused on every retry.
-    stopConnection();
-    setStatus('failed', `Subscription refused: ${code}${message ? ` (${message})` : ''}`);
-    return;
+    if (code === 'UNSUPPORTED') {
+      // The subscription stands; this deployment only pushes live utterances.
+      state.liveOnly = true;
+    } else if (code === 'UNAVAILABLE') {
+      // Busy tables: ask again (the subscription may already stand; subscribing twice is harmless).
+      state.attempt += 1;
+      const delay = reconnectDelayMs(state.attempt);
+      setStatus('reconnecting', `The server is busy. Asking again in ${Math.ceil(delay / 1000)} s…`);
+      clearTimeout(state.timer);
+      state.timer = setTimeout(() => {
+        if (state.socket === ws) sendSubscribe(ws, state.liveOnly ? {} : { history: true });
+      }, delay);
+    } else {
+      // A refused subscription (FORBIDDEN: a token for another conversation) stays refused on every retry.
+      stopConnection();
+      setStatus('failed', `Subscription refused: ${code}${message ? ` (${message})` : ''}`);
+      return;
+    }
+  } else {
+    const u = parseTranscript(frame);
+    if (!u || u.conversationId !== state.conversationId) return;
+    transcript.add(u);
+    // Speech while the call's start is unknown (the page was opened before the call) or after the call was
+    // reported ended (a new session of the same call?): ask where the call stands.
+    if ((state.ended || !transcript.hasAnchor) && !state.liveOnly && !state.statusPending) {
+      state.statusPending = true;
+      sendSubscribe(ws, { status: true });
+    }
   }
-  const u = parseTranscript(frame);
-  if (u && u.conversationId === state.conversationId) renderUtterance(u);
+  armRecheck(ws);
 }
 
 /** @param {number} generation */
@@ -272,11 +289,11 @@ async function connect(generation) {
   ws.addEventListener('open', () => {
     if (state.socket !== ws) return;
     setStatus('subscribing', 'Connected, subscribing…');
-    state.requestSeq += 1;
-    ws.send(JSON.stringify({ action: 'subscribe', conversationId, id: String(state.requestSeq) }));
+    state.statusPending = false;
+    sendSubscribe(ws, state.liveOnly ? {} : { history: true });
   });
   ws.addEventListener('message', (ev) => {
-    if (state.socket === ws && typeof ev.data === 'string') onFrame(generation, ev.data);
+    if (state.socket === ws && typeof ev.data === 'string') onFrame(generation, ws, ev.data);
   });
   ws.addEventListener('close', (ev) => {
     if (state.socket !== ws) return;
@@ -292,10 +309,10 @@ function watch(conversationId) {
   state.generation += 1;
   state.attempt = 0;
   if (conversationId !== state.conversationId) {
-    state.seen.clear();
-    els.list.replaceChildren();
-    els.count.textContent = '0';
-    els.empty.hidden = false;
+    state.ended = false;
+    state.transcription = 'unknown';
+    state.liveOnly = false;
+    transcript.reset();
   }
   state.conversationId = conversationId;
   document.title = `Live transcript · ${conversationId}`;

@@ -21,8 +21,8 @@ export class ScriptedWebSocketApi {
   connections = 0;
   /** Answer handshakes with this status instead of accepting them. */
   refuseWith: number | undefined;
-  /** Reply to subscribe frames with this instead of `subscribed`. */
-  subscribeReply: ((frame: Record<string, unknown>) => Record<string, unknown>) | undefined;
+  /** Reply to subscribe frames with this (one frame, or several in order) instead of `subscribed`. */
+  subscribeReply: ((frame: Record<string, unknown>) => Record<string, unknown> | Record<string, unknown>[]) | undefined;
 
   constructor() {
     this.http.on('connection', () => {
@@ -45,7 +45,7 @@ export class ScriptedWebSocketApi {
               conversationId: frame.conversationId,
               id: frame.id,
             };
-            ws.send(JSON.stringify(reply));
+            for (const r of [reply].flat()) ws.send(JSON.stringify(r));
           }
         });
       });
