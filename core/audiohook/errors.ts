@@ -16,7 +16,9 @@ export type AudioHookProtocolErrorCode =
   | 'AUDIOHOOK_BAD_AUDIO_FRAME'
   | 'AUDIOHOOK_NO_SUPPORTED_MEDIA'
   | 'AUDIOHOOK_ORG_MISMATCH'
-  | 'AUDIOHOOK_ORG_NOT_ALLOWED';
+  | 'AUDIOHOOK_ORG_NOT_ALLOWED'
+  | 'AUDIOHOOK_AUDIO_BEFORE_OPEN'
+  | 'AUDIOHOOK_OPEN_TIMEOUT';
 
 /**
  * The client broke the protocol (or was refused). `info` is the short text sent in `disconnect.info`,
@@ -39,9 +41,13 @@ export type AudioHookSessionErrorCode =
   | 'AUDIOHOOK_SINK_FAILED'
   | 'AUDIOHOOK_TRANSPORT_FAILED'
   | 'AUDIOHOOK_MESSAGE_TOO_LARGE'
+  | 'AUDIOHOOK_INVALID_OPTIONS'
   | 'AUDIOHOOK_INTERNAL';
 
-/** A hook, the sink or the transport failed, or an outgoing message could not be built. */
+/**
+ * A hook, the sink or the transport failed, an outgoing message could not be built, or the session was
+ * given options it cannot run with.
+ */
 export class AudioHookSessionError extends AppError {
   override readonly name = 'AudioHookSessionError';
   declare readonly code: AudioHookSessionErrorCode;

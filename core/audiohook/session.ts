@@ -10,6 +10,7 @@
  * - audio-intake.ts: binary frames, the stream timeline, gaps and dropped audio (the hot path);
  * - session-ending.ts: `close` → `closed`, our `disconnect`, the socket going away;
  * - session-outbox.ts, session-wire.ts: numbering, envelope checks, serialization, held events;
+ * - session-open-deadline.ts, session-options.ts: the deadline for `open`; the options' defaults;
  * - session-sink.ts, session-timers.ts, session-stats.ts: guarded collaborators, timers, counters.
  * The session's surface and its collaborators' ports are declared in ports.ts.
  */
@@ -40,6 +41,8 @@ import type {
   SessionStats,
 } from './ports';
 import { SessionEnding } from './session-ending';
+import { OpenDeadline } from './session-open-deadline';
+import { resolveSessionOptions } from './session-options';
 import { SessionOutbox } from './session-outbox';
 import { SafeCalls, SessionSink } from './session-sink';
 import { newSessionCounters, recordRtt, statsSnapshot } from './session-stats';
@@ -47,17 +50,10 @@ import { dispatch, type MessageHandlers, type MessageOf, type SessionState } fro
 import { SessionTimers } from './session-timers';
 import { checkClientEnvelope, type ServerParams, truncate } from './session-wire';
 
-/** Creates a session in state `preparing`; it does nothing until the first message arrives. */
+/** Creates a session in state `preparing`, its open deadline armed; nothing else happens until input arrives. */
 export function createSession(deps: SessionDeps): AudioHookSession {
   return new Session(deps);
 }
-
-const DEFAULTS = {
-  openDecisionBudgetMs: 800,
-  flushBudgetMs: 3000,
-  closeSocketAfterClosedMs: 10_000,
-  disconnectCloseTimeoutMs: 10_000,
-} as const;
 
 const MAX_LOGGED_CLIENT_TEXT = 200;
 /** Each unknown message type is logged at info once; the set is bounded against a client inventing types. */
@@ -77,6 +73,7 @@ class Session implements AudioHookSession, MessageHandlers {
   readonly #timers: SessionTimers;
 
   readonly #open: OpenTransaction;
+  readonly #openDeadline: OpenDeadline;
   #openedSent = false;
   /** Flow control: what we last told the client crossed with what it last reported. */
   #flow: FlowState = 'streaming';
@@ -94,14 +91,7 @@ class Session implements AudioHookSession, MessageHandlers {
     this.#connection = deps.connection;
     this.#hooks = deps.hooks;
     this.#clock = deps.clock;
-    this.#options = {
-      supportedLanguages: deps.options.supportedLanguages,
-      sendUpdated: deps.options.sendUpdated ?? false,
-      openDecisionBudgetMs: deps.options.openDecisionBudgetMs ?? DEFAULTS.openDecisionBudgetMs,
-      flushBudgetMs: deps.options.flushBudgetMs ?? DEFAULTS.flushBudgetMs,
-      closeSocketAfterClosedMs: deps.options.closeSocketAfterClosedMs ?? DEFAULTS.closeSocketAfterClosedMs,
-      disconnectCloseTimeoutMs: deps.options.disconnectCloseTimeoutMs ?? DEFAULTS.disconnectCloseTimeoutMs,
-    };
+    this.#options = resolveSessionOptions(deps.options);
     this.#log = deps.logger.child({
       sessionId: deps.connection.sessionId,
       correlationId: deps.connection.correlationId,
@@ -152,6 +142,18 @@ class Session implements AudioHookSession, MessageHandlers {
       },
       stats: () => this.stats(),
     });
+    this.#openDeadline = new OpenDeadline(
+      {
+        schedule: (fn, ms) => this.#schedule(fn, ms),
+        waitingForOpen: () => this.#state === 'preparing',
+        log,
+        counters: this.#stats,
+        end: (info) => this.#end.disconnect('error', info),
+        expired: () => this.#calls.run('options.onOpenTimeout', () => this.#options.onOpenTimeout()),
+      },
+      this.#options.openTimeoutMs,
+    );
+    this.#openDeadline.arm();
   }
 
   get sessionId(): string {
@@ -218,6 +220,11 @@ class Session implements AudioHookSession, MessageHandlers {
       const outcome = this.#audio.receive(data, this.#open.media, this.#dropCause());
       if (outcome === 'malformed') {
         this.#protocolViolation(new AudioHookProtocolError('AUDIOHOOK_BAD_AUDIO_FRAME', 'invalid audio frame length'));
+      } else if (this.#state === 'preparing') {
+        // No straggler (§4.3.1: no audio before `opened`): ended now, as the open deadline would later.
+        this.#protocolViolation(
+          new AudioHookProtocolError('AUDIOHOOK_AUDIO_BEFORE_OPEN', 'audio received before open'),
+        );
       }
     } catch (err) {
       this.#internalError('handleAudio', err);
@@ -272,6 +279,7 @@ class Session implements AudioHookSession, MessageHandlers {
 
   /** @internal */
   onOpen(msg: OpenMessage): void {
+    this.#openDeadline.disarm();
     this.#state = 'opening';
     const open = this.#open;
     open.receive(msg, this.#clock.monotonic());

@@ -34,6 +34,8 @@ export interface AdminDeps {
 export interface AdminMetrics {
   sessions: number;
   sessionsTotal: number;
+  /** Sessions the open deadline ended (no valid `open` within `OPEN_TIMEOUT_MS`). */
+  sessionsEndedByOpenTimeout: number;
   upgradesRejected: { total: number; byCode: Record<string, number> };
   /** CPU time since start or the last reset. */
   cpuUserMs: number;
@@ -87,6 +89,7 @@ export function createAdminServer(deps: AdminDeps): AdminServer {
       return {
         sessions: g.sessions,
         sessionsTotal: g.sessionsTotal,
+        sessionsEndedByOpenTimeout: g.sessionsEndedByOpenTimeout,
         upgradesRejected: g.upgradesRejected,
         cpuUserMs: Math.round(cpu.user / 1000),
         cpuSystemMs: Math.round(cpu.system / 1000),

@@ -14,6 +14,7 @@ import {
   tableName,
 } from '../../contract/env';
 import { type EnvSchemaOf, GATEWAY_ENV } from '../../contract/env-names';
+import { DEFAULT_OPEN_TIMEOUT_MS } from '../../core/audiohook/session-open-deadline';
 import { ApiKeyStore } from '../../core/auth/api-keys';
 import { ConfigError } from '../../core/config-error';
 import { DEFAULT_SOURCE_LIMITS, type SourceLimitsConfig } from './upgrade-guard';
@@ -108,6 +109,11 @@ export interface GatewayConfig {
    * so a final later than this is stored and served by the API but never reaches Genesys. @default 3000
    */
   closeFlushBudgetMs: number;
+  /**
+   * `OPEN_TIMEOUT_MS`: a connection with no valid `open` this long after the upgrade gets `disconnect{error}`
+   * and is closed, freeing its `MAX_SESSIONS` slot (Genesys sends `open` at once). @default 5000
+   */
+  openTimeoutMs: number;
   /** `ADMIN_PORT` / `ADMIN_HOST`. @default - admin server disabled */
   admin?: { port: number; host: string };
   /** `LOG_LEVEL` @default 'info' */
@@ -219,6 +225,7 @@ const schema = z.object({
   DRAIN_TIMEOUT_SEC: integer('DRAIN_TIMEOUT_SEC', 0, 86_400).default(7200),
   // Below Genesys's 10 s close timeout, with room for the answer to travel.
   CLOSE_FLUSH_BUDGET_MS: integer('CLOSE_FLUSH_BUDGET_MS', 0, 8000).default(3000),
+  OPEN_TIMEOUT_MS: integer('OPEN_TIMEOUT_MS', 100, 60_000).default(DEFAULT_OPEN_TIMEOUT_MS),
   ADMIN_PORT: integer('ADMIN_PORT', 1, 65_535).optional(),
   ADMIN_HOST: z.string().default('127.0.0.1'),
   LOG_LEVEL: z.enum(LOG_LEVELS, { message: `LOG_LEVEL must be one of ${LOG_LEVELS.join(', ')}` }).default('info'),
@@ -384,6 +391,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     maxSessions: e.MAX_SESSIONS,
     drainTimeoutSec: e.DRAIN_TIMEOUT_SEC,
     closeFlushBudgetMs: e.CLOSE_FLUSH_BUDGET_MS,
+    openTimeoutMs: e.OPEN_TIMEOUT_MS,
     admin: e.ADMIN_PORT === undefined ? undefined : { port: e.ADMIN_PORT, host: e.ADMIN_HOST },
     logLevel: e.LOG_LEVEL,
     awsRegion: e.AWS_REGION,

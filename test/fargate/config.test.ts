@@ -93,6 +93,18 @@ describe('loadConfig', () => {
       );
     });
 
+    it('reads OPEN_TIMEOUT_MS (default 5000) and refuses values the open deadline cannot use', () => {
+      expect(loadConfig({ AUDIOHOOK_API_KEYS: KEYS }).openTimeoutMs).toBe(5000);
+      expect(loadConfig({ AUDIOHOOK_API_KEYS: KEYS, OPEN_TIMEOUT_MS: '250' }).openTimeoutMs).toBe(250);
+      for (const bad of ['0', '99', '60001', '5s', '-1']) {
+        expect(problemsOf({ AUDIOHOOK_API_KEYS: KEYS, OPEN_TIMEOUT_MS: bad })).toEqual([
+          expect.stringMatching(
+            /^OPEN_TIMEOUT_MS must be (a whole number between 100 and 60000|at least 100|at most 60000)/,
+          ),
+        ]);
+      }
+    });
+
     it('treats blank variables as unset', () => {
       const c = loadConfig({ AUDIOHOOK_API_KEYS: KEYS, PORT: '', ADMIN_PORT: '  ', AUDIOHOOK_API_KEYS_SECRET_ID: '' });
       expect(c.port).toBe(8080);

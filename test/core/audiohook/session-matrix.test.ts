@@ -1,6 +1,8 @@
 /**
  * The §4.2 handling matrix of docs/audiohook-protocol.md (REC column), one test per cell: every state the
- * server can be in × every client input (each message type, a binary frame, an unknown type).
+ * server can be in × every client input (each message type, a binary frame, an unknown type). One cell
+ * follows the reference column instead: audio before any `open` is a violation (`disconnect{error}`), as
+ * it ends in one at the open deadline anyway (session-open-deadline.ts).
  */
 import { describe, expect, it, vi } from 'vitest';
 import { samplesToDuration } from '../../../core/audiohook/duration';
@@ -192,6 +194,16 @@ const dropped: Cell = [
     expect(stats.samplesAccepted).toBe(c.mark.stats.samplesAccepted);
   },
 ];
+const audioBeforeOpen: Cell = [
+  'is a violation: disconnect{error} at once, the frame counted and not written',
+  (c) => {
+    expect(newTypes(c)).toEqual(['disconnect']);
+    expect(c.transport.last?.parameters).toEqual({ reason: 'error', info: 'audio received before open' });
+    expect(newSinkCalls(c)).toEqual([]);
+    expect(c.session.state).toBe('signaled-error');
+    expect(c.session.stats().framesReceived).toBe(c.mark.stats.framesReceived + 1);
+  },
+];
 const unknown: Cell = [
   'is logged and ignored, its seq still counts',
   async (c, s) => {
@@ -233,7 +245,7 @@ const MATRIX: Record<LiveState, Record<Input, Cell>> = {
     discarded: recordedOnly,
     update: ignored,
     error: logged,
-    binary: dropped,
+    binary: audioBeforeOpen,
     unknown,
   },
   opening: {
@@ -382,9 +394,9 @@ describe('session §4.2 handling matrix', () => {
           const c = await enter(state);
           await send(c, input);
           await check(c, state);
-          expect(c.transport.ofType('disconnect').length).toBe(
-            state === 'unauthorized' || state === 'signaled-error' ? 1 : 0,
-          );
+          const disconnected =
+            state === 'unauthorized' || state === 'signaled-error' || (state === 'preparing' && input === 'binary');
+          expect(c.transport.ofType('disconnect').length).toBe(disconnected ? 1 : 0);
         });
       }
     });

@@ -1,7 +1,7 @@
 /**
  * Client protocol violations against a real gateway (docs/audiohook-protocol.md §4.5, §6.1): integrity
- * failures get exactly one `disconnect{reason:"error"}` and the close transaction still completes; benign
- * input (a binary frame before `open`) is dropped and the session opens normally.
+ * failures get exactly one `disconnect{reason:"error"}` and the close transaction still completes; so does
+ * audio before `open` (it would end at the open deadline anyway, core/audiohook/session-open-deadline.ts).
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -9,14 +9,11 @@ import { toneSource } from '../../../local/simulator/audio-source';
 import { runSimulatedSession } from '../../../local/simulator/client';
 import type { SimulatedSessionOptions, SimulatedSessionResult } from '../../../local/simulator/options';
 import {
-  audioSent,
   messageOf,
-  pcmMismatches,
   sequencingViolations,
   startTestGateway,
   TEST_KEYS,
   type TestGateway,
-  timelineProblems,
   transcript,
   typesOf,
   waitFor,
@@ -162,25 +159,24 @@ describe('gateway ⇄ simulator: protocol violations', () => {
     expect(gw.sink(result.sessionId).counts().samples).toEqual({ customer: 19_200, agent: 19_200 });
   });
 
-  it('a binary frame before open is dropped: the session opens and streams normally afterwards', async () => {
+  it('a binary frame before open → disconnect{error} at once; the open that follows is ignored, close → closed', async () => {
     const result = await callWithFault({ binaryBeforeOpen: true });
 
-    expect(result.outcome, result.failure).toBe('closed');
-    expect(result.protocolErrors).toEqual([]);
+    expect(result.outcome, result.failure).toBe('disconnected');
     expect(result.exchange[0]).toMatchObject({ dir: 'out', kind: 'binary', bytes: 3200 });
-    expect(sequencingViolations(result)).toEqual([]);
-    expect(typesOf(result, 'out', false)).toEqual(['open', 'update', 'close']);
-    expect(typesOf(result, 'in', false)).toEqual(['opened', 'closed']);
-    expect(messageOf(result, 'in', 'opened').parameters).toMatchObject({ startPaused: false });
-    // 1 early frame + 12 call frames on the wire.
-    expect(audioSent(result)).toHaveLength(13);
+    expect(messageOf(result, 'in', 'disconnect').parameters).toEqual({
+      reason: 'error',
+      info: 'audio received before open',
+    });
+    // Nothing was numbered before the frame: the disconnect is the server's seq 1 and acknowledges no client seq.
+    expect(messageOf(result, 'in', 'disconnect')).toMatchObject({ seq: 1, ack: 0 });
+    expect(typesOf(result, 'in', false)).toEqual(['disconnect', 'closed']);
+    expect(typesOf(result, 'out', false)).toEqual(expect.arrayContaining(['open', 'close']));
+    expect(messageOf(result, 'out', 'close').parameters).toEqual({ reason: 'disconnect' });
 
     await ended(result.sessionId);
-    const sink = gw.sink(result.sessionId);
-    // Only the call's own 12 frames reached the sink, placed from position 0.
-    expect(sink.counts()).toMatchObject({ samples: { customer: 19_200, agent: 19_200 }, frames: 12, ended: 'close' });
-    expect(timelineProblems(sink, 19_200)).toEqual([]);
-    expect(pcmMismatches(sink, audio, ['external', 'internal'])).toEqual([]);
-    expect(gw.ends.get(result.sessionId)?.stats).toMatchObject({ framesReceived: 13, samplesAccepted: 19_200 });
+    expect(gw.ends.get(result.sessionId)).toMatchObject({ disconnect: 'error' });
+    expect(gw.sink(result.sessionId).events).toEqual([]);
+    expect(gw.ends.get(result.sessionId)?.stats).toMatchObject({ framesReceived: 1, samplesAccepted: 0 });
   });
 });
