@@ -9,7 +9,10 @@ import { SCOPES } from '../core/api/credentials';
 import { credentialEntry } from '../lambdas/authorizer/hash-secret';
 
 /**
- * Local credentials, generated once per data directory: the gateway's API key and client secret, and three
+ * Local credentials, generated once per data directory: the gateway's two API keys with their client
+ * secrets — `apiKey` (the `api` control policy: transcribed only through start/stop-streaming) and
+ * `connectorApiKey` (the `genesys` policy with the Transcription Connector on: transcribed from open to
+ * close, transcripts sent back as `event`s; docs/genesys.md "Two control policies") — and three
  * REST API credentials (docs/security.md §3): `apiId` holds every scope (the banner's curl lines, the demo),
  * `controlApiId` only `control` (what a Genesys data action needs), `pageApiId` only `realtime` (the page
  * server mints connect tokens with it and can do nothing else).
@@ -17,6 +20,8 @@ import { credentialEntry } from '../lambdas/authorizer/hash-secret';
 export interface LocalCredentials {
   apiKey: string;
   clientSecret: string;
+  connectorApiKey: string;
+  connectorClientSecret: string;
   apiId: string;
   apiSecret: string;
   controlApiId: string;
@@ -33,6 +38,8 @@ export function localCredentials(dataDir: string): LocalCredentials {
   const creds: LocalCredentials = {
     apiKey: have.apiKey ?? randomBytes(24).toString('base64url'),
     clientSecret: have.clientSecret ?? randomBytes(32).toString('base64'),
+    connectorApiKey: have.connectorApiKey ?? randomBytes(24).toString('base64url'),
+    connectorClientSecret: have.connectorClientSecret ?? randomBytes(32).toString('base64'),
     apiId: have.apiId ?? `local-${randomBytes(4).toString('hex')}`,
     apiSecret: have.apiSecret ?? randomBytes(24).toString('base64url'),
     controlApiId: have.controlApiId ?? `local-control-${randomBytes(4).toString('hex')}`,
@@ -43,6 +50,22 @@ export function localCredentials(dataDir: string): LocalCredentials {
   };
   writeFileSync(file, `${JSON.stringify(creds, null, 2)}\n`, { mode: 0o600 });
   return creds;
+}
+
+/**
+ * The gateway's `AUDIOHOOK_API_KEYS`: the `api`-controlled key (`local`) and the `genesys`-controlled
+ * Transcription Connector key (`local-connector`).
+ */
+export function audiohookKeysJson(creds: LocalCredentials): string {
+  return JSON.stringify({
+    [creds.apiKey]: { secret: creds.clientSecret, label: 'local' },
+    [creds.connectorApiKey]: {
+      secret: creds.connectorClientSecret,
+      label: 'local-connector',
+      control: 'genesys',
+      transcriptionConnector: true,
+    },
+  });
 }
 
 /** The REST credential set (scrypt-hashed entries with their scopes) as `API_CREDENTIALS_JSON`. */

@@ -15,7 +15,7 @@ import { createTables } from '../store/create-tables';
 import { type Component, startComponent, stopAll, watchComponent } from './components';
 import { type LocalConfig, loadLocalConfig, type RestartableComponent } from './config';
 import { createLocalDynamoDbClient, type SupervisedDynamoDbLocal, superviseDynamoDbLocal } from './dynamodb';
-import { credentialSetJson, type LocalCredentials, localCredentials } from './local-credentials';
+import { audiohookKeysJson, credentialSetJson, type LocalCredentials, localCredentials } from './local-credentials';
 import { formatLogLine } from './log-format';
 import { urlHost } from './loopback';
 import { MANAGEMENT_SECRET_ENV, managementEndpoint, newManagementSecret } from './management-secret';
@@ -73,12 +73,16 @@ function banner(cfg: LocalConfig, creds: LocalCredentials, endpointsFile: string
     `  local S3            http://${cfg.host}:${cfg.s3Port}  (buckets ${cfg.feedsBucket}, ${cfg.recordingsBucket}; files under ${join(cfg.dataDir, 's3')})`,
     '  nightly export      02:00 UTC for the previous day; now: npm run export -- --day YYYY-MM-DD',
     `  endpoints file      ${endpointsFile}`,
+    `  AudioHook keys      ${creds.apiKey} (control api: start/stop-streaming decides); ${creds.connectorApiKey} (control genesys + Transcription Connector); client secrets in the endpoints file`,
     `  API credentials     ${creds.apiId} (every scope); ${creds.controlApiId} (control only: start/stop, as a Genesys data action); secrets in the endpoints file`,
     '',
     '  Play a two-party demo call, printed live (in another terminal):',
     '    npm run demo',
     '  Simulate a 10-second call (in another terminal):',
     `    AUDIOHOOK_CLIENT_SECRET=${creds.clientSecret} npm run simulate -- --uri ${gw} --api-key ${creds.apiKey} --wav test/fixtures/speech/greeting.wav --conversation <uuid>`,
+    '  Or let Genesys decide: the connector key (control "genesys", Transcription Connector on) transcribes',
+    '  the whole call with no start-streaming, and sends the transcripts back as AudioHook events:',
+    `    AUDIOHOOK_CLIENT_SECRET=${creds.connectorClientSecret} npm run simulate -- --uri ${gw} --api-key ${creds.connectorApiKey} --wav test/fixtures/speech/greeting.wav --conversation <uuid>`,
     '  Start / stop transcription of that conversation, then fetch its messages:',
     `    curl -s ${auth} -H 'content-type: application/json' -d '{"namespace":"genesysaudiohook","guid":"<uuid>","customerId":"c-1","agentId":"a-1"}' ${api}/mg-autotranscribe/v1/start-streaming`,
     `    curl -s ${auth} -H 'content-type: application/json' -d '{"namespace":"genesysaudiohook","guid":"<uuid>"}' ${api}/mg-autotranscribe/v1/stop-streaming`,
@@ -213,6 +217,9 @@ async function main(): Promise<void> {
         LOCAL_WS_PORT: String(cfg.websocketPort),
         [MANAGEMENT_SECRET_ENV]: managementSecret,
         SUBSCRIPTIONS_TABLE: subscriptionsTable,
+        // subscribe reads (only) a conversation's history and state for pages opened mid-call or after it.
+        UTTERANCES_TABLE: tables.utterances,
+        CONVERSATIONS_TABLE: tables.conversations,
         DYNAMODB_ENDPOINT: dynamoDbEndpoint,
         ...LOOPBACK_AWS_CREDENTIALS,
         API_CREDENTIALS_JSON: credentialsJson,
@@ -290,7 +297,7 @@ async function main(): Promise<void> {
         ADMIN_HOST: cfg.host,
         ADMIN_PORT: String(cfg.adminPort),
         AUDIOHOOK_PATHS: cfg.audiohookPath,
-        AUDIOHOOK_API_KEYS: JSON.stringify({ [creds.apiKey]: { secret: creds.clientSecret, label: 'local' } }),
+        AUDIOHOOK_API_KEYS: audiohookKeysJson(creds),
         CONVERSATIONS_TABLE: tables.conversations,
         UTTERANCES_TABLE: tables.utterances,
         DYNAMODB_ENDPOINT: dynamoDbEndpoint,
@@ -327,6 +334,8 @@ async function main(): Promise<void> {
       url: `ws://${cfg.host}:${cfg.gatewayPort}${cfg.audiohookPath}`,
       apiKey: creds.apiKey,
       clientSecret: creds.clientSecret,
+      connectorApiKey: creds.connectorApiKey,
+      connectorClientSecret: creds.connectorClientSecret,
       health: `http://${cfg.host}:${cfg.gatewayPort}/health`,
       metrics: `http://${cfg.host}:${cfg.adminPort}/metrics`,
     },

@@ -15,6 +15,7 @@
 import { randomUUID } from 'node:crypto';
 import { type DynamoDBDocumentClient, UpdateCommand } from '@aws-sdk/lib-dynamodb';
 import type { Role } from '../core/audio/roles';
+import type { ControlPolicy } from '../core/auth/api-keys';
 import type { ConversationMeta, StartParams } from '../core/conversation/conversation';
 import type { RoleSummary, SegmentHolder, SegmentRecord } from '../core/conversation/segment';
 import type { SessionRecord } from '../core/conversation/session';
@@ -64,6 +65,11 @@ export interface RegisterSessionInput {
   channels?: readonly string[];
   mediaFormat?: string;
   correlationId?: string;
+  /**
+   * The session's control policy. `genesys` is recorded on the SES item and on META (`control`), which
+   * then stays `genesys` for the conversation's lifetime. @default - nothing recorded (`api`)
+   */
+  control?: ControlPolicy;
 }
 
 /** Options of {@link ConversationsRepository}. */
@@ -157,6 +163,7 @@ export class ConversationsRepository {
       ['channels', input.channels ? [...input.channels] : undefined],
       ['mediaFormat', input.mediaFormat],
       ['correlationId', input.correlationId],
+      ['control', input.control === 'genesys' ? 'genesys' : undefined],
     ];
     for (const [name, value] of optional) {
       if (value === undefined) continue;
@@ -178,6 +185,7 @@ export class ConversationsRepository {
       if (!isConditionalCheckFailed(err)) throw toStoreError(err, 'conversations.registerSession');
       outcome = 'conflict';
     }
+    const genesys = input.control === 'genesys';
     try {
       const { Attributes } = await this.t.doc.send(
         new UpdateCommand({
@@ -186,7 +194,7 @@ export class ConversationsRepository {
           UpdateExpression:
             'SET conversationId = :cid, desired = if_not_exists(desired, :off), ' +
             'desiredVersion = if_not_exists(desiredVersion, :zero), #status = if_not_exists(#status, :idle), ' +
-            'createdAt = if_not_exists(createdAt, :now), updatedAt = :now, #ttl = :ttl',
+            `createdAt = if_not_exists(createdAt, :now), updatedAt = :now, #ttl = :ttl${genesys ? ', control = :control' : ''}`,
           ExpressionAttributeNames: { '#status': 'status', '#ttl': 'ttl' },
           ExpressionAttributeValues: {
             ':cid': input.conversationId,
@@ -195,6 +203,7 @@ export class ConversationsRepository {
             ':idle': 'idle',
             ':now': at,
             ':ttl': ttl,
+            ...(genesys && { ':control': 'genesys' }),
           },
           ReturnValues: 'ALL_NEW',
         }),

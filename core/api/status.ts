@@ -8,13 +8,17 @@
  * pure function of data.
  */
 import type { Role } from '../audio/roles';
+import type { ControlPolicy } from '../auth/api-keys';
 import type { ConversationMeta, ConversationStatus } from '../conversation/conversation';
 import type { RoleSummary, SegmentRecord } from '../conversation/segment';
 import type { SessionRecord } from '../conversation/session';
 import { toSummary } from './responses';
 
-/** What the status view reads from the conversation. */
-export type StatusMetaInput = Pick<
+/**
+ * What the status view reads from the conversation. `control` is META's `control` attribute, written
+ * (`genesys`) when a session of a `genesys`-controlled API key registers; absent means `api`.
+ */
+export type StatusMetaInput = { control?: ControlPolicy } & Pick<
   ConversationMeta,
   | 'desired'
   | 'desiredVersion'
@@ -63,6 +67,8 @@ export interface ConversationStatusView {
   state: ConversationStatus;
   desired: 'on' | 'off';
   desiredVersion: number;
+  /** [EXT] Who controls transcription: `genesys` once a session of a `genesys`-controlled key opened, else `api`. */
+  control: ControlPolicy;
   params?: StatusMetaInput['params'];
   currentSegment?: number;
   createdAt: string;
@@ -118,6 +124,7 @@ export function conversationStatusView(
     state: meta.status,
     desired: meta.desired,
     desiredVersion: meta.desiredVersion,
+    control: (meta.control === 'genesys' ? 'genesys' : 'api') as ControlPolicy,
     params: meta.params,
     currentSegment: meta.currentSegment,
     createdAt: meta.createdAt,

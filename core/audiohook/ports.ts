@@ -8,6 +8,7 @@
 import type { MediaFormat } from '../audio/format';
 import type { ChannelName, Role } from '../audio/roles';
 import type { TimelineGap } from '../audio/timeline';
+import type { ApiKeyDefaults, ControlPolicy } from '../auth/api-keys';
 import type { Clock, Logger, Timers } from '../ports';
 import type {
   ClientMessage,
@@ -39,6 +40,10 @@ export interface ConnectionInfo {
   allowedOrganizationIds?: readonly string[];
   /** Opt-in features of this API key (e.g. the Transcription Connector). */
   features?: { transcriptionConnector?: boolean };
+  /** Control policy of this API key (docs/genesys.md, "Two control policies"). @default 'api' */
+  control?: ControlPolicy;
+  /** Start-parameter defaults of this API key (the `genesys` policy). */
+  defaults?: ApiKeyDefaults;
   remoteAddress?: string;
 }
 
@@ -181,6 +186,13 @@ export interface SessionOptions {
   closeSocketAfterClosedMs?: number;
   /** After our `disconnect`, close the socket when no `close` arrives within this time. @default 10000 */
   disconnectCloseTimeoutMs?: number;
+  /**
+   * A connection that has sent no valid `open` this long after the upgrade gets `disconnect{error}` (and is
+   * closed per `disconnectCloseTimeoutMs`): it would otherwise hold a session slot forever. @default 5000
+   */
+  openTimeoutMs?: number;
+  /** Told each time the open deadline ends a session (a gateway counter). @default - nothing */
+  onOpenTimeout?: () => void;
 }
 
 /** Everything a session needs; all collaborators are injected (no globals, no wall clock). */

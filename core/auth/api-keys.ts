@@ -6,10 +6,33 @@
  * time does not reveal how much of a key matched or where it sits in the list. Several keys can be
  * active at once (rotation: configure the new key, switch the Genesys integration, remove the old key).
  *
+ * Each key also names its control policy (docs/genesys.md, "Two control policies"): `api` (the default) —
+ * a session is transcribed only while the start/stop API says so; `genesys` — every session opened with
+ * the key is transcribed from `open` to `close`, with the key's `defaults` filling what `open` leaves out.
+ *
  * Secrets never leave an entry through `JSON.stringify`, `util.inspect` or string conversion.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ApiKeyConfigError } from './errors';
+
+/**
+ * Who decides when a session authenticated with a key is transcribed: `api` — only the start/stop HTTP API
+ * (the hosted contract); `genesys` — Genesys does, by opening and closing the AudioHook session.
+ */
+export type ControlPolicy = 'api' | 'genesys';
+
+/** Every control policy, the default first. */
+export const CONTROL_POLICIES: readonly ControlPolicy[] = ['api', 'genesys'];
+
+/** Start parameters a `genesys`-controlled key uses when the `open` message names none. */
+export interface ApiKeyDefaults {
+  /** BCP-47 tag used when `open` names no supported language. @default - the deployment's default language */
+  readonly language?: string;
+}
+
+/** A language tag as the key format accepts it: 1–35 characters (RFC 5646 §4.4.1) of letters, digits, `-`. */
+const LANGUAGE_TAG_RE = /^[A-Za-z0-9-]{1,35}$/;
+const DEFAULTS_FIELDS = new Set(['language']);
 
 /** One configured API key, as the authenticator sees it. */
 export interface ApiKeyEntry {
@@ -20,6 +43,10 @@ export interface ApiKeyEntry {
   /** Genesys organization ids allowed to use this key. @default - any organization */
   readonly allowedOrganizationIds?: readonly string[];
   readonly features?: { readonly transcriptionConnector?: boolean };
+  /** Control policy of this key's sessions. */
+  readonly control: ControlPolicy;
+  /** Defaults of the `genesys` policy's start parameters. */
+  readonly defaults?: ApiKeyDefaults;
 }
 
 /** Input to {@link ApiKeyStore.replaceAll} and the constructor: an entry plus the API key it belongs to. */
@@ -30,6 +57,9 @@ export interface ApiKeyDefinition {
   secret: Buffer | null;
   allowedOrganizationIds?: readonly string[];
   features?: { transcriptionConnector?: boolean };
+  /** @default 'api' */
+  control?: ControlPolicy;
+  defaults?: ApiKeyDefaults;
 }
 
 /** API key syntax we accept (a superset of the reference CLI's `^[a-zA-Z0-9+/_-]+={0,2}$`, bounded). */
@@ -39,7 +69,14 @@ export const MIN_SECRET_BYTES = 16;
 
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const LABEL_RE = /^[\x20-\x7e]{1,64}$/;
-const EXTENDED_FIELDS = new Set(['secret', 'label', 'organizationIds', 'transcriptionConnector']);
+const EXTENDED_FIELDS = new Set([
+  'secret',
+  'label',
+  'organizationIds',
+  'transcriptionConnector',
+  'control',
+  'defaults',
+]);
 const INSPECT = Symbol.for('nodejs.util.inspect.custom');
 
 interface StoredKey {
@@ -61,6 +98,9 @@ function redacted(entry: ApiKeyEntry): Record<string, unknown> {
     secret: entry.secret === null ? null : '[redacted]',
     allowedOrganizationIds: entry.allowedOrganizationIds,
     features: entry.features,
+    // The default policy is left out, so a plain key's log line reads as it always did.
+    control: entry.control === 'api' ? undefined : entry.control,
+    defaults: entry.defaults,
   };
 }
 
@@ -73,6 +113,8 @@ function makeEntry(def: ApiKeyDefinition, label: string): ApiKeyEntry {
       allowedOrganizationIds: Object.freeze(def.allowedOrganizationIds.map((id) => id.toLowerCase())),
     }),
     ...(def.features !== undefined && { features: Object.freeze({ ...def.features }) }),
+    control: def.control ?? 'api',
+    ...(def.defaults !== undefined && { defaults: Object.freeze({ ...def.defaults }) }),
   };
   Object.defineProperties(entry, {
     toJSON: { value: () => redacted(entry), enumerable: false },
@@ -94,7 +136,8 @@ export class ApiKeyStore {
   /**
    * Builds a store from the `AUDIOHOOK_API_KEYS` value (a JSON string or the parsed object):
    * `{ "<apiKey>": "<base64 secret or empty>" }` or, per key, the extended form
-   * `{ "<apiKey>": { "secret": "…", "label": "…", "organizationIds": ["<uuid>"], "transcriptionConnector": true } }`.
+   * `{ "<apiKey>": { "secret": "…", "label": "…", "organizationIds": ["<uuid>"], "transcriptionConnector": true,
+   * "control": "api" | "genesys", "defaults": { "language": "<tag>" } } }`.
    * @throws {ApiKeyConfigError} naming the offending entry by label or position, never by key or secret
    */
   static fromJson(json: unknown): ApiKeyStore {
@@ -139,6 +182,14 @@ export class ApiKeyStore {
           `API key entry "${name}": secret must decode to at least ${MIN_SECRET_BYTES} bytes`,
         );
       }
+      if (def.control !== undefined && !CONTROL_POLICIES.includes(def.control)) {
+        throw new ApiKeyConfigError(`API key entry "${name}": control must be one of ${CONTROL_POLICIES.join(', ')}`);
+      }
+      if (def.defaults?.language !== undefined && !LANGUAGE_TAG_RE.test(def.defaults.language)) {
+        throw new ApiKeyConfigError(
+          `API key entry "${name}": defaults.language must be 1–35 characters of A–Z a–z 0–9 -`,
+        );
+      }
       for (const orgId of def.allowedOrganizationIds ?? []) {
         if (!UUID_RE.test(orgId)) {
           throw new ApiKeyConfigError(`API key entry "${name}": organization id "${orgId}" is not a UUID`);
@@ -170,6 +221,19 @@ export class ApiKeyStore {
       found = match ? stored.entry : found;
     }
     return found;
+  }
+
+  /**
+   * Each key's label with its control policy, Transcription Connector flag and default language: safe to
+   * log (no key, no secret), so an operator can see at load which integrations Genesys controls.
+   */
+  policies(): { label: string; control: ControlPolicy; transcriptionConnector: boolean; defaultLanguage?: string }[] {
+    return this.keys.map(({ entry }) => ({
+      label: entry.label,
+      control: entry.control,
+      transcriptionConnector: entry.features?.transcriptionConnector === true,
+      ...(entry.defaults?.language !== undefined && { defaultLanguage: entry.defaults.language }),
+    }));
   }
 
   /** Number of configured keys. */
@@ -222,6 +286,13 @@ function parseMember(apiKey: string, value: unknown, index: number): ApiKeyDefin
       if (typeof fields.transcriptionConnector !== 'boolean') bad('"transcriptionConnector" must be true or false');
       def.features = { transcriptionConnector: fields.transcriptionConnector as boolean };
     }
+    if (fields.control !== undefined) {
+      if (!CONTROL_POLICIES.includes(fields.control as ControlPolicy)) {
+        bad(`"control" must be one of ${CONTROL_POLICIES.map((c) => `"${c}"`).join(', ')}`);
+      }
+      def.control = fields.control as ControlPolicy;
+    }
+    if (fields.defaults !== undefined) def.defaults = parseDefaults(fields.defaults, bad);
   } else {
     bad('value must be a base64 secret string (empty for unsigned) or an object');
   }
@@ -230,6 +301,23 @@ function parseMember(apiKey: string, value: unknown, index: number): ApiKeyDefin
   if (typeof secretText !== 'string') bad('"secret" must be a string');
   if (secretText !== '') def.secret = decodeSecret(secretText as string, bad);
   return def;
+}
+
+/** The extended form's `defaults` object: only known fields, each valid. */
+function parseDefaults(value: unknown, bad: (what: string) => never): ApiKeyDefaults {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) bad('"defaults" must be an object');
+  const fields = value as Record<string, unknown>;
+  for (const field of Object.keys(fields)) {
+    if (!DEFAULTS_FIELDS.has(field)) {
+      bad(`unknown field "defaults.${field}" (expected ${[...DEFAULTS_FIELDS].join(', ')})`);
+    }
+  }
+  const language = fields.language;
+  if (language === undefined) return {};
+  if (typeof language !== 'string' || !LANGUAGE_TAG_RE.test(language)) {
+    bad('"defaults.language" must be 1–35 characters of A–Z a–z 0–9 -');
+  }
+  return { language: language as string };
 }
 
 /** Strict base64 (standard or URL-safe alphabet): rejects stray characters and truncated or mangled input. */

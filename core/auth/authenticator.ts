@@ -10,7 +10,7 @@
  */
 import { createHmac, randomBytes } from 'node:crypto';
 import type { Clock } from '../ports';
-import type { ApiKeyEntry, ApiKeyStore } from './api-keys';
+import type { ApiKeyDefaults, ApiKeyEntry, ApiKeyStore, ControlPolicy } from './api-keys';
 import { AuthConfigError, type AuthFailureCode } from './errors';
 import { NonceCache } from './nonce-cache';
 import {
@@ -46,6 +46,9 @@ export type AuthOutcome =
       correlationId: string;
       allowedOrganizationIds?: readonly string[];
       features: { transcriptionConnector: boolean };
+      /** The key's control policy and its start-parameter defaults (docs/genesys.md §0). */
+      control: ControlPolicy;
+      defaults?: ApiKeyDefaults;
     }
   | { ok: false; status: 400 | 401 | 403; code: AuthFailureCode; message: string };
 
@@ -215,6 +218,8 @@ export class Authenticator {
       correlationId: ids['audiohook-correlation-id'],
       ...(allowed !== undefined && { allowedOrganizationIds: allowed }),
       features: { transcriptionConnector: entry.features?.transcriptionConnector === true },
+      control: entry.control,
+      ...(entry.defaults !== undefined && { defaults: entry.defaults }),
     };
   }
 }

@@ -72,6 +72,8 @@ export interface GatewayStats {
   pendingUpgrades: number;
   /** Sessions accepted since start (or the last reset). */
   sessionsTotal: number;
+  /** Sessions ended because no valid `open` arrived within `openTimeoutMs` (since start or the last reset). */
+  sessionsEndedByOpenTimeout: number;
   upgradesRejected: { total: number; byCode: Record<string, number> };
   /** `open` → `opened` latency of sessions seen so far (last 10 000). */
   openLatencyMs: { p50: number | null; p99: number | null; count: number };
@@ -135,6 +137,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
   let pending = 0;
   let draining = false;
   let sessionsTotal = 0;
+  let endedByOpenTimeout = 0;
   let rejected = new Map<string, number>();
   const latencies = new LatencySamples();
   const idleWaiters = new Set<() => void>();
@@ -277,6 +280,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
       apiKeyLabel: auth.apiKeyLabel,
       ...(auth.allowedOrganizationIds !== undefined && { allowedOrganizationIds: auth.allowedOrganizationIds }),
       features: { transcriptionConnector: auth.features.transcriptionConnector },
+      control: auth.control,
+      ...(auth.defaults !== undefined && { defaults: auth.defaults }),
       ...(remoteAddress !== undefined && { remoteAddress }),
     };
 
@@ -322,7 +327,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
         timers,
         // The session binds sessionId and correlationId itself.
         logger,
-        options: deps.sessionOptions,
+        options: {
+          ...deps.sessionOptions,
+          onOpenTimeout: () => {
+            endedByOpenTimeout += 1;
+            deps.sessionOptions.onOpenTimeout?.();
+          },
+        },
       });
       entry = { session, connection, socketClosed: false, ended: false, openLatencyRecorded: false };
       entries.set(sessionId, entry);
@@ -415,6 +426,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
         sessions: entries.size,
         pendingUpgrades: pending,
         sessionsTotal,
+        sessionsEndedByOpenTimeout: endedByOpenTimeout,
         upgradesRejected: { total, byCode: Object.fromEntries(rejected) },
         openLatencyMs,
         draining,
@@ -422,6 +434,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
     },
     resetStats() {
       sessionsTotal = 0;
+      endedByOpenTimeout = 0;
       rejected = new Map();
       latencies.reset();
     },

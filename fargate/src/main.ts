@@ -24,6 +24,7 @@ import { describeError } from '../../core/errors';
 import { systemClock, systemTimers } from '../../core/ports';
 import { type AdminServer, createAdminServer } from './admin';
 import { type GatewayConfig, loadConfig } from './config';
+import { DEFAULT_GENESYS_START_POLICY } from './control/genesys-control';
 import { createPipeline, type Pipeline } from './control/pipeline';
 import { createGateway } from './gateway';
 import { createLogger, type GatewayLogger } from './logger';
@@ -153,8 +154,18 @@ async function main(): Promise<void> {
 
   let pipeline: Pipeline | undefined;
   if (config.transcription) {
+    // Start parameters of `genesys`-controlled sessions (docs/genesys.md §0): the task's languages, the
+    // start Lambda's default language when it is one of them, and its redaction default.
+    const languages = config.supportedLanguages;
+    const genesysPolicy = {
+      ...DEFAULT_GENESYS_START_POLICY,
+      supportedLanguages: languages,
+      defaultLanguage: languages.includes(DEFAULT_GENESYS_START_POLICY.defaultLanguage)
+        ? DEFAULT_GENESYS_START_POLICY.defaultLanguage
+        : (languages[0] ?? DEFAULT_GENESYS_START_POLICY.defaultLanguage),
+    };
     pipeline = createPipeline(
-      { ...config.transcription, taskId: taskId as string },
+      { ...config.transcription, taskId: taskId as string, genesysPolicy },
       {
         clock: systemClock,
         timers: systemTimers,
@@ -188,7 +199,12 @@ async function main(): Promise<void> {
     authenticator,
     sinkFactory,
     ...(pipeline && { hooksFactory: pipeline.controller.hooksFactory }),
-    sessionOptions: { supportedLanguages: config.supportedLanguages, flushBudgetMs: config.closeFlushBudgetMs },
+    sessionOptions: {
+      supportedLanguages: config.supportedLanguages,
+      flushBudgetMs: config.closeFlushBudgetMs,
+      // Sessions it ends are counted in the gateway's stats (GET /metrics: sessionsEndedByOpenTimeout).
+      openTimeoutMs: config.openTimeoutMs,
+    },
     onUnknownApiKey: () => keySource.refreshIfStale(),
     // Per-source limits on upgrades, checked before any authentication (docs/deploy.md §5).
     ...(config.sourceLimits !== undefined && { sourceLimits: config.sourceLimits }),
@@ -259,7 +275,9 @@ async function main(): Promise<void> {
         : 'off (protocol-only: set CONVERSATIONS_TABLE and UTTERANCES_TABLE to transcribe)',
       keySource: config.apiKeys.source,
       keyCount: keySource.store.size,
+      keys: keySource.store.policies(),
       maxSessions: config.maxSessions,
+      openTimeoutMs: config.openTimeoutMs,
       drainTimeoutSec: config.drainTimeoutSec,
       admin: config.admin ? `${config.admin.host}:${config.admin.port}` : 'disabled',
       metrics: config.metrics ? `${config.metrics.namespace} every ${config.metrics.intervalMs / 1000}s` : 'off',

@@ -33,7 +33,16 @@ const POLL_MS = 100;
 
 /** What `local/start.ts` writes to `<dataDir>/endpoints.json` (fields added later are optional). */
 export interface LocalEndpoints {
-  gateway: { url: string; apiKey: string; clientSecret: string; health: string; metrics: string };
+  /** `connectorApiKey`: the `genesys`-controlled Transcription Connector key (docs/genesys.md "Two control policies"). */
+  gateway: {
+    url: string;
+    apiKey: string;
+    clientSecret: string;
+    connectorApiKey?: string;
+    connectorClientSecret?: string;
+    health: string;
+    metrics: string;
+  };
   /** `apiId` holds every scope; `controlApiId` only `control` (docs/security.md §3). */
   api: { url: string; apiId: string; apiSecret: string; controlApiId?: string; controlApiSecret?: string };
   dynamodb: { endpoint: string; tablePrefix: string };

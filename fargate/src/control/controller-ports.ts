@@ -3,14 +3,16 @@
  * share. The parts live beside it: the per-conversation queue, the session record and its sink wiring,
  * the session lifecycle, segment control, the inbox apply and the counter flush.
  */
+import type { StartPolicy } from '../../../core/api/start-stop-rules';
 import type { Role } from '../../../core/audio/roles';
 import type { SessionControl } from '../../../core/audiohook/ports';
-import type { ConversationMeta } from '../../../core/conversation/conversation';
+import type { ConversationMeta, StartParams } from '../../../core/conversation/conversation';
 import type { RoleSummary } from '../../../core/conversation/segment';
 import type { SessionRecord } from '../../../core/conversation/session';
 import type { Clock, Logger, Timers } from '../../../core/ports';
 import type { RegisterSessionInput, RegisterSessionResult } from '../../../store/conversations';
 import type { CloseSegmentOutcome, NextSegmentResult, OpenSegmentResult } from '../../../store/segment-writes';
+import type { RequestClock, StartResult, StopResult } from '../../../store/start-stop-writes';
 import type { RecordingsPort } from '../recordings/recordings';
 import type { TranscribeClientLike, TranscribeCustomization } from '../transcribe/start-request';
 import type { SegmentStreamer } from '../transcribe/streamer';
@@ -24,6 +26,10 @@ import type { UtterancePutPort, UtteranceRetryPolicy } from './utterance-writer'
 /** The slice of `ConversationsRepository` the controller uses. */
 export interface ConversationsPort {
   getMeta(conversationId: string, options?: { consistent?: boolean }): Promise<ConversationMeta | undefined>;
+  /** The start Lambda's write, used by `genesys`-controlled sessions at open. */
+  requestStart(conversationId: string, params: StartParams, now: RequestClock): Promise<StartResult>;
+  /** The stop Lambda's write, used when the last `genesys`-controlled session of a conversation ends. */
+  requestStop(conversationId: string, now: RequestClock): Promise<StopResult>;
   registerSession(input: RegisterSessionInput, now: number): Promise<RegisterSessionResult>;
   closeSession(
     conversationId: string,
@@ -99,6 +105,11 @@ export interface ConversationControllerOptions {
   recordings?: RecordingsPort;
   /** @default Math.random */
   random?: () => number;
+  /**
+   * Languages, default language and redaction availability applied to `genesys`-controlled sessions' starts.
+   * @default DEFAULT_GENESYS_START_POLICY - the start Lambda's defaults
+   */
+  genesysPolicy?: StartPolicy;
 }
 
 /** What the controller's parts share: its options, logger, stats and per-conversation queue. */

@@ -52,6 +52,11 @@ export interface LocalSession {
   flushing?: Promise<void>;
   flushQueued: boolean;
   openedAt: number;
+  /**
+   * Set at open for a session of a `genesys`-controlled key: the start parameters it asks for, and whether
+   * its start is recorded (the start is retried with the registration until it is).
+   */
+  genesys?: { params: StartParams; startRequested: boolean };
 }
 
 /** A session record with its sink, writer and connector, in phase `connected`. */

@@ -31,7 +31,13 @@ export type PipelineCounterName =
   | 'counterFlushes'
   | 'counterFlushErrors'
   /** closeSegment / closeSession failed after retries (the stop Lambda then answers unconfirmed). */
-  | 'closeFailures';
+  | 'closeFailures'
+  /** A `genesys`-controlled session recorded the start of its conversation at open. */
+  | 'genesysStarts'
+  /** The last `genesys`-controlled session of a conversation ended and recorded its stop. */
+  | 'genesysStops'
+  /** Recording that stop failed after retries (the conversation stays on until its next session or a stop). */
+  | 'genesysStopFailures';
 
 /** Latency series of the control layer, in milliseconds. */
 export type PipelineLatencyName =
@@ -88,6 +94,9 @@ const COUNTERS: readonly PipelineCounterName[] = [
   'counterFlushes',
   'counterFlushErrors',
   'closeFailures',
+  'genesysStarts',
+  'genesysStops',
+  'genesysStopFailures',
 ];
 
 /** In-process counters and bounded latency windows; forwards to an optional sink. */

@@ -6,6 +6,7 @@
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { StartPolicy } from '../../../core/api/start-stop-rules';
 import type { Clock, Logger, Timers } from '../../../core/ports';
 import { ControlInbox } from '../../../store/control-inbox';
 import { ConversationsRepository } from '../../../store/conversations';
@@ -41,6 +42,11 @@ export interface PipelineConfig {
   retentionSeconds?: number;
   /** Segment recordings (`audioRecordingAllowed`). @default - none: the flag is ignored, no audio is kept */
   recordings?: PipelineRecordingsConfig;
+  /**
+   * Start policy of `genesys`-controlled sessions (languages, default language, redaction availability).
+   * @default DEFAULT_GENESYS_START_POLICY - the start Lambda's defaults
+   */
+  genesysPolicy?: StartPolicy;
 }
 
 /** Where segment recordings go. */
@@ -130,6 +136,7 @@ export function createPipeline(cfg: PipelineConfig, deps: PipelineDeps): Pipelin
     ...(cfg.streamerConfig !== undefined && { streamerConfig: cfg.streamerConfig }),
     ...(deps.transcribeMetrics !== undefined && { transcribeMetrics: deps.transcribeMetrics }),
     ...(recordings !== undefined && { recordings }),
+    ...(cfg.genesysPolicy !== undefined && { genesysPolicy: cfg.genesysPolicy }),
   });
   let closing: Promise<void> | undefined;
   return {

@@ -5,6 +5,12 @@
  * otherwise it opens paused (`startPaused`), so Genesys does not even send the audio. **End** while on:
  * the sink flushes, the segment is closed with its summary, the session is closed, and another live
  * session of the conversation (here, or on another task through its inbox) renews transcription.
+ *
+ * A session of a `genesys`-controlled API key (genesys-control.ts) also records the start of its
+ * conversation between registration and converge, and its end records the stop unless another live
+ * `genesys` session of the conversation remains. A failed start is retried with the registration in the
+ * background, the session staying paused meanwhile (never transcribed twice: the start is idempotent and
+ * the segment claim conditional).
  */
 import type { OpenDecision, OpenInfo, SessionStats } from '../../../core/audiohook/ports';
 import type { ConversationMeta } from '../../../core/conversation/conversation';
@@ -13,6 +19,7 @@ import { notifyHoldingTasks } from '../../../store/control-service';
 import type { RegisterSessionInput } from '../../../store/conversations';
 import { fullJitterDelay } from '../transcribe/backoff';
 import type { ControlContext } from './controller-ports';
+import { GenesysControl } from './genesys-control';
 import type { LocalSession } from './local-session';
 import type { SegmentControl } from './segment-control';
 
@@ -20,10 +27,12 @@ import type { SegmentControl } from './segment-control';
 export class SessionLifecycle {
   readonly #ctx: ControlContext;
   readonly #segments: SegmentControl;
+  readonly #genesys: GenesysControl;
 
   constructor(ctx: ControlContext, segments: SegmentControl) {
     this.#ctx = ctx;
     this.#segments = segments;
+    this.#genesys = new GenesysControl(ctx);
   }
 
   /** The session hook `onOpen`: registers the session and decides whether it opens paused. */
@@ -36,6 +45,7 @@ export class SessionLifecycle {
     ls.mediaFormat = info.media.format;
     ls.phase = 'opening';
     ls.connector.open(info, ls.connection.features);
+    if (ls.connection.control === 'genesys') this.#genesys.prepare(ls, info);
     ls.openedAt = o.clock.monotonic();
     queue.entry(conversationId).sessions.add(ls);
     const decided = queue.enqueue(conversationId, async (): Promise<OpenDecision> => {
@@ -56,6 +66,20 @@ export class SessionLifecycle {
       if (ls.refused) {
         ls.paused = true;
         return { startPaused: true };
+      }
+      if (ls.genesys !== undefined) {
+        try {
+          meta = await this.#genesys.requestStart(ls);
+        } catch (err) {
+          stats.count('registrationFailures');
+          ls.log.warn(
+            { conversationId, err: describeError(err), code: 'GENESYS_START_FAILED' },
+            'recording the start of a genesys-controlled session failed: opening paused and retrying in the background',
+          );
+          ls.paused = true;
+          this.#registerLater(ls, 1);
+          return { startPaused: true };
+        }
       }
       await this.#segments.converge(conversationId, meta);
       ls.paused = ls.segment === undefined;
@@ -78,6 +102,7 @@ export class SessionLifecycle {
       ...(ls.channels !== undefined && { channels: ls.channels }),
       ...(ls.mediaFormat !== undefined && { mediaFormat: ls.mediaFormat }),
       ...(ls.connection.correlationId ? { correlationId: ls.connection.correlationId } : {}),
+      ...(ls.genesys !== undefined && { control: 'genesys' as const }),
     };
     const result = await this.#ctx.retry(() => o.conversations.registerSession(input, o.clock.now()));
     if (result.outcome === 'conflict') {
@@ -94,7 +119,10 @@ export class SessionLifecycle {
     return result.meta;
   }
 
-  /** Keeps trying to register a session whose registration failed at open, until it ends. */
+  /**
+   * Keeps trying to register a session whose registration (or, for a `genesys` session, whose start)
+   * failed at open, until it succeeds or the session ends.
+   */
   #registerLater(ls: LocalSession, attempt: number): void {
     const delay = 200 + fullJitterDelay({ baseMs: 500, capMs: 10_000 }, attempt, this.#ctx.random);
     this.#ctx.options.timers.setTimeout(() => {
@@ -103,9 +131,12 @@ export class SessionLifecycle {
       void this.#ctx.queue
         .enqueue(conversationId, async () => {
           if (ls.phase === 'ended') return;
-          let meta: ConversationMeta;
+          let meta: ConversationMeta | undefined;
           try {
             meta = await this.#register(ls);
+            if (!ls.refused && ls.genesys !== undefined && !ls.genesys.startRequested) {
+              meta = await this.#genesys.requestStart(ls);
+            }
           } catch (err) {
             ls.log.debug({ err: describeError(err), attempt }, 'session registration retry failed');
             this.#registerLater(ls, attempt + 1);
@@ -149,7 +180,13 @@ export class SessionLifecycle {
           }
         }
         queue.get(conversationId)?.sessions.delete(ls);
-        if (held !== undefined) await this.#handOver(conversationId);
+        const stopped = ls.genesys?.startRequested === true && (await this.#genesys.stopAfterEnd(ls));
+        if (stopped) {
+          // Other local sessions of the call (another integration's) converge to the stop now.
+          if ((queue.get(conversationId)?.sessions.size ?? 0) > 0) await this.#segments.converge(conversationId);
+        } else if (held !== undefined) {
+          await this.#handOver(conversationId);
+        }
       })
       .catch((err: unknown) => {
         ls.log.error({ conversationId, err: describeError(err) }, 'ending the session in the control layer failed');

@@ -119,6 +119,7 @@ describe('Authenticator', () => {
         organizationId: ORG,
         correlationId: CORRELATION,
         features: { transcriptionConnector: false },
+        control: 'api',
       });
     });
 

@@ -1,0 +1,123 @@
+/**
+ * The `genesys` control policy end to end through the local stack (`npm start`): the stack's second
+ * AudioHook key (`gateway.connectorApiKey`: control `genesys`, Transcription Connector on) transcribes a
+ * call that nobody called start-streaming for. Its utterances reach the messages API and a WebSocket
+ * subscriber, the session itself receives them as `transcript` events before `closed`, and once the call
+ * is over the status route says transcription is off. Real recognition (pocketsphinx, the recognizer the
+ * other flows use), calls played at real time.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { runSimulatedSession } from '../../local/simulator/client';
+import { pocketsphinxAvailable } from '../../local/transcribe/pocketsphinx';
+import {
+  awaitPushes,
+  buildCall,
+  type CallLine,
+  expectLineTranscribed,
+  expectMessagesMatch,
+  expectNoDuplicates,
+  loadFixture,
+  messagesOf,
+} from './flow-support';
+import { eventually, type LocalStack, type Subscriber, startLocalStack } from './harness';
+
+const greeting = loadFixture('greeting');
+const orderStatus = loadFixture('order-status');
+
+let dataDir: string;
+let stack: LocalStack;
+
+beforeAll(async () => {
+  expect(pocketsphinxAvailable(), 'pocketsphinx_continuous is required (npm run bootstrap installs it)').toBe(true);
+  dataDir = mkdtempSync(join(tmpdir(), 'ahx-e2e-genesys-'));
+  stack = await startLocalStack({ name: 'genesys-control', dataDir });
+}, 120_000);
+
+afterAll(async () => {
+  await stack?.stop();
+  if (dataDir) rmSync(dataDir, { recursive: true, force: true });
+}, 60_000);
+
+describe('a genesys-controlled Transcription Connector key (npm start)', { timeout: 90_000 }, () => {
+  let sub: Subscriber | undefined;
+  afterEach(async (ctx) => {
+    await sub?.close();
+    sub = undefined;
+    if (ctx.task.result?.state === 'fail') {
+      const lines = stack
+        .log()
+        .split('\n')
+        .filter((l) => l.trim() !== '');
+      console.error(`local stack log (last 80 lines):\n${lines.slice(-80).join('\n')}`);
+    }
+  });
+
+  it('is listed in endpoints.json beside the api-controlled key', () => {
+    const gw = stack.endpoints.gateway;
+    expect(gw.connectorApiKey).toEqual(expect.any(String));
+    expect(gw.connectorClientSecret).toEqual(expect.any(String));
+    expect(gw.connectorApiKey).not.toBe(gw.apiKey);
+    expect(stack.log()).toContain(gw.connectorApiKey as string);
+  });
+
+  it('transcribes a call with no API call: messages API, WebSocket, transcript events before closed, then off', async () => {
+    const guid = randomUUID();
+    const customerParticipant = randomUUID();
+    const lines: CallLine[] = [
+      { role: 'agent', fixture: greeting, atMs: 300 },
+      { role: 'customer', fixture: orderStatus, atMs: 3_800 },
+    ];
+    sub = await stack.subscribe(guid);
+    const gw = stack.endpoints.gateway;
+    const result = await runSimulatedSession({
+      uri: gw.url,
+      apiKey: gw.connectorApiKey as string,
+      clientSecret: gw.connectorClientSecret as string,
+      conversationId: guid,
+      participant: { id: customerParticipant },
+      language: 'en-US',
+      // Unredacted, so the fixtures' words come back as words (redaction is the deployment default).
+      customConfig: { redactionOutput: 'unredacted' },
+      audio: buildCall(lines, 10_500),
+      speed: 1,
+      record: 'text',
+    });
+    expect(result.outcome, result.failure).toBe('closed');
+    // Genesys decided: the session was not asked to start paused.
+    expect(result.opened?.startPaused).not.toBe(true);
+
+    // The end of the call closes the segment once the recognizer's last finals are stored, then records
+    // the stop: from then on the status route says off and the messages API holds the whole call.
+    await eventually(
+      async () => {
+        const res = await stack.api(`/mg-autotranscribe/v1/conversations/${guid}/status`);
+        const body = (await res.json()) as { desired?: string; control?: string; state?: string };
+        return res.status === 200 && body.desired === 'off' && body.control === 'genesys' && body.state === 'stopped';
+      },
+      30_000,
+      'the status route to say off after the call',
+    );
+
+    const messages = await messagesOf(stack, guid);
+    expect(messages.length).toBeGreaterThanOrEqual(2);
+    const heard = await awaitPushes(sub.messages, guid, messages.length);
+    expectNoDuplicates(heard);
+    for (const line of lines) expectLineTranscribed(heard, line);
+    expectMessagesMatch(messages, heard);
+    for (const u of heard) expect(u.externalId).toBe(u.role === 'customer' ? customerParticipant : 'genesys-agent');
+
+    // The stored utterances went back over AudioHook before `closed` (the call ends with seconds of
+    // silence, more than the recognizer needs to finalize), final, under their stored ids and texts.
+    const stored = new Map(heard.map((u) => [u.utteranceId, u.text]));
+    const events = result.transcripts ?? [];
+    expect(events.length).toBe(heard.length);
+    for (const t of events) {
+      expect(t.isFinal).toBe(true);
+      expect(stored.get(t.id), `event ${t.id}`).toBe(t.alternatives[0]?.interpretations[0]?.transcript);
+    }
+  });
+});
