@@ -138,6 +138,9 @@ describe('segment recordings in S3 (local S3)', () => {
       logger: new CaptureLogger(),
       timers: new ManualTime(),
       spoolDir: spoolDir(),
+      // This test is about the multipart upload, not the disk-backlog cap: on a loaded machine the spool's
+      // writes fall behind this tight loop and the default 4 MiB cap would drop audio.
+      spoolMaxBacklogBytes: 16 * 1024 * 1024,
     });
     const roles: Role[] = ['agent', 'customer'];
     const rec = recordings.begin({
