@@ -8,28 +8,19 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Role } from '../../../core/audio/roles';
 import type { MediaParameter } from '../../../core/audiohook/messages';
-import type {
-  AudioFrame,
-  AudioSink,
-  OpenDecision,
-  SessionControl,
-  SessionHooks,
-  SessionStats,
-} from '../../../core/audiohook/ports';
-import { newSessionCounters } from '../../../core/audiohook/session-stats';
+import type { AudioSink, OpenDecision, SessionHooks } from '../../../core/audiohook/ports';
 import type { StartParams } from '../../../core/conversation/conversation';
 import { silentLogger, systemClock, systemTimers } from '../../../core/ports';
 import { ConversationController } from '../../../fargate/src/control/conversation-controller';
 import type { TranscribeClientLike } from '../../../fargate/src/transcribe/start-request';
 import type { SegmentStreamer } from '../../../fargate/src/transcribe/streamer';
-import type { SegmentStreamerOptions } from '../../../fargate/src/transcribe/streamer-config';
-import type { StreamerStats } from '../../../fargate/src/transcribe/streamer-stats';
 import { ControlInbox } from '../../../store/control-inbox';
 import { ConversationsRepository } from '../../../store/conversations';
 import { UtterancesRepository } from '../../../store/utterances';
 import { frameOf } from '../../helpers/audio-frames';
 import { setupDynamoDb, type TestDynamoDb } from '../../helpers/dynamodb';
 import { until } from '../transcribe/helpers';
+import { FakeSession, FakeStreamer } from './controller-fakes';
 
 const TASK = 'task-under-test';
 const FRAME = 1600;
@@ -42,75 +33,6 @@ const PARAMS: StartParams = {
   agentId: 'agent-1',
 };
 const MEDIA: MediaParameter = { type: 'audio', format: 'PCMU', channels: ['external', 'internal'], rate: 8000 };
-
-/** Records what a segment's streamer was given; its counters are the samples it received. */
-class FakeStreamer {
-  readonly frames: AudioFrame[] = [];
-  ended = false;
-  /** `end()` resolves only when this settles (a recognizer still sending its last finals). */
-  static endGate: Promise<void> | undefined;
-  transcripts: Partial<Record<Role, number>> = {};
-  constructor(readonly opts: SegmentStreamerOptions) {}
-  get state() {
-    return this.ended ? 'ended' : 'streaming';
-  }
-  write(frame: AudioFrame): void {
-    if (!this.ended) this.frames.push(frame);
-  }
-  gap(): void {}
-  async end(): Promise<void> {
-    this.ended = true;
-    await FakeStreamer.endGate;
-  }
-  get samples(): number {
-    return this.frames.reduce((n, f) => n + f.samples, 0);
-  }
-  stats(): StreamerStats {
-    const roles: StreamerStats['roles'] = {};
-    for (const role of this.opts.segment.roles) {
-      roles[role] = {
-        totalAudioBytes: this.samples * 2,
-        audioDurationMs: this.samples / 8,
-        streamingSeconds: 1,
-        transcripts: this.transcripts[role] ?? 0,
-      };
-    }
-    return {
-      state: this.state,
-      roles,
-      streamsOpened: 1,
-      throttled: 0,
-      transientErrors: 0,
-      noAudioTimeouts: 0,
-      rotations: 0,
-      idleCloses: 0,
-      failures: 0,
-      droppedAudioMs: 0,
-      duplicatesDropped: 0,
-      resentAudioMs: 0,
-      putFailures: 0,
-    };
-  }
-}
-
-/** The session's control surface as the gateway registry exposes it: records pause/resume. */
-class FakeSession implements SessionControl {
-  readonly calls: ('pause' | 'resume')[] = [];
-  constructor(readonly sessionId: string) {}
-  pause(): void {
-    this.calls.push('pause');
-  }
-  resume(): void {
-    this.calls.push('resume');
-  }
-  sendEvent(): boolean {
-    return false;
-  }
-  disconnect(): void {}
-  stats(): SessionStats {
-    return { ...newSessionCounters(), position: 0 };
-  }
-}
 
 let db: TestDynamoDb;
 let conversations: ConversationsRepository;

@@ -9,16 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { conversationStatusView } from '../../../core/api/status';
 import type { MediaParameter } from '../../../core/audiohook/messages';
-import type {
-  AudioSink,
-  ConnectionInfo,
-  OpenDecision,
-  OpenInfo,
-  SessionControl,
-  SessionHooks,
-  SessionStats,
-} from '../../../core/audiohook/ports';
-import { newSessionCounters } from '../../../core/audiohook/session-stats';
+import type { AudioSink, ConnectionInfo, OpenDecision, OpenInfo, SessionHooks } from '../../../core/audiohook/ports';
 import { silentLogger, systemClock, systemTimers } from '../../../core/ports';
 import type { ConversationsPort } from '../../../fargate/src/control/controller-ports';
 import { ConversationController } from '../../../fargate/src/control/conversation-controller';
@@ -29,8 +20,6 @@ import {
 } from '../../../fargate/src/control/genesys-control';
 import type { TranscribeClientLike } from '../../../fargate/src/transcribe/start-request';
 import type { SegmentStreamer } from '../../../fargate/src/transcribe/streamer';
-import type { SegmentStreamerOptions } from '../../../fargate/src/transcribe/streamer-config';
-import type { StreamerStats } from '../../../fargate/src/transcribe/streamer-stats';
 import { ControlInbox } from '../../../store/control-inbox';
 import { ConversationsRepository } from '../../../store/conversations';
 import { StoreUnavailableError } from '../../../store/errors';
@@ -38,71 +27,11 @@ import { UtterancesRepository } from '../../../store/utterances';
 import { frameOf } from '../../helpers/audio-frames';
 import { setupDynamoDb, type TestDynamoDb } from '../../helpers/dynamodb';
 import { until } from '../transcribe/helpers';
+import { FakeSession, FakeStreamer } from './controller-fakes';
 
 const TASK = 'genesys-task';
 const MEDIA: MediaParameter = { type: 'audio', format: 'PCMU', channels: ['external', 'internal'], rate: 8000 };
 const POLICY = { supportedLanguages: ['en-US', 'es-US'], defaultLanguage: 'en-US', redactionEnabled: true };
-
-/** A recognizer stream stand-in: counts the samples it is given. */
-class FakeStreamer {
-  samples = 0;
-  ended = false;
-  constructor(readonly opts: SegmentStreamerOptions) {}
-  get state() {
-    return this.ended ? 'ended' : 'streaming';
-  }
-  write(frame: { samples: number }): void {
-    if (!this.ended) this.samples += frame.samples;
-  }
-  gap(): void {}
-  async end(): Promise<void> {
-    this.ended = true;
-  }
-  stats(): StreamerStats {
-    const roles: StreamerStats['roles'] = {};
-    for (const role of this.opts.segment.roles) {
-      roles[role] = {
-        totalAudioBytes: this.samples * 2,
-        audioDurationMs: this.samples / 8,
-        streamingSeconds: 1,
-        transcripts: 0,
-      };
-    }
-    return {
-      state: this.state,
-      roles,
-      streamsOpened: 1,
-      throttled: 0,
-      transientErrors: 0,
-      noAudioTimeouts: 0,
-      rotations: 0,
-      idleCloses: 0,
-      failures: 0,
-      droppedAudioMs: 0,
-      duplicatesDropped: 0,
-      resentAudioMs: 0,
-      putFailures: 0,
-    };
-  }
-}
-
-class FakeSession implements SessionControl {
-  readonly calls: ('pause' | 'resume')[] = [];
-  constructor(readonly sessionId: string) {}
-  pause(): void {
-    this.calls.push('pause');
-  }
-  resume(): void {
-    this.calls.push('resume');
-  }
-  sendEvent(): boolean {
-    return false;
-  }
-  disconnect(): void {}
-  stats(): SessionStats {
-    return { ...newSessionCounters(), position: 0 };
-  }
-}
 
 let db: TestDynamoDb;
 let conversations: ConversationsRepository;
