@@ -64,6 +64,9 @@ export function audiohookKeysJson(creds: LocalCredentials): string {
       label: 'local-connector',
       control: 'genesys',
       transcriptionConnector: true,
+      // Word tokens on the transcript events, as Genesys reads them; tokens need unredacted output. A local
+      // choice for the demo and the peer suite: a deployed connector key decides this for itself.
+      defaults: { redactionOutput: 'unredacted', detailedToken: true },
     },
   });
 }

@@ -28,11 +28,23 @@ export const CONTROL_POLICIES: readonly ControlPolicy[] = ['api', 'genesys'];
 export interface ApiKeyDefaults {
   /** BCP-47 tag used when `open` names no supported language. @default - the deployment's default language */
   readonly language?: string;
+  /**
+   * `redactionOutput` when `customConfig` names none (api-contract.md). @default - the deployment's default
+   * (`redacted` where redaction is available)
+   */
+  readonly redactionOutput?: 'redacted' | 'unredacted' | 'redacted_and_unredacted';
+  /**
+   * Word tokens on every utterance (and so on the connector's transcript events, which Genesys reads). The
+   * start rules allow them only with `redactionOutput: "unredacted"`, so redacted words never leave as
+   * tokens. @default false
+   */
+  readonly detailedToken?: boolean;
 }
 
 /** A language tag as the key format accepts it: 1–35 characters (RFC 5646 §4.4.1) of letters, digits, `-`. */
 const LANGUAGE_TAG_RE = /^[A-Za-z0-9-]{1,35}$/;
-const DEFAULTS_FIELDS = new Set(['language']);
+const DEFAULTS_FIELDS = new Set(['language', 'redactionOutput', 'detailedToken']);
+const REDACTION_OUTPUTS = new Set(['redacted', 'unredacted', 'redacted_and_unredacted']);
 
 /** One configured API key, as the authenticator sees it. */
 export interface ApiKeyEntry {
@@ -312,12 +324,23 @@ function parseDefaults(value: unknown, bad: (what: string) => never): ApiKeyDefa
       bad(`unknown field "defaults.${field}" (expected ${[...DEFAULTS_FIELDS].join(', ')})`);
     }
   }
-  const language = fields.language;
-  if (language === undefined) return {};
-  if (typeof language !== 'string' || !LANGUAGE_TAG_RE.test(language)) {
+  const { language, redactionOutput, detailedToken } = fields;
+  if (language !== undefined && (typeof language !== 'string' || !LANGUAGE_TAG_RE.test(language))) {
     bad('"defaults.language" must be 1–35 characters of A–Z a–z 0–9 -');
   }
-  return { language: language as string };
+  if (redactionOutput !== undefined && !REDACTION_OUTPUTS.has(redactionOutput as string)) {
+    bad(`"defaults.redactionOutput" must be one of ${[...REDACTION_OUTPUTS].join(', ')}`);
+  }
+  if (detailedToken !== undefined && typeof detailedToken !== 'boolean')
+    bad('"defaults.detailedToken" must be true or false');
+  if (detailedToken === true && redactionOutput !== 'unredacted') {
+    bad('"defaults.detailedToken" needs "defaults.redactionOutput": "unredacted" (tokens are never redacted)');
+  }
+  return {
+    ...(language !== undefined && { language: language as string }),
+    ...(redactionOutput !== undefined && { redactionOutput: redactionOutput as ApiKeyDefaults['redactionOutput'] }),
+    ...(detailedToken !== undefined && { detailedToken: detailedToken as boolean }),
+  };
 }
 
 /** Strict base64 (standard or URL-safe alphabet): rejects stray characters and truncated or mangled input. */

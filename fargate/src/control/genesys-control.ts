@@ -81,7 +81,8 @@ function customParams(
 
 /**
  * Decides a `genesys` session's start parameters. Language: the `open` language when supported, else the
- * key's default when supported, else the deployment default. `customConfig` may set `redactionOutput`,
+ * key's default when supported, else the deployment default. The key's `defaults.redactionOutput` and
+ * `defaults.detailedToken` apply unless `customConfig` names them. `customConfig` may set `redactionOutput`,
  * `detailedToken` and `audioRecordingAllowed`; a combination the start rules refuse falls back to the
  * defaults (noted in `ignored`), since a call must never go untranscribed over a configuration slip.
  */
@@ -98,21 +99,39 @@ export function genesysStartParams(info: OpenInfo, connection: ConnectionInfo, p
   }
   const language = fromOpen ?? fromKey ?? policy.defaultLanguage;
   const languageFrom = fromOpen !== undefined ? 'open' : fromKey !== undefined ? 'key-default' : 'deployment-default';
+  // The key's defaults, then customConfig over them (Genesys reads word tokens on final transcript events:
+  // a connector key that may send unredacted text can ask for them with defaults.detailedToken).
+  const keyDefaults = connection.defaults;
+  const keyParams = {
+    ...(keyDefaults?.redactionOutput !== undefined && { redactionOutput: keyDefaults.redactionOutput }),
+    ...(keyDefaults?.detailedToken !== undefined && { detailedToken: keyDefaults.detailedToken }),
+  };
   const request: StartRequest = {
     namespace: SERVED_NAMESPACE,
     guid: info.conversationId,
     customerId: info.participantId,
     agentId: GENESYS_AGENT_ID,
-    autotranscribeParams: { language, ...customParams(info.customConfig, ignored) },
+    autotranscribeParams: { language, ...keyParams, ...customParams(info.customConfig, ignored) },
   };
-  try {
-    return { params: decideStart(request, policy).params, languageFrom, ignored };
-  } catch (err) {
-    if (!(err instanceof ApiError)) throw err;
-    ignored.push(`customConfig: ${err.message}; using the defaults`);
-    const plain = { ...request, autotranscribeParams: { language } };
-    return { params: decideStart(plain, policy).params, languageFrom, ignored };
+  // customConfig over the key's defaults, else the key's defaults alone, else the deployment's.
+  const attempts: Array<[StartRequest['autotranscribeParams'], string]> = [
+    [request.autotranscribeParams, 'customConfig'],
+    [{ language, ...keyParams }, 'key defaults'],
+    [{ language }, ''],
+  ];
+  for (const [params, source] of attempts) {
+    try {
+      return {
+        params: decideStart({ ...request, autotranscribeParams: params }, policy).params,
+        languageFrom,
+        ignored,
+      };
+    } catch (err) {
+      if (!(err instanceof ApiError) || source === '') throw err;
+      ignored.push(`${source}: ${err.message}; using the defaults`);
+    }
   }
+  throw new Error('unreachable: the last attempt returns or throws');
 }
 
 /** The control policy a stored session was registered with (the SES item's `control`; absent = `api`). */

@@ -72,11 +72,29 @@ describe('API key control policy', () => {
     [{ defaults: { language: 'en_US' } }, /"defaults.language" must be 1–35 characters/],
     [{ defaults: { language: 'x'.repeat(36) } }, /"defaults.language" must be 1–35 characters/],
     [{ defaults: { language: 7 } }, /"defaults.language" must be 1–35 characters/],
-    [{ defaults: { redactionOutput: 'redacted' } }, /unknown field "defaults.redactionOutput" \(expected language\)/],
+    [
+      { defaults: { speed: 2 } },
+      /unknown field "defaults.speed" \(expected language, redactionOutput, detailedToken\)/,
+    ],
+    [{ defaults: { redactionOutput: 'masked' } }, /"defaults.redactionOutput" must be one of redacted, unredacted/],
+    [{ defaults: { detailedToken: 'yes' } }, /"defaults.detailedToken" must be true or false/],
+    [{ defaults: { detailedToken: true } }, /"defaults.detailedToken" needs "defaults.redactionOutput": "unredacted"/],
   ])('refuses %j with a message naming the entry', (fields, message) => {
     const load = () => ApiKeyStore.fromJson({ [KEY_A]: { secret: SECRET, label: 'bad-entry', ...fields } });
     expect(load).toThrow(message);
     expect(load).toThrow(/API key entry "bad-entry"/);
+  });
+
+  it('keeps the redaction and token defaults of a key', () => {
+    const store = ApiKeyStore.fromJson({
+      [KEY_A]: {
+        secret: SECRET,
+        label: 'connector',
+        control: 'genesys',
+        defaults: { redactionOutput: 'unredacted', detailedToken: true },
+      },
+    });
+    expect(store.lookup(KEY_A)?.defaults).toEqual({ redactionOutput: 'unredacted', detailedToken: true });
   });
 
   it('accepts a 35-character language tag and validates definitions given directly', () => {

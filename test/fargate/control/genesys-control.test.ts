@@ -209,6 +209,22 @@ describe('genesysStartParams', () => {
     expect(refused.ignored[0]).toMatch(/^customConfig: detailedToken requires redactionOutput 'unredacted'/);
   });
 
+  it("applies the key's redaction and token defaults, which customConfig overrides", () => {
+    const tokens: ConnectionInfo = {
+      ...connection(),
+      defaults: { redactionOutput: 'unredacted', detailedToken: true },
+    };
+    const fromKey = genesysStartParams(openInfo('c'), tokens, POLICY);
+    expect(fromKey.params).toMatchObject({ redactionOutput: 'unredacted', detailedToken: true });
+    expect(fromKey.ignored).toEqual([]);
+    // customConfig asks for redaction: tokens are refused with it, so the key's defaults apply instead.
+    const clash = genesysStartParams(openInfo('c', { customConfig: { redactionOutput: 'redacted' } }), tokens, POLICY);
+    expect(clash.params).toMatchObject({ redactionOutput: 'unredacted', detailedToken: true });
+    expect(clash.ignored[0]).toMatch(/^customConfig: detailedToken requires/);
+    const off = genesysStartParams(openInfo('c', { customConfig: { detailedToken: false } }), tokens, POLICY);
+    expect(off.params).toMatchObject({ redactionOutput: 'unredacted', detailedToken: false });
+  });
+
   it('defaults to the start Lambda policy', () => {
     expect(DEFAULT_GENESYS_START_POLICY).toEqual({
       supportedLanguages: ['en-US', 'es-US'],
