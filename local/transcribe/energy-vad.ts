@@ -48,6 +48,20 @@ export class EnergyVad {
     return this.open !== undefined;
   }
 
+  /**
+   * The segment open now, from its first voiced sample to the end of its last voiced frame so far (the
+   * hangover is not part of it: a segment that closes ends there too); `undefined` while none is open.
+   */
+  get openSegment(): SpeechSegment | undefined {
+    if (!this.open) return undefined;
+    return { start: this.open.startFrame * this.frame, end: (this.open.lastVoiced + 1) * this.frame };
+  }
+
+  /** Samples per analysis frame (10 ms): segment bounds are multiples of it. */
+  get frameSamples(): number {
+    return this.frame;
+  }
+
   /** Feeds samples; returns the segments that closed. */
   push(samples: ArrayLike<number>): SpeechSegment[] {
     const closed: SpeechSegment[] = [];

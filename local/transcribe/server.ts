@@ -2,8 +2,9 @@
  * A local endpoint that speaks the Amazon Transcribe streaming protocol (`StartStreamTranscription` over
  * cleartext HTTP/2 with event-stream bodies), so the real `@aws-sdk/client-transcribe-streaming` client runs
  * unchanged against it with `endpoint: 'http://127.0.0.1:<port>'`. Audio is resampled to 16 kHz per channel
- * and recognized offline (pocketsphinx by default); results come back as `TranscriptEvent`s with the
- * service's shapes, exceptions and timeouts (docs/architecture.md §6).
+ * and recognized offline (pocketsphinx by default; English whatever the LanguageCode, which every result
+ * echoes); results come back as `TranscriptEvent`s with the service's shapes, exceptions and timeouts,
+ * progressive partials included where the recognizer reports them (docs/architecture.md §6).
  */
 import { randomUUID } from 'node:crypto';
 import http2 from 'node:http2';

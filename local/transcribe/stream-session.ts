@@ -26,7 +26,7 @@ import {
 import type { StreamParams } from './params';
 import { RECOGNIZER_SAMPLE_RATE, type Recognizer, type RecognizerFactory } from './recognizer';
 import { Resampler } from './resample';
-import { type TranscribeResult, utteranceResults } from './results';
+import { ChannelResults, type TranscribeResult } from './results';
 
 /** Counters of a running endpoint. */
 export interface LocalTranscribeStats {
@@ -122,11 +122,13 @@ export class StreamSession implements OpenStreamTarget {
     );
 
     for (let c = 0; c < params.channels; c++) {
+      const results = new ChannelResults(params, c);
       const recognizer = this.deps.recognizer({
         channel: c,
         logger: this.log,
         listener: {
-          onUtterance: (u) => this.sendUtterance(c, u.words),
+          onPartial: (u) => this.sendResults(results.partial(u.words)),
+          onUtterance: (u) => this.sendResults(results.final(u.words)),
           onError: (err) => {
             this.log.warn({ channel: c, err: err.message }, 'recognizer failed');
             void this.fail('InternalFailureException', DEFAULT_FAULT_MESSAGES.InternalFailureException);
@@ -277,20 +279,9 @@ export class StreamSession implements OpenStreamTarget {
     }
   }
 
-  private sendUtterance(channel: number, words: Parameters<typeof utteranceResults>[0]): void {
+  private sendResults(results: readonly TranscribeResult[]): void {
     if (this.state === 'done') return;
-    const results = utteranceResults(words, {
-      resultId: randomUUID(),
-      ...(this.params.channelIdentification ? { channelId: `ch_${channel}` } : {}),
-      stabilization: this.params.partialResultsStabilization,
-      ...(this.params.contentRedaction
-        ? { pii: { mode: 'redact' as const, types: this.params.piiEntityTypes } }
-        : this.params.contentIdentification
-          ? { pii: { mode: 'identify' as const, types: this.params.piiEntityTypes } }
-          : {}),
-    });
     for (const r of results) this.sendResult(r);
-    this.log.debug({ channel, words: words.length }, 'utterance sent');
   }
 
   private sendResult(result: TranscribeResult): void {

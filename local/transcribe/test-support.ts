@@ -102,6 +102,38 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/**
+ * An `AudioStream` input the test pushes audio into (in 3200-byte events) and ends when it says so, so a
+ * stream stays open, and audio arrives, exactly when the test decides.
+ */
+export class AudioFeed implements AsyncIterable<{ AudioEvent: { AudioChunk: Uint8Array } }> {
+  private readonly queue: Uint8Array[] = [];
+  private wake: (() => void) | undefined;
+  /** Whether {@link end} was called. */
+  ended = false;
+
+  /** Queues `bytes` as audio events. */
+  push(bytes: Uint8Array): void {
+    for (let at = 0; at < bytes.byteLength; at += 3200) this.queue.push(bytes.subarray(at, at + 3200));
+    this.wake?.();
+  }
+
+  /** Ends the request body once the queued audio is sent. */
+  end(): void {
+    this.ended = true;
+    this.wake?.();
+  }
+
+  async *[Symbol.asyncIterator]() {
+    for (;;) {
+      const chunk = this.queue.shift();
+      if (chunk) yield { AudioEvent: { AudioChunk: chunk } };
+      else if (this.ended) return;
+      else await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+}
+
 /** What a stream produced. */
 export interface Collected {
   /** Absent when `send()` itself failed (HTTP errors). */

@@ -4,8 +4,15 @@
  * soak harness sees from the transcript which utterance was heard and whether it was whole, cut or heard
  * twice. Deterministic and instant, like the scripted recognizer, with no child process.
  */
-import { EnergyVad, type EnergyVadOptions, type SpeechSegment } from './energy-vad';
-import { RECOGNIZER_SAMPLE_RATE, type RecognizerFactory, spreadOverSegment } from './recognizer';
+import type { EnergyVadOptions, SpeechSegment } from './energy-vad';
+import {
+  partialIntervalOf,
+  RECOGNIZER_SAMPLE_RATE,
+  type RecognizerFactory,
+  type SpeechEvents,
+  SpeechTracker,
+  spreadOverSegment,
+} from './recognizer';
 import { decodeToneSymbols, TONE_WORDS } from './tone-code';
 
 /** Options of {@link createToneRecognizer}. */
@@ -14,7 +21,19 @@ export interface ToneRecognizerOptions {
   vad?: Omit<EnergyVadOptions, 'sampleRate'>;
   /** Confidence of every word. @default 0.9 */
   confidence?: number;
+  /**
+   * Audio time between progressive partials of a segment in progress (the symbols decoded so far; a symbol
+   * still sounding is left out until it has lasted long enough to be told from a cut one). 0 turns them off.
+   * @default 200 - DEFAULT_PARTIAL_INTERVAL_MS
+   */
+  partialIntervalMs?: number;
 }
+
+/**
+ * Progressive partials stop once a segment is this long: each one decodes the segment from its start, so
+ * their cost grows with the square of its length (a tone utterance lasts about a second; noise can last long).
+ */
+const MAX_PARTIAL_SEGMENT_MS = 10_000;
 
 /** The word reported for a segment in which no symbol was heard. */
 export const NOISE_WORD = 'noise';
@@ -72,7 +91,8 @@ class AudioWindow {
 /**
  * A recognizer factory for the tone code: each VAD segment's symbols are reported as words spread evenly
  * over the segment's exact start and end (seconds from the first sample, 3 decimals); a segment with no
- * symbol in it is reported as the single word {@link NOISE_WORD}.
+ * symbol in it is reported as the single word {@link NOISE_WORD}. While a segment is open, the symbols of its
+ * audio so far are reported as progressive partials (none while no symbol has been heard yet).
  */
 export function createToneRecognizer(opts: ToneRecognizerOptions = {}): RecognizerFactory {
   const confidence = opts.confidence ?? 0.9;
@@ -80,28 +100,37 @@ export function createToneRecognizer(opts: ToneRecognizerOptions = {}): Recogniz
     throw new RangeError(`confidence must be within [0, 1], got ${String(opts.confidence)}`);
   }
   const keepSamples = Math.round((((opts.vad?.minSpeechMs ?? 30) + KEEP_MARGIN_MS) * RECOGNIZER_SAMPLE_RATE) / 1000);
+  const maxPartialSamples = (MAX_PARTIAL_SEGMENT_MS * RECOGNIZER_SAMPLE_RATE) / 1000;
+  const partialIntervalMs = partialIntervalOf(opts.partialIntervalMs);
   return ({ listener }) => {
-    const vad = new EnergyVad({ ...opts.vad, sampleRate: RECOGNIZER_SAMPLE_RATE });
+    const tracker = new SpeechTracker({ vad: opts.vad, partialIntervalMs });
     const audio = new AudioWindow();
     let closed = false;
-    const report = (segments: SpeechSegment[]) => {
-      for (const seg of segments) {
+    const symbolWords = (seg: SpeechSegment): string[] =>
+      decodeToneSymbols(audio.slice(seg.start, seg.end), RECOGNIZER_SAMPLE_RATE).map((s) => TONE_WORDS[s] as string);
+    const events: SpeechEvents = {
+      progress(seg) {
+        if (closed || seg.end - seg.start > maxPartialSamples) return;
+        const words = symbolWords(seg);
+        if (words.length > 0) listener.onPartial?.({ words: spreadOverSegment(words, seg, confidence) });
+      },
+      closed(seg) {
         if (closed) return;
-        const symbols = decodeToneSymbols(audio.slice(seg.start, seg.end), RECOGNIZER_SAMPLE_RATE);
-        const words = symbols.length > 0 ? symbols.map((s) => TONE_WORDS[s] as string) : [NOISE_WORD];
-        listener.onUtterance({ words: spreadOverSegment(words, seg, confidence) });
-      }
+        const words = symbolWords(seg);
+        listener.onUtterance({ words: spreadOverSegment(words.length > 0 ? words : [NOISE_WORD], seg, confidence) });
+      },
     };
     return {
       write(pcm16k) {
         if (closed) return;
+        // The window must hold the audio before the tracker reports on it.
         audio.append(pcm16k);
-        report(vad.push(pcm16k));
+        tracker.push(pcm16k, events);
         // While no segment is open, older audio can no longer belong to one.
-        if (!vad.inSpeech) audio.dropBefore(audio.end - keepSamples);
+        if (!tracker.inSpeech) audio.dropBefore(audio.end - keepSamples);
       },
       async end() {
-        if (!closed) report(vad.flush());
+        if (!closed) tracker.flush(events);
         closed = true;
       },
       async close() {

@@ -35,6 +35,16 @@ describe('EnergyVad', () => {
     expect(detectSpeech(pcm, { sampleRate: 8000, minSpeechMs: 30 })).toEqual([]);
   });
 
+  it('tells the open segment so far: from its start to its last voiced frame, hangover excluded', () => {
+    const vad = new EnergyVad({ sampleRate: 8000 });
+    expect(vad.openSegment).toBeUndefined();
+    vad.push(toneTrack([[0.1, 0.4]], 0.5, 8000));
+    expect(vad.openSegment).toEqual({ start: 800, end: 3200 });
+    expect(vad.frameSamples).toBe(80);
+    vad.push(new Int16Array(8000));
+    expect(vad.openSegment).toBeUndefined();
+  });
+
   it('reports a segment only once it closes, and the open one on flush', () => {
     const vad = new EnergyVad({ sampleRate: 8000 });
     const pcm = toneTrack([[0.1, 0.4]], 0.6, 8000);

@@ -27,7 +27,7 @@ import {
   NO_AUDIO_TIMEOUT_MESSAGE,
   startLocalTranscribe,
 } from '../../../local/transcribe/server';
-import { localTranscribeClient, pcmBytes, toneTrack } from '../../../local/transcribe/test-support';
+import { AudioFeed, localTranscribeClient, pcmBytes, toneTrack } from '../../../local/transcribe/test-support';
 
 const MONO = { LanguageCode: 'en-US', MediaEncoding: 'pcm', MediaSampleRateHertz: 8000 } as const;
 /** Two utterances (0.5–1.2 s and 2.0–2.5 s), both closed by the silence after them. */
@@ -44,32 +44,6 @@ const TWO_BURSTS = pcmBytes(
 /** One utterance closed by silence. */
 const ONE_BURST = pcmBytes(toneTrack([[0.2, 0.8]], 1.5, 8000));
 
-/** Audio the test pushes into a stream's request body, ended when the test says so. */
-class AudioFeed implements AsyncIterable<{ AudioEvent: { AudioChunk: Uint8Array } }> {
-  private readonly queue: Uint8Array[] = [];
-  private wake: (() => void) | undefined;
-  ended = false;
-
-  push(bytes: Uint8Array): void {
-    for (let at = 0; at < bytes.byteLength; at += 3200) this.queue.push(bytes.subarray(at, at + 3200));
-    this.wake?.();
-  }
-
-  end(): void {
-    this.ended = true;
-    this.wake?.();
-  }
-
-  async *[Symbol.asyncIterator]() {
-    for (;;) {
-      const chunk = this.queue.shift();
-      if (chunk) yield { AudioEvent: { AudioChunk: chunk } };
-      else if (this.ended) return;
-      else await new Promise<void>((resolve) => (this.wake = resolve));
-    }
-  }
-}
-
 type Received = { result: Result; at: number };
 
 /** A stream that is open once `start` resolves (the endpoint answered), with what it receives, timestamped. */
@@ -78,8 +52,8 @@ interface OpenStream {
   received: Received[];
   /** Resolves when the result stream ends, with the error that ended it, if any. */
   ended: Promise<{ error?: unknown; at: number }>;
-  /** Resolves once `n` results have arrived. */
-  resultsArrived(n: number): Promise<void>;
+  /** Resolves once `n` final results have arrived. */
+  finalsArrived(n: number): Promise<void>;
 }
 
 const feeds: AudioFeed[] = [];
@@ -88,7 +62,7 @@ async function open(client: TranscribeStreamingClient, sessionId: string): Promi
   const feed = new AudioFeed();
   feeds.push(feed);
   const received: Received[] = [];
-  const waiters: { n: number; resolve: () => void }[] = [];
+  const waiters: { done: () => boolean; resolve: () => void }[] = [];
   const output = await client.send(
     new StartStreamTranscriptionCommand({ ...MONO, SessionId: sessionId, AudioStream: feed }),
   );
@@ -97,7 +71,7 @@ async function open(client: TranscribeStreamingClient, sessionId: string): Promi
       for await (const event of output.TranscriptResultStream ?? []) {
         for (const result of event.TranscriptEvent?.Transcript?.Results ?? []) {
           received.push({ result, at: Date.now() });
-          for (const w of waiters) if (received.length >= w.n) w.resolve();
+          for (const w of waiters) if (w.done()) w.resolve();
         }
       }
       return { at: Date.now() };
@@ -105,9 +79,14 @@ async function open(client: TranscribeStreamingClient, sessionId: string): Promi
       return { error, at: Date.now() };
     }
   })();
-  const resultsArrived = (n: number) =>
-    received.length >= n ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ n, resolve }));
-  return { feed, received, ended, resultsArrived };
+  const arrived = (done: () => boolean) =>
+    done() ? Promise.resolve() : new Promise<void>((resolve) => waiters.push({ done, resolve }));
+  return {
+    feed,
+    received,
+    ended,
+    finalsArrived: (n) => arrived(() => finalCount(received) >= n),
+  };
 }
 
 /** Posts a fault control body; answers the status and the JSON body. */
@@ -146,16 +125,23 @@ describe('open-stream faults (real SDK client, scripted recognizer)', () => {
   let client: TranscribeStreamingClient;
   /** What `pick: 'random'` draws (injected). */
   let draw = 0;
-  /** When the recognizer reported each utterance, in order. */
-  const produced: number[] = [];
+  /**
+   * When the recognizer reported each partial and each final, in order. Every utterance here lasts long enough
+   * for progressive partials, so each report is exactly one result: `produced[i]` made the stream's i-th result.
+   */
+  const produced: { at: number; final: boolean }[] = [];
   const script = (i: number) => (i % 2 === 0 ? ['my', 'pin', 'is', 'one', 'two'] : ['thanks']);
   const scripted = createScriptedRecognizer({ words: script });
   const recording: RecognizerFactory = (ctx) =>
     scripted({
       ...ctx,
       listener: {
+        onPartial: (u) => {
+          produced.push({ at: Date.now(), final: false });
+          ctx.listener.onPartial?.(u);
+        },
         onUtterance: (u) => {
-          produced.push(Date.now());
+          produced.push({ at: Date.now(), final: true });
           ctx.listener.onUtterance(u);
         },
         onError: (err) => ctx.listener.onError(err),
@@ -183,7 +169,7 @@ describe('open-stream faults (real SDK client, scripted recognizer)', () => {
       const id = sessionId();
       const s = await open(client, id);
       s.feed.push(TWO_BURSTS);
-      await s.resultsArrived(5);
+      await s.finalsArrived(2);
       const before = endpoint.stats().openStreamFaults.drop ?? 0;
       const answer = await hit(endpoint.url, { fault: 'drop', scope });
       expect(answer).toEqual({ status: 200, json: { armed: [], applied: 1, sessionIds: [id] } });
@@ -226,7 +212,7 @@ describe('open-stream faults (real SDK client, scripted recognizer)', () => {
     it('ends an open stream with the typed in-stream exception and its message', async () => {
       const s = await open(client, sessionId());
       s.feed.push(ONE_BURST);
-      await s.resultsArrived(3);
+      await s.finalsArrived(1);
       await hit(endpoint.url, { fault: 'error', type: 'ConflictException', message: 'taken over' });
       const { error } = await s.ended;
       expect(error).toBeInstanceOf(ConflictException);
@@ -251,25 +237,27 @@ describe('open-stream faults (real SDK client, scripted recognizer)', () => {
       expect(end.error).toBeUndefined();
       const results = s.received.filter((r) => (r.result.Alternatives?.length ?? 0) > 0);
       expect(transcripts(results)).toEqual(transcripts(baseline.received.filter((r) => r.result.Alternatives?.length)));
-      const utteranceIds = [...new Set(results.map((r) => r.result.ResultId))];
-      expect(utteranceIds).toHaveLength(2);
-      for (const r of results) {
-        const producedAt = produced[utteranceIds.indexOf(r.result.ResultId)] as number;
-        expect(r.at - producedAt).toBeGreaterThanOrEqual(400);
-      }
-      expect(end.at - (produced[1] as number)).toBeGreaterThanOrEqual(400);
+      expect(new Set(results.map((r) => r.result.ResultId)).size).toBe(2);
+      // Partials included: each result kept its place and waited its delay from when it was produced.
+      expect(results.map((r) => r.result.IsPartial === false)).toEqual(produced.map((p) => p.final));
+      results.forEach((r, i) => {
+        expect(r.at - (produced[i]?.at as number)).toBeGreaterThanOrEqual(400);
+      });
+      expect(end.at - (produced.at(-1)?.at as number)).toBeGreaterThanOrEqual(400);
     });
 
     it('holds only results produced within forMs', async () => {
       const s = await open(client, sessionId());
       await hit(endpoint.url, { fault: 'delayResults', ms: 1000, forMs: 150 });
       s.feed.push(ONE_BURST);
-      await s.resultsArrived(3);
-      expect((s.received[0]?.at as number) - (produced[0] as number)).toBeGreaterThanOrEqual(1000);
+      await s.finalsArrived(1);
+      const first = s.received.length;
+      expect((s.received[0]?.at as number) - (produced[0]?.at as number)).toBeGreaterThanOrEqual(1000);
       // The window closed long before the first held result went out: the next utterance is not held.
       s.feed.push(ONE_BURST);
-      await s.resultsArrived(4);
-      expect((s.received[3]?.at as number) - (produced[1] as number)).toBeLessThan(1000);
+      await s.finalsArrived(2);
+      expect(s.received.length).toBe(produced.length);
+      expect((s.received[first]?.at as number) - (produced[first]?.at as number)).toBeLessThan(1000);
       s.feed.end();
       expect((await s.ended).error).toBeUndefined();
     });
@@ -279,7 +267,7 @@ describe('open-stream faults (real SDK client, scripted recognizer)', () => {
       await hit(endpoint.url, { fault: 'delayResults', ms: 5000, forMs: 10_000 });
       const finalsBefore = endpoint.stats().finalResults;
       s.feed.push(TWO_BURSTS);
-      await until(() => produced.length === 2);
+      await until(() => produced.filter((p) => p.final).length === 2);
       await hit(endpoint.url, { fault: 'error', type: 'InternalFailureException' });
       const { error } = await s.ended;
       expect(error).toBeInstanceOf(InternalFailureException);
@@ -292,7 +280,7 @@ describe('open-stream faults (real SDK client, scripted recognizer)', () => {
     it('ends a stream that stopped sending audio ms after the fault, with the no-audio exception', async () => {
       const s = await open(client, sessionId());
       s.feed.push(ONE_BURST);
-      await s.resultsArrived(3);
+      await s.finalsArrived(1);
       const at = Date.now();
       await hit(endpoint.url, { fault: 'silenceTimeout', ms: 300 });
       const end = await s.ended;

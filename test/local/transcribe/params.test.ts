@@ -17,6 +17,11 @@ describe('parseStreamParams', () => {
     if (r.ok) expect(r.params.echo).toEqual({ ...base, 'x-amzn-transcribe-vocabulary-name': 'v' });
   });
 
+  it.each(['es-US', 'de-DE', 'fr-CA'])('accepts %s: any well-formed language code, kept as asked', (code) => {
+    const r = parseStreamParams({ ...base, 'x-amzn-transcribe-language-code': code });
+    expect(r).toMatchObject({ ok: true, params: { languageCode: code } });
+  });
+
   it('accepts two channels with channel identification', () => {
     const r = parseStreamParams({
       ...base,
@@ -56,7 +61,21 @@ describe('parseStreamParams', () => {
       /only decodes pcm/,
     ],
     ['a missing language code', { 'x-amzn-transcribe-language-code': undefined }, /LanguageCode/],
-    ['a non-English language', { 'x-amzn-transcribe-language-code': 'de-DE' }, /only has an English model/],
+    [
+      'a malformed language code',
+      { 'x-amzn-transcribe-language-code': 'es_us' },
+      /^1 validation error detected: Value 'es_us' at 'languageCode' failed to satisfy constraint\.$/,
+    ],
+    [
+      'language identification',
+      { 'x-amzn-transcribe-identify-language': 'true' },
+      /Language identification is not supported by the local Transcribe endpoint/,
+    ],
+    [
+      'multiple-language identification',
+      { 'x-amzn-transcribe-identify-multiple-languages': 'true' },
+      /Language identification is not supported by the local Transcribe endpoint/,
+    ],
     [
       'channel identification without 2 channels',
       { 'x-amzn-transcribe-enable-channel-identification': 'true' },

@@ -96,15 +96,15 @@ describe('local transcribe endpoint (real SDK client, scripted recognizer)', () 
       expect(output).toMatchObject({ LanguageCode: 'en-US', MediaSampleRateHertz: 8000, MediaEncoding: 'pcm' });
     });
 
-    it('sends partial results with the same ResultId before each final', async () => {
+    it('sends progressive partials while an utterance lasts, under the ResultId of its final', async () => {
       const { results } = await transcribe(client, MONO, audioEvents(TWO_BURSTS));
       const first = results.filter((r) => r.ResultId === results[0]?.ResultId);
-      expect(first.map((r) => r.IsPartial)).toEqual([true, true, false]);
-      expect(first.map(transcriptOf)).toEqual([
-        'my pin is one',
-        'my pin is one two three four',
-        'my pin is one two three four.',
-      ]);
+      expect(first.map((r) => r.IsPartial)).toEqual([true, true, true, false]);
+      expect(first.map(transcriptOf)).toEqual(['my', 'my pin', 'my pin is', 'my pin is one two three four.']);
+      // The first word once speech lasted 200 ms, one more every 200 ms, each reaching to the audio heard so far.
+      expect(first.map((r) => r.EndTime)).toEqual([0.7, 0.9, 1.1, 1.2]);
+      expect(new Set(results.map((r) => r.ResultId)).size).toBe(2);
+      expect(results.map((r) => r.LanguageCode)).toEqual(results.map(() => 'en-US'));
     });
 
     it('marks items Stable when partial-results stabilization is on', async () => {
@@ -114,8 +114,8 @@ describe('local transcribe endpoint (real SDK client, scripted recognizer)', () 
         audioEvents(TWO_BURSTS),
       );
       expect(output).toMatchObject({ EnablePartialResultsStabilization: true, PartialResultsStability: 'high' });
-      const partial = results.find((r) => r.IsPartial);
-      expect(partial?.Alternatives?.[0]?.Items?.map((i) => i.Stable)).toEqual([true, true, true, false]);
+      const partial = results.find((r) => r.IsPartial && r.Alternatives?.[0]?.Items?.length === 3);
+      expect(partial?.Alternatives?.[0]?.Items?.map((i) => i.Stable)).toEqual([true, true, false]);
       expect(finals(results)[0]?.Alternatives?.[0]?.Items?.every((i) => i.Stable === true)).toBe(true);
     });
 
@@ -297,6 +297,22 @@ describe('local transcribe endpoint (real SDK client, scripted recognizer)', () 
       expect(s.exceptions).toMatchObject({ InternalFailureException: 1, ConflictException: 1, BadRequestException: 1 });
       expect(s.finalResults).toBeGreaterThan(10);
     });
+  });
+});
+
+describe('local transcribe endpoint with a recognizer that reports whole utterances only (as pocketsphinx)', () => {
+  it('synthesizes partials over growing prefixes before each final, under its ResultId', async () => {
+    const wholeOnly = createScriptedRecognizer({ words: () => ['my', 'pin', 'is', 'one'], partialIntervalMs: 0 });
+    const endpoint = await startLocalTranscribe({ recognizer: wholeOnly });
+    const client = localTranscribeClient(endpoint.url);
+    const { results } = await transcribe(client, { ...MONO, LanguageCode: 'es-US' }, audioEvents(TWO_BURSTS));
+    client.destroy();
+    await endpoint.close();
+    const first = results.filter((r) => r.ResultId === results[0]?.ResultId);
+    expect(first.map((r) => r.IsPartial)).toEqual([true, true, false]);
+    expect(first.map(transcriptOf)).toEqual(['my pin', 'my pin is one', 'my pin is one.']);
+    expect(results.map((r) => r.LanguageCode)).toEqual(results.map(() => 'es-US'));
+    expect(endpoint.stats()).toMatchObject({ partialResults: 4, finalResults: 2 });
   });
 });
 
