@@ -78,6 +78,8 @@ export interface StartRequest {
     detailedToken?: boolean;
     audioRecordingAllowed?: boolean;
     redactionOutput?: RedactionOutput;
+    /** [EXT] Follow the AudioHook session's language updates. */
+    followLanguageUpdates?: boolean;
   };
 }
 
@@ -149,6 +151,8 @@ export function decideStart(request: StartRequest, policy: StartPolicy): StartDe
       detailedToken,
       audioRecordingAllowed: p.audioRecordingAllowed ?? false,
       redactionOutput,
+      // Only when asked for: absent reads as false, so stored params stay as they were without it.
+      ...(p.followLanguageUpdates === true && { followLanguageUpdates: true }),
     },
   };
 }

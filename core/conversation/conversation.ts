@@ -28,6 +28,12 @@ export interface StartParams {
   audioRecordingAllowed: boolean;
   customerId: string;
   agentId: string;
+  /**
+   * [EXT] The segment follows the AudioHook session's language updates (docs/genesys.md, "Language
+   * updates"): always for `genesys`-controlled starts, on request for API starts. Stored only when true;
+   * absent (as in items written before it existed) means false: the start language stays.
+   */
+  followLanguageUpdates?: boolean;
 }
 
 /** Per-role stream ids handed out by start-streaming. */

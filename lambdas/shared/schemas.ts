@@ -65,6 +65,10 @@ export const startRequestSchema = z.object({
             error: () => `autotranscribeParams.redactionOutput must be one of ${REDACTION_OUTPUTS.join(', ')}`,
           }),
         ),
+        // [EXT] (api-contract.md): follow the AudioHook session's language updates.
+        followLanguageUpdates: nullish(
+          z.boolean({ error: 'autotranscribeParams.followLanguageUpdates must be a boolean' }),
+        ),
       },
       { error: 'autotranscribeParams must be an object' },
     ),

@@ -122,7 +122,11 @@ export function genesysStartParams(info: OpenInfo, connection: ConnectionInfo, p
   for (const [params, source] of attempts) {
     try {
       return {
-        params: decideStart({ ...request, autotranscribeParams: params }, policy).params,
+        // Genesys decides, the language included: its language updates are always followed.
+        params: {
+          ...decideStart({ ...request, autotranscribeParams: params }, policy).params,
+          followLanguageUpdates: true,
+        },
         languageFrom,
         ignored,
       };

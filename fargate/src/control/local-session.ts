@@ -14,6 +14,7 @@ import { TranscriptionConnector, withTranscriptionConnector } from '../connector
 import { type SegmentSummary, TranscriptionSink } from '../transcribe/transcription-sink';
 import { ArrivalClock } from './arrival-clock';
 import type { ControlContext } from './controller-ports';
+import { DEFAULT_GENESYS_START_POLICY } from './genesys-control';
 import { UtteranceWriter } from './utterance-writer';
 
 /** What the controller knows about one session of this task. */
@@ -93,6 +94,8 @@ export function createLocalSession(ctx: ControlContext, sessionId: string, conne
     clock: o.clock,
     timers: o.timers,
     random: ctx.random,
+    // The very list `opened.supportedLanguages` advertises: a language update may switch only to one of them.
+    supportedLanguages: o.genesysPolicy?.supportedLanguages ?? DEFAULT_GENESYS_START_POLICY.supportedLanguages,
     ...(o.customization !== undefined && { customization: o.customization }),
     ...(o.streamerConfig !== undefined && { config: o.streamerConfig }),
     ...(o.transcribeMetrics !== undefined && { metrics: o.transcribeMetrics }),

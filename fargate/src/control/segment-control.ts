@@ -139,6 +139,7 @@ export class SegmentControl {
           detailedToken: seg.params.detailedToken,
         },
         audioRecordingAllowed: seg.params.audioRecordingAllowed === true,
+        followLanguageUpdates: seg.params.followLanguageUpdates === true,
       });
     } catch (err) {
       if (err instanceof TranscriptionSinkError && err.code === 'TRANSCRIPTION_SINK_ENDED') {
@@ -234,6 +235,7 @@ export class SegmentControl {
         streamsOpened: summary?.stats.streamsOpened,
         droppedAudioMs: summary?.stats.droppedAudioMs || undefined,
         resentAudioMs: summary?.stats.resentAudioMs || undefined,
+        languageSwitches: summary?.stats.languageSwitches || undefined,
         putFailures: summary?.stats.putFailures || undefined,
         recording: summary?.recording,
       },

@@ -29,6 +29,14 @@ export interface SegmentResultsDeps {
   readonly log: Logger;
 }
 
+/** What the results side needs of one underlying stream. */
+export interface ResultStreamView {
+  /** Where the stream's audio lies on the conversation timeline. */
+  readonly anchors: AnchorMap;
+  /** The language the stream was opened in. */
+  readonly language: string;
+}
+
 /** Maps one segment's results to utterances and delivers them, in order, never twice. */
 export class SegmentResults {
   readonly #d: SegmentResultsDeps;
@@ -46,11 +54,11 @@ export class SegmentResults {
   }
 
   /**
-   * Handles one transcript event of the stream whose timeline is `anchors`; true when at least one result
-   * was placed on the timeline (progress: the stream works).
+   * Handles one transcript event of `stream` (its timeline anchors, and its language: the fallback of
+   * results that name none); true when at least one result was placed on the timeline (progress).
    */
-  onTranscript(event: TranscriptEvent, anchors: AnchorMap): boolean {
-    const ctx = this.#context(anchors);
+  onTranscript(event: TranscriptEvent, stream: ResultStreamView): boolean {
+    const ctx = this.#context(stream);
     let placed = false;
     for (const result of event.Transcript?.Results ?? []) {
       try {
@@ -67,15 +75,15 @@ export class SegmentResults {
     return placed;
   }
 
-  #context(anchors: AnchorMap): MappingContext {
+  #context(stream: ResultStreamView): MappingContext {
     const s = this.#d.segment;
     return {
       conversationId: s.conversationId,
       segment: s.segment,
       channelRoles: this.#channelRoles,
       streamIds: s.streamIds,
-      anchors,
-      params: s.params,
+      anchors: stream.anchors,
+      params: stream.language === s.params.language ? s.params : { ...s.params, language: stream.language },
     };
   }
 

@@ -52,18 +52,27 @@ export function canonicalLanguage(tag: string): string {
   return [lang.toLowerCase(), region.toUpperCase(), ...rest].join('-');
 }
 
+/** Per-stream settings of {@link buildStartRequest}. */
+export interface StreamRequestOptions {
+  sessionId: string;
+  /** The stream's language (after an AudioHook language update). @default - the segment's start language */
+  language?: string | undefined;
+  partials: boolean;
+  customization?: TranscribeCustomization | undefined;
+}
+
 /**
  * The StartStreamTranscription request for one underlying stream. Content *identification* (not
  * redaction) so one stream yields both the redacted and the plain text (redaction is local).
  */
 export function buildStartRequest(
   segment: SegmentContext,
-  opts: { sessionId: string; partials: boolean; customization?: TranscribeCustomization | undefined },
+  opts: StreamRequestOptions,
   audio: AsyncIterable<AudioStream>,
 ): StartStreamTranscriptionCommandInput {
   const c = opts.customization ?? {};
   const input: StartStreamTranscriptionCommandInput = {
-    LanguageCode: canonicalLanguage(segment.params.language) as LanguageCode,
+    LanguageCode: canonicalLanguage(opts.language ?? segment.params.language) as LanguageCode,
     MediaSampleRateHertz: SAMPLE_RATE,
     MediaEncoding: 'pcm',
     SessionId: opts.sessionId,

@@ -1,13 +1,16 @@
 /**
  * What a {@link SegmentStreamer} counts: the process-wide counter names it reports, the per-segment
- * snapshot (`stats()`, the stop summary of api-contract.md §1.2), and the tally behind that snapshot.
+ * snapshot (`stats()`, the stop summary of api-contract.md §1.2), the tally behind that snapshot, and how
+ * overflows and lost streams are counted and logged.
  */
 
 import { SAMPLE_RATE } from '../../../core/audio/format';
 import type { Role } from '../../../core/audio/roles';
 import type { RoleSummary } from '../../../core/conversation/segment';
+import type { ErrorDescription } from '../../../core/errors';
 import type { Clock, Logger } from '../../../core/ports';
 import type { OverflowInfo } from './audio-queue';
+import type { FailureKind } from './backoff';
 
 /** Counter names reported to {@link TranscribeMetrics}. */
 export type TranscribeMetricName =
@@ -40,6 +43,8 @@ export interface StreamerStats {
   noAudioTimeouts: number;
   rotations: number;
   idleCloses: number;
+  /** AudioHook language updates the segment followed (each ends the underlying stream at that position). */
+  languageSwitches: number;
   /** 1 when the segment was given up (fatal error or too many consecutive failures). */
   failures: number;
   /** Audio dropped because the buffer overflowed or the segment ended/failed with audio unsent, ms. */
@@ -67,6 +72,7 @@ export class StreamerTally {
     noAudioTimeouts: 0,
     rotations: 0,
     idleCloses: 0,
+    languageSwitches: 0,
     failures: 0,
     droppedSamples: 0,
     duplicatesDropped: 0,
@@ -115,6 +121,7 @@ export class StreamerTally {
       noAudioTimeouts: c.noAudioTimeouts,
       rotations: c.rotations,
       idleCloses: c.idleCloses,
+      languageSwitches: c.languageSwitches,
       failures: c.failures,
       droppedAudioMs: Math.round(c.droppedSamples / SAMPLES_PER_MS),
       duplicatesDropped: c.duplicatesDropped,
@@ -158,4 +165,42 @@ export function overflowReporter(d: OverflowReporterDeps): (info: OverflowInfo) 
       'Transcribe audio buffer full: dropping the oldest audio (no stream has taken audio for a while; the newest is kept so live transcripts do not fall behind)',
     );
   };
+}
+
+/** The counter (in the tally and the metrics alike) each kind of failure adds to. */
+const FAILURE_COUNTERS = {
+  'no-audio-timeout': 'noAudioTimeouts',
+  throttled: 'throttled',
+  transient: 'transientErrors',
+  fatal: undefined,
+} as const;
+
+/** Counts one failed underlying stream under its kind (a fatal one is counted when the segment is given up). */
+export function countFailure(tally: StreamerTally, metrics: TranscribeMetrics | undefined, kind: FailureKind): void {
+  const counter = FAILURE_COUNTERS[kind];
+  if (counter === undefined) return;
+  tally.counters[counter]++;
+  metrics?.count(counter);
+}
+
+/** What {@link logRetry} says about the next attempt. */
+export interface RetryNote {
+  readonly attempt: number;
+  readonly retryInMs: number;
+  /** Audio waiting in the buffer, ms. */
+  readonly bufferedMs: number;
+}
+
+/** Logs a failed underlying stream that will be reopened: quietly for Transcribe's no-audio timeout. */
+export function logRetry(log: Logger, kind: FailureKind, err: ErrorDescription, note: RetryNote): void {
+  if (kind === 'no-audio-timeout') {
+    log.info({ err }, 'Transcribe closed the stream after no audio; reopening on the next audio');
+  } else if (kind === 'throttled') {
+    log.warn(
+      { err, ...note },
+      'Transcribe concurrent stream quota reached (LimitExceededException): retrying with backoff; raise the "concurrent StartStreamTranscription" quota or reduce sessions per region',
+    );
+  } else {
+    log.warn({ err, ...note }, 'Transcribe stream lost: reopening and re-sending unfinished audio');
+  }
 }

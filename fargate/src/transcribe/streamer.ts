@@ -11,6 +11,8 @@
  * - closed gracefully after `idleEndMs` without audio (a pause or hold), which flushes the last finals and
  *   avoids Transcribe's own 15 s no-audio timeout (which is still handled: reopen on the next audio);
  * - rotated before Transcribe's 4-hour limit, at an utterance boundary when possible;
+ * - ended at a followed AudioHook language update (Transcribe finalizes the speech so far) and reopened in
+ *   the new language: each stream has the language in force at its first chunk ({@link LanguageTimeline});
  * - reopened with backoff after transient errors, dropped connections and throttling.
  *
  * Transcribe acknowledges no audio: the {@link ResendLedger} keeps what was sent until it is known to be
@@ -25,7 +27,7 @@ import {
   type TranscriptEvent,
 } from '@aws-sdk/client-transcribe-streaming';
 import { SAMPLE_RATE } from '../../../core/audio/format';
-import { AnchorMap, type TimelineGap } from '../../../core/audio/timeline';
+import type { TimelineGap } from '../../../core/audio/timeline';
 import type { AudioFrame } from '../../../core/audiohook/ports';
 import { describeError } from '../../../core/errors';
 import {
@@ -42,6 +44,8 @@ import { type AudioChunk, AudioQueue } from './audio-queue';
 import { classifyFailure, type FailureKind, type RetryDecision, StreamRetries } from './backoff';
 import { ChunkBuilder } from './chunker';
 import { TranscribeAdapterError } from './errors';
+import { LanguageTimeline } from './language-timeline';
+import { LoopSignal } from './loop-signal';
 import { ResendLedger } from './resend-ledger';
 import { readResultStream, SegmentResults } from './segment-results';
 import {
@@ -57,45 +61,23 @@ import {
   type StreamerConfig,
 } from './streamer-config';
 import {
+  countFailure,
+  logRetry,
   overflowReporter,
   type StreamerState,
   type StreamerStats,
   StreamerTally,
   type TranscribeMetrics,
 } from './streamer-stats';
-
-/** One underlying StartStreamTranscription call. */
-interface UnderlyingStream {
-  readonly sessionId: string;
-  readonly anchors: AnchorMap;
-  readonly abort: AbortController;
-  readonly openedAt: number;
-  /** Set to end the input gracefully (idle, rotation). */
-  endRequested: 'idle' | 'rotation' | undefined;
-  /** The input iterable finished on purpose (the SDK then sent the end-of-stream frame). */
-  inputDone: boolean;
-  /** The call is over (failed or completed): its input must not take more audio. */
-  dead: boolean;
-  sawResult: boolean;
-}
-
-type StreamOutcome = { kind: 'completed' } | { kind: 'failed'; error: unknown };
-
-/** How an underlying stream ended, and whether it produced any result (progress resets the retry count). */
-interface StreamRun {
-  outcome: StreamOutcome;
-  sawResult: boolean;
-}
+import {
+  endInput,
+  newUnderlyingStream,
+  type StreamOutcome,
+  type StreamRun,
+  type UnderlyingStream,
+} from './underlying-stream';
 
 const SAMPLES_PER_MS = SAMPLE_RATE / 1000;
-
-/** The counter (in the tally and the metrics alike) each kind of failure adds to. */
-const FAILURE_COUNTERS = {
-  'no-audio-timeout': 'noAudioTimeouts',
-  throttled: 'throttled',
-  transient: 'transientErrors',
-  fatal: undefined,
-} as const;
 
 /**
  * Streams one segment's audio to Transcribe and emits its final utterances (and, without redaction,
@@ -120,6 +102,7 @@ export class SegmentStreamer {
   readonly #ledger: ResendLedger;
   readonly #tally: StreamerTally;
   readonly #results: SegmentResults;
+  readonly #languages: LanguageTimeline;
 
   #state: StreamerState = 'idle';
   #loop: Promise<void> | undefined;
@@ -128,9 +111,8 @@ export class SegmentStreamer {
   #abandoned = false;
   /** After Transcribe closed an idle stream, wait for new audio before reopening (do not resend into silence). */
   #needFreshAudio = false;
-  #wake: (() => void) | undefined;
-  /** Cuts a backoff short (only when the segment is abandoned). */
-  #cancelSleep: (() => void) | undefined;
+  /** Wakes the loop on audio; its backoff is cut short only when the segment is abandoned. */
+  readonly #loopSignal: LoopSignal;
   #endPromise: Promise<void> | undefined;
 
   constructor(opts: SegmentStreamerOptions) {
@@ -145,6 +127,7 @@ export class SegmentStreamer {
     this.#timers = opts.timers ?? systemTimers;
     this.#random = opts.random ?? Math.random;
     this.#newSessionId = opts.newSessionId ?? randomUUID;
+    this.#loopSignal = new LoopSignal(this.#timers);
     this.#log = opts.logger.child({
       component: 'transcribe',
       conversationId: opts.segment.conversationId,
@@ -157,6 +140,7 @@ export class SegmentStreamer {
     }
     this.#ledger = new ResendLedger(roles.length, this.#cfg);
     this.#tally = new StreamerTally(roles);
+    this.#languages = new LanguageTimeline(opts.segment.params.language);
     this.#results = new SegmentResults({
       segment: opts.segment,
       utterances: opts.utterances,
@@ -191,12 +175,29 @@ export class SegmentStreamer {
     // Every role of the segment has its channel in every frame (one media, one channel order).
     for (const role of this.#segment.roles) this.#tally.addSamples(role, frame.samples);
     this.#chunker.write(frame);
+    if (frame.samples > 0) this.#languages.written(frame.position + frame.samples);
   }
 
   /** A span of the timeline without audio: the pending chunk is cut there. */
   gap(_gap: TimelineGap): void {
     if (this.#ending || this.#state === 'failed') return;
     this.#chunker.flush();
+  }
+
+  /**
+   * Recognises the audio written from now on in `language` (canonical Transcribe code): the pending chunk
+   * is cut here and the stream ends once it has sent the audio before, so Transcribe finalizes what was
+   * said so far; the next stream opens in `language`. No-op for the language in force, or once ending.
+   */
+  switchLanguage(language: string): void {
+    if (this.#ending || this.#state === 'failed' || language === this.#languages.latest) return;
+    this.#chunker.flush();
+    const from = this.#languages.switchTo(language);
+    this.#tally.counters.languageSwitches++;
+    const at = this.#languages.writtenEnd;
+    const atMs = at === undefined ? undefined : Math.round(at / SAMPLES_PER_MS);
+    this.#log.info({ from, to: language, atMs }, 'AudioHook language update: the segment continues in it from here');
+    this.#queue.interrupt(); // a stream waiting for audio ends now, not at its idle timeout
   }
 
   /**
@@ -226,7 +227,7 @@ export class SegmentStreamer {
       // A bug, not a service error: never let it become an unhandled rejection in the gateway.
       this.#giveUp(describeError(err), 'internal error');
     });
-    this.#signal();
+    this.#loopSignal.signal();
   }
 
   /** The AudioStream of one underlying stream: re-sent and queued chunks until told to stop. */
@@ -236,6 +237,8 @@ export class SegmentStreamer {
         if (stream.dead) return;
         let chunk = this.#queue.poll();
         if (chunk === undefined) {
+          // After a language switch, all audio of this stream's language is sent: end now (finalized sooner).
+          if (this.#languages.latest !== stream.language) stream.endRequested ??= 'language';
           if (this.#ending || stream.endRequested !== undefined) {
             stream.inputDone = true;
             return;
@@ -247,12 +250,17 @@ export class SegmentStreamer {
           this.#queue.requeue([chunk]);
           return;
         }
+        if (this.#languages.at(chunk.position) !== stream.language) {
+          // Like a rotation: Transcribe finalizes what it has, the loop opens the next stream in this language.
+          this.#queue.requeue([chunk]);
+          endInput(stream, 'language');
+          return;
+        }
         stream.anchors.append(chunk.position, chunk.samples);
         this.#ledger.remember(chunk);
         yield { AudioEvent: { AudioChunk: chunk.data } };
         if (this.#rotationDue(stream)) {
-          stream.endRequested = 'rotation';
-          stream.inputDone = true;
+          endInput(stream, 'rotation');
           return;
         }
       }
@@ -285,31 +293,6 @@ export class SegmentStreamer {
 
   // ── the stream loop ─────────────────────────────────────────────────────────────────────────────
 
-  #signal(): void {
-    const w = this.#wake;
-    this.#wake = undefined;
-    w?.();
-  }
-
-  #waitForSignal(): Promise<void> {
-    return new Promise((resolve) => {
-      this.#wake = resolve;
-    });
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const t = this.#timers.setTimeout(() => {
-        this.#cancelSleep = undefined;
-        resolve();
-      }, ms);
-      this.#cancelSleep = () => {
-        t.cancel();
-        resolve();
-      };
-    });
-  }
-
   #canOpen(): boolean {
     return this.#queue.length > 0 && (!this.#needFreshAudio || this.#ending);
   }
@@ -320,7 +303,7 @@ export class SegmentStreamer {
       if (!this.#canOpen()) {
         if (this.#ending) break;
         this.#state = 'idle';
-        await this.#waitForSignal();
+        await this.#loopSignal.wait();
         continue;
       }
       const { outcome, sawResult } = await this.#runStream();
@@ -333,7 +316,7 @@ export class SegmentStreamer {
       if (delay === undefined) break;
       if (delay > 0) {
         this.#state = 'backoff';
-        await this.#sleep(delay);
+        await this.#loopSignal.sleep(delay);
       }
     }
     if (this.#state !== 'failed') this.#state = this.#ending ? 'ending' : 'idle';
@@ -342,38 +325,31 @@ export class SegmentStreamer {
   /** Logs and counts a failure; returns the delay before the next attempt, or `undefined` after giving up. */
   #onFailure(kind: FailureKind, error: unknown, decision: RetryDecision): number | undefined {
     const err = describeError(error);
-    const counter = FAILURE_COUNTERS[kind];
-    if (counter !== undefined) {
-      this.#tally.counters[counter]++;
-      this.#metrics?.count(counter);
-    }
+    countFailure(this.#tally, this.#metrics, kind);
     if (decision.action === 'give-up') {
       this.#giveUp(err, decision.why);
       return undefined;
     }
-    const { delayMs: retryInMs, attempt } = decision;
-    if (kind === 'no-audio-timeout') {
-      this.#needFreshAudio = true;
-      this.#log.info({ err }, 'Transcribe closed the stream after no audio; reopening on the next audio');
-    } else if (kind === 'throttled') {
-      this.#log.warn(
-        { err, attempt, retryInMs, bufferedMs: this.#bufferedMs() },
-        'Transcribe concurrent stream quota reached (LimitExceededException): retrying with backoff; raise the "concurrent StartStreamTranscription" quota or reduce sessions per region',
-      );
-    } else {
-      this.#log.warn(
-        { err, attempt, retryInMs, bufferedMs: this.#bufferedMs() },
-        'Transcribe stream lost: reopening and re-sending unfinished audio',
-      );
-    }
-    return retryInMs;
+    if (kind === 'no-audio-timeout') this.#needFreshAudio = true;
+    logRetry(this.#log, kind, err, {
+      attempt: decision.attempt,
+      retryInMs: decision.delayMs,
+      bufferedMs: this.#bufferedMs(),
+    });
+    return decision.delayMs;
+  }
+
+  /** Drops what is queued (counted as dropped audio); returns its samples per channel. */
+  #dropQueued(): number {
+    const dropped = this.#queue.drain().reduce((n, c) => n + c.samples, 0);
+    this.#tally.counters.droppedSamples += dropped;
+    return dropped;
   }
 
   #giveUp(err: ReturnType<typeof describeError>, why: string): void {
     this.#tally.counters.failures++;
     this.#metrics?.count('segmentFailures');
-    const dropped = this.#queue.drain().reduce((n, c) => n + c.samples, 0);
-    this.#tally.counters.droppedSamples += dropped;
+    const dropped = this.#dropQueued();
     this.#ledger.clear();
     this.#state = 'failed';
     this.#log.error(
@@ -386,27 +362,31 @@ export class SegmentStreamer {
     return Math.round(this.#queue.queuedSamples / SAMPLES_PER_MS);
   }
 
+  /** The language of the next chunk to send (the loop opens a stream only when one is queued). */
+  #nextLanguage(): string {
+    const head = this.#queue.poll();
+    if (head === undefined) return this.#languages.latest;
+    this.#queue.requeue([head]);
+    return this.#languages.at(head.position);
+  }
+
   async #runStream(): Promise<StreamRun> {
-    const stream: UnderlyingStream = {
-      sessionId: this.#newSessionId(),
-      anchors: new AnchorMap(),
-      abort: new AbortController(),
-      openedAt: this.#clock.monotonic(),
-      endRequested: undefined,
-      inputDone: false,
-      dead: false,
-      sawResult: false,
-    };
+    const stream = newUnderlyingStream(this.#newSessionId(), this.#nextLanguage(), this.#clock.monotonic());
     this.#current = stream;
     this.#state = 'streaming';
     this.#tally.counters.streamsOpened++;
     this.#metrics?.count('streamsOpened');
-    this.#log.debug({ transcribeSessionId: stream.sessionId }, 'opening Transcribe stream');
+    this.#log.debug({ transcribeSessionId: stream.sessionId, language: stream.language }, 'opening Transcribe stream');
     let outcome: StreamOutcome;
     try {
       const input = buildStartRequest(
         this.#segment,
-        { sessionId: stream.sessionId, partials: this.#partials !== undefined, customization: this.#custom },
+        {
+          sessionId: stream.sessionId,
+          language: stream.language,
+          partials: this.#partials !== undefined,
+          customization: this.#custom,
+        },
         this.#audioStream(stream),
       );
       const response = await this.#client.send(new StartStreamTranscriptionCommand(input), {
@@ -436,7 +416,7 @@ export class SegmentStreamer {
 
   #onTranscript(event: TranscriptEvent, stream: UnderlyingStream): void {
     if (stream.dead) return;
-    if (this.#results.onTranscript(event, stream.anchors)) stream.sawResult = true;
+    if (this.#results.onTranscript(event, stream)) stream.sawResult = true;
   }
 
   #onCompleted(stream: UnderlyingStream): void {
@@ -446,6 +426,11 @@ export class SegmentStreamer {
       this.#tally.counters.rotations++;
       this.#metrics?.count('rotations');
       this.#log.info({ transcribeSessionId: stream.sessionId }, 'Transcribe stream rotated');
+    } else if (stream.endRequested === 'language') {
+      this.#log.debug(
+        { transcribeSessionId: stream.sessionId, language: stream.language },
+        'Transcribe stream ended at a language switch',
+      );
     } else if (stream.endRequested === 'idle') {
       this.#tally.counters.idleCloses++;
       this.#log.debug({ transcribeSessionId: stream.sessionId }, 'Transcribe stream closed while idle');
@@ -470,7 +455,7 @@ export class SegmentStreamer {
     if (this.#state !== 'failed') this.#chunker.flush();
     this.#ending = true;
     if (this.#state !== 'failed') this.#state = 'ending';
-    this.#signal();
+    this.#loopSignal.signal();
     this.#queue.interrupt();
     const deadline = this.#clock.monotonic() + this.#cfg.endTimeoutMs;
     const inTime = await settlesWithin(this.#timers, this.#loop ?? Promise.resolve(), this.#cfg.endTimeoutMs);
@@ -484,8 +469,7 @@ export class SegmentStreamer {
 
   #abandon(): void {
     this.#abandoned = true;
-    const dropped = this.#queue.drain().reduce((n, c) => n + c.samples, 0);
-    this.#tally.counters.droppedSamples += dropped;
+    const dropped = this.#dropQueued();
     this.#log.warn(
       { endTimeoutMs: this.#cfg.endTimeoutMs, droppedMs: Math.round(dropped / SAMPLES_PER_MS) },
       'Transcribe did not finish in time at the end of the segment: stream aborted, last results may be missing',
@@ -495,8 +479,8 @@ export class SegmentStreamer {
       current.dead = true;
       current.abort.abort();
     }
-    this.#cancelSleep?.();
-    this.#signal();
+    this.#loopSignal.cancelSleep();
+    this.#loopSignal.signal();
     this.#queue.interrupt();
   }
 }

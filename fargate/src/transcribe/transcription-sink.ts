@@ -10,8 +10,14 @@
  * Each stop concerns the segment active when it is called, or the one it names: a stop still flushing
  * segment N never answers for segment N + 1, while `stopSegment(N)` during the session end's flush of N
  * gets that flush's summary. `end()` waits for every stop in flight.
+ *
+ * AudioHook language updates (docs/genesys.md, "Language updates"): one the deployment does not support
+ * changes nothing; a supported one switches the active segment's recognition language when its start asked
+ * to follow Genesys (`followLanguageUpdates`), and is remembered so a following segment opened later starts
+ * in it. A segment that does not follow keeps its start-streaming language.
  */
 
+import { canonicalLanguage, inputExcerpt } from '../../../core/api/start-stop-rules';
 import type { Role } from '../../../core/audio/roles';
 import type { TimelineGap } from '../../../core/audio/timeline';
 import type { AudioFrame, AudioSink, SinkStartInfo } from '../../../core/audiohook/ports';
@@ -38,6 +44,11 @@ export interface SegmentInfo {
    * {@link TranscriptionSinkOptions.recordings}. @default false
    */
   readonly audioRecordingAllowed?: boolean;
+  /**
+   * The segment follows the session's AudioHook language updates (a `genesys`-controlled start, or an API
+   * start that asked for it); otherwise its start language stays. @default false
+   */
+  readonly followLanguageUpdates?: boolean;
 }
 
 /** The per-participant summary of a closed segment (api-contract.md §1.2). */
@@ -75,6 +86,11 @@ export interface TranscriptionSinkOptions extends Omit<SegmentStreamerOptions, '
   readonly createStreamer?: (opts: SegmentStreamerOptions) => SegmentStreamer;
   /** Records segments that allow it. @default - no recordings (`audioRecordingAllowed` is ignored) */
   readonly recordings?: RecordingsPort;
+  /**
+   * The languages a language update may switch to: the deployment's SUPPORTED_LANGUAGES (those `opened`
+   * advertises), canonical spelling. @default - none: every language update is ignored
+   */
+  readonly supportedLanguages?: readonly string[];
 }
 
 interface ActiveSegment {
@@ -89,6 +105,8 @@ export interface TranscriptionSinkStats {
   samplesDroppedWhileStopped: number;
   segmentsStarted: number;
   active: number | undefined;
+  /** AudioHook language updates ignored because the language is not one of SUPPORTED_LANGUAGES. */
+  languageUpdatesIgnored: number;
 }
 
 /** An {@link AudioSink} that transcribes the active segment and drops audio outside segments. */
@@ -104,6 +122,9 @@ export class TranscriptionSink implements AudioSink {
   #ended = false;
   #droppedWhileStopped = 0;
   #segmentsStarted = 0;
+  #languageUpdatesIgnored = 0;
+  /** The session's latest supported language update (canonical), for following segments opened later. */
+  #language: string | undefined;
 
   constructor(opts: TranscriptionSinkOptions) {
     this.#opts = opts;
@@ -145,8 +166,27 @@ export class TranscriptionSink implements AudioSink {
   }
 
   languageChanged(language: string): void {
-    // The start-streaming language is explicit and wins; a running Transcribe stream cannot switch anyway.
-    this.#log.info({ language }, 'AudioHook language update ignored for the active transcription segment');
+    const canonical = canonicalLanguage(language, this.#opts.supportedLanguages ?? []);
+    if (canonical === undefined) {
+      this.#languageUpdatesIgnored++;
+      this.#log.info(
+        { language: inputExcerpt(language) },
+        'AudioHook language update ignored: not one of SUPPORTED_LANGUAGES',
+      );
+      return;
+    }
+    this.#language = canonical;
+    const active = this.#active;
+    if (active === undefined) return;
+    if (active.info.followLanguageUpdates !== true) {
+      // An API start without followLanguageUpdates: the caller's language is explicit and wins.
+      this.#log.info(
+        { language: canonical, segment: active.info.segment, startLanguage: active.info.params.language },
+        'AudioHook language update: the start-streaming language stays for this segment (followLanguageUpdates is off)',
+      );
+      return;
+    }
+    active.streamer.switchLanguage(canonical);
   }
 
   async end(reason: 'close' | 'disconnect' | 'transport-closed'): Promise<void> {
@@ -209,6 +249,7 @@ export class TranscriptionSink implements AudioSink {
       samplesDroppedWhileStopped: this.#droppedWhileStopped,
       segmentsStarted: this.#segmentsStarted,
       active: this.#active?.info.segment,
+      languageUpdatesIgnored: this.#languageUpdatesIgnored,
     };
   }
 
@@ -234,14 +275,16 @@ export class TranscriptionSink implements AudioSink {
 
   #open(info: SegmentInfo): void {
     const session = this.#info as SinkStartInfo;
+    // A following segment starts in the session's latest language update, if any came before it opened.
+    const language = info.followLanguageUpdates === true ? this.#language : undefined;
     const segment: SegmentContext = {
       conversationId: session.conversationId,
       segment: info.segment,
       roles: session.roles,
       streamIds: info.streamIds,
-      params: info.params,
+      params: language === undefined ? info.params : { ...info.params, language },
     };
-    const { onSegmentEnded: _ended, createStreamer, recordings, ...deps } = this.#opts;
+    const { onSegmentEnded: _ended, createStreamer, recordings, supportedLanguages: _languages, ...deps } = this.#opts;
     const streamerOpts: SegmentStreamerOptions = { ...deps, segment };
     this.#active = {
       info,
@@ -254,6 +297,8 @@ export class TranscriptionSink implements AudioSink {
         segment: info.segment,
         roles: session.roles,
         redactionOutput: info.params.redactionOutput,
+        language: segment.params.language,
+        followLanguageUpdates: info.followLanguageUpdates === true || undefined,
         recording: this.#active.recording?.target,
       },
       'transcription segment started',

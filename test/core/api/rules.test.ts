@@ -10,6 +10,7 @@ import {
   stopRefusalError,
 } from '../../../core/api/start-stop-rules';
 import { conversationStatusView } from '../../../core/api/status';
+import { parseStartRequest } from '../../../lambdas/shared/schemas';
 
 const POLICY: StartPolicy = {
   supportedLanguages: ['en-US', 'es-US'],
@@ -88,6 +89,41 @@ describe('start rules', () => {
       { ...POLICY, redactionEnabled: false },
     );
     expect(d.params).toMatchObject({ redactionOutput: 'unredacted', detailedToken: true });
+  });
+
+  it('follow AudioHook language updates only when the start asks to ([EXT] followLanguageUpdates)', () => {
+    const follow = decideStart({ ...REQ, autotranscribeParams: { followLanguageUpdates: true } }, POLICY);
+    expect(follow.params.followLanguageUpdates).toBe(true);
+    // Off is not stored: absent reads as false, as in items written before the field existed.
+    const off = decideStart({ ...REQ, autotranscribeParams: { followLanguageUpdates: false } }, POLICY);
+    expect(off.params).not.toHaveProperty('followLanguageUpdates');
+    expect(decideStart(REQ, POLICY).params).not.toHaveProperty('followLanguageUpdates');
+  });
+});
+
+describe('start-streaming body ([EXT] followLanguageUpdates)', () => {
+  const BODY = { namespace: 'genesysaudiohook', guid: 'g-1', customerId: 'c', agentId: 'a' };
+
+  it('parses the flag, and treats null as absent', () => {
+    const on = parseStartRequest({ ...BODY, autotranscribeParams: { followLanguageUpdates: true } });
+    expect(on.autotranscribeParams).toEqual({ followLanguageUpdates: true });
+    const nulled = parseStartRequest({ ...BODY, autotranscribeParams: { followLanguageUpdates: null } });
+    expect(nulled.autotranscribeParams).toEqual({});
+  });
+
+  it('rejects a value that is not a boolean with 400-202 and a message naming the field', () => {
+    for (const value of ['true', 1, {}]) {
+      let caught: unknown;
+      try {
+        parseStartRequest({ ...BODY, autotranscribeParams: { followLanguageUpdates: value } });
+      } catch (err) {
+        caught = err;
+      }
+      expect(caught).toBeInstanceOf(ApiError);
+      expect((caught as ApiError).code).toBe('400-202');
+      expect((caught as ApiError).status).toBe(400);
+      expect((caught as ApiError).message).toBe('autotranscribeParams.followLanguageUpdates must be a boolean');
+    }
   });
 });
 

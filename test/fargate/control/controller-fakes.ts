@@ -49,6 +49,7 @@ export class FakeStreamer {
       transientErrors: 0,
       noAudioTimeouts: 0,
       rotations: 0,
+      languageSwitches: 0,
       idleCloses: 0,
       failures: 0,
       droppedAudioMs: 0,

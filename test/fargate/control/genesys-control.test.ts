@@ -160,7 +160,7 @@ describe('genesysStartParams', () => {
     ...(language !== undefined && { defaults: { language } }),
   });
 
-  it('takes the open language when supported, in its canonical spelling, and derives the speaker ids', () => {
+  it('takes the open language when supported, in its canonical spelling, derives the speaker ids and follows language updates', () => {
     const info = openInfo('c1', { language: 'ES-us' });
     const start = genesysStartParams(info, connection('en-US'), POLICY);
     expect(start).toEqual({
@@ -171,6 +171,7 @@ describe('genesysStartParams', () => {
         audioRecordingAllowed: false,
         customerId: info.participantId,
         agentId: GENESYS_AGENT_ID,
+        followLanguageUpdates: true,
       },
       languageFrom: 'open',
       ignored: [],
@@ -206,6 +207,7 @@ describe('genesysStartParams', () => {
 
     const refused = genesysStartParams(openInfo('c', { customConfig: { detailedToken: true } }), connection(), POLICY);
     expect(refused.params).toMatchObject({ redactionOutput: 'redacted', detailedToken: false });
+    expect(refused.params.followLanguageUpdates).toBe(true);
     expect(refused.ignored[0]).toMatch(/^customConfig: detailedToken requires redactionOutput 'unredacted'/);
   });
 
