@@ -7,6 +7,7 @@ import { encodeMulaw } from '../core/audio/mulaw';
 import { createLocalDynamoDbClient, startDynamoDbLocal } from '../local/dynamodb';
 import { type AudioSource, bytesSource } from '../local/simulator/audio-source';
 import { type ManySessionsResult, runManySessions } from '../local/simulator/multi';
+import type { SimulatedSessionOptions } from '../local/simulator/options';
 import { createScriptedRecognizer, type RecognizerFactory } from '../local/transcribe/recognizer';
 import { startLocalTranscribe } from '../local/transcribe/server';
 import { ConversationsRepository } from '../store/conversations';
@@ -77,6 +78,11 @@ export async function startBenchBackends(maxStreams: number) {
   return { dynamo, transcribe, dynamoClient: createLocalDynamoDbClient(dynamo.endpoint) };
 }
 
+/** A fresh prefix for a benchmark's tables (contract/tables.ts names). */
+export function newTablePrefix(): string {
+  return `bench${randomUUID().slice(0, 6)}`;
+}
+
 /** The bundled gateway in transcription mode, in its own process, and its admin routes. */
 export interface GatewayChild {
   url: string;
@@ -102,7 +108,13 @@ export interface TranscribingGateway {
   ids: string[];
   utterances: UtterancesRepository;
   /** Runs one real-time session of `audio` per conversation, `rampPerSec` started per second. */
-  runSessions(audio: AudioSource, rampPerSec: number): Promise<ManySessionsResult>;
+  runSessions(
+    audio: AudioSource,
+    rampPerSec: number,
+    more?: (i: number) => Partial<SimulatedSessionOptions>,
+  ): Promise<ManySessionsResult>;
+  /** The prefix of this gateway's fresh tables (contract/tables.ts names). */
+  tablePrefix: string;
 }
 
 /**
@@ -114,8 +126,8 @@ export async function startTranscribingGateway(
   n: number,
   endpoints: Endpoints,
   extraEnv: Record<string, string> = {},
+  prefix = newTablePrefix(),
 ): Promise<TranscribingGateway> {
-  const prefix = `bench${randomUUID().slice(0, 6)}`;
   const tables = await createTables(endpoints.dynamoClient, prefix);
   const doc = createDocumentClient(endpoints.dynamoClient);
   const conversations = new ConversationsRepository(doc, { tableName: tables.conversations });
@@ -162,7 +174,11 @@ export async function startTranscribingGateway(
     await gw.stop();
     throw err;
   }
-  const runSessions = (audio: AudioSource, rampPerSec: number) =>
+  const runSessions = (
+    audio: AudioSource,
+    rampPerSec: number,
+    more: (i: number) => Partial<SimulatedSessionOptions> = () => ({}),
+  ) =>
     runManySessions({
       sessions: n,
       rampPerSec,
@@ -174,9 +190,10 @@ export async function startTranscribingGateway(
         speed: 1,
         record: 'none',
         openTimeoutMs: 10_000,
+        ...more(i),
       }),
     });
-  return { gw, ids, utterances, runSessions };
+  return { gw, ids, utterances, runSessions, tablePrefix: prefix };
 }
 
 async function measure(n: number, windowSec: number, rampPerSec: number, endpoints: Endpoints): Promise<Row> {

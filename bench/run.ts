@@ -34,6 +34,11 @@ const BENCHES: Record<string, { describe: string; load: () => Promise<{ main: (a
         'calls with start/stop, hold, pause, discard under seeded faults (Transcribe, DynamoDB, webhook, WebSocket, fan-out, gateway): lost / duplicated per output',
       load: () => import('./soak'),
     },
+    partials: {
+      describe:
+        'audio → live partial on a WebSocket subscriber (p50–p99) for N real-time calls, and the gateway CPU with/without partials',
+      load: () => import('./partials'),
+    },
     sizing: {
       describe:
         'steps N transcribed sessions to the sizing rule (≤ 60 % of a core, event-loop p99 < 50 ms): sessions per task',

@@ -32,6 +32,9 @@ export const GATEWAY_METRIC_NAMES = {
   inboxPollErrors: 'InboxPollErrors',
   inboxApplyErrors: 'InboxApplyErrors',
   closeFailures: 'CloseFailures',
+  /** Live partial frames posted to WebSocket subscribers, and posts or subscriber reads that failed. */
+  partialsSent: 'PartialsSent',
+  partialsFailed: 'PartialsFailed',
   /** Upgrades a task refused at `MAX_SESSIONS` (count per interval): calls that could not start. */
   refusedUpgrades: 'RefusedUpgrades',
   /** Upgrades answered 429 by the per-source limit before any authentication (count per interval). */

@@ -144,6 +144,12 @@ export class AudiohookTranscribeStack extends Stack {
         logRetentionDays: logRetention,
         executionLogsRemovalPolicy: dataRemovalPolicy,
       });
+      // Partials are never stored: the gateway posts them to the subscribers itself (issue #16).
+      this.gateway.enableLivePartials({
+        subscriptionsTable: this.store.subscriptionsTable,
+        managementEndpoint: this.realtime.callbackUrl,
+        postToConnections: this.realtime.connectionsResource('POST'),
+      });
     }
 
     this.controlApi = new ControlApi(this, 'ControlApi', {

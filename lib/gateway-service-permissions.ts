@@ -1,11 +1,14 @@
 /**
  * The gateway task's IAM permissions: exactly what the gateway does (Transcribe streaming, its table
- * accesses, the API-key secret, write-only recordings, scale-in protection and self-drain), with the
- * cdk-nag acknowledgements of the wildcards those need.
+ * accesses, the API-key secret, write-only recordings, scale-in protection and self-drain, and, with
+ * real-time delivery, posting live partials to WebSocket subscribers), with the cdk-nag acknowledgements of
+ * the wildcards those need.
  */
 import { Stack, Token, Validations } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as iam from 'aws-cdk-lib/aws-iam';
+import type { EnvironmentOf, GATEWAY_ENV } from '../contract/env-names';
 import type { GatewayService, GatewayServiceProps } from './gateway-service';
 import { RECORDINGS_PREFIX } from './gateway-service-settings';
 import { logicalIdOf } from './store';
@@ -137,5 +140,58 @@ export function grantGatewayTaskPermissions(gateway: GatewayService, props: Gate
       'Self-drain reads its own service (deployments, desired count); naming it exactly would make the task ' +
       'definition depend on the service that depends on it, so the wildcard is limited to this cluster, which ' +
       'holds this one service',
+  });
+}
+
+/** Props of {@link GatewayService.enableLivePartials}: where the gateway posts live partial transcripts. */
+export interface GatewayLivePartialsProps {
+  /** The Subscriptions table: the gateway queries a conversation's subscribed connections (no index). */
+  readonly subscriptionsTable: dynamodb.ITable;
+  /** `https://<apiId>.execute-api.<region>.amazonaws.com/<stage>`: the WebSocket stage's management endpoint. */
+  readonly managementEndpoint: string;
+  /**
+   * `POST` on the stage's connections (`RealtimeDelivery.connectionsResource('POST')`) and the cdk-nag
+   * finding its connection-id wildcard raises.
+   */
+  readonly postToConnections: { readonly arn: string; readonly nagFindingId: string };
+}
+
+/**
+ * Lets the gateway post live partials straight to WebSocket subscribers (finals keep going through the
+ * Utterances stream and the fan-out): tells the container the Subscriptions table and the management
+ * endpoint, and grants its task role `dynamodb:Query` on that table and `execute-api:ManageConnections` on
+ * `POST` to the stage's connections only. Closing gone connections (`DELETE`) stays the fan-out's job.
+ */
+export function grantGatewayLivePartials(gateway: GatewayService, props: GatewayLivePartialsProps): void {
+  const environment = {
+    SUBSCRIPTIONS_TABLE: props.subscriptionsTable.tableName,
+    WEBSOCKET_MANAGEMENT_ENDPOINT: props.managementEndpoint,
+  } satisfies Required<
+    Pick<EnvironmentOf<typeof GATEWAY_ENV>, 'SUBSCRIPTIONS_TABLE' | 'WEBSOCKET_MANAGEMENT_ENDPOINT'>
+  >;
+  for (const [name, value] of Object.entries(environment)) gateway.container.addEnvironment(name, value);
+
+  const role = gateway.taskDefinition.taskRole;
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'LivePartialsSubscribers',
+      actions: ['dynamodb:Query'],
+      resources: [props.subscriptionsTable.tableArn],
+    }),
+  );
+  // The store encrypts tables with the AWS-managed key (no grant needed); a customer-managed key needs Decrypt.
+  props.subscriptionsTable.encryptionKey?.grantDecrypt(role);
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'LivePartialsPost',
+      actions: ['execute-api:ManageConnections'],
+      resources: [props.postToConnections.arn],
+    }),
+  );
+  Validations.of(role).acknowledge({
+    id: props.postToConnections.nagFindingId,
+    reason:
+      'Live partials go to connection ids that exist only at run time; the permission is limited to posting ' +
+      '(no GET or DELETE) to connections of the one WebSocket API stage',
   });
 }

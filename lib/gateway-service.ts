@@ -40,7 +40,7 @@ import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import type { EnvironmentOf, GATEWAY_ENV } from '../contract/env-names';
-import { grantGatewayTaskPermissions } from './gateway-service-permissions';
+import * as permissions from './gateway-service-permissions';
 import {
   ACTIVE_SESSIONS_METRIC,
   CONTAINER_HEALTH_CHECK,
@@ -144,6 +144,7 @@ export class GatewayService extends Construct {
   public readonly activeSessionsMetric: cloudwatch.Metric;
   /** `wss://<domain><first path>`: paste into the Genesys AudioHook Monitor integration. */
   public readonly connectionUri: string;
+  private livePartials = false;
 
   constructor(scope: Construct, id: string, props: GatewayServiceProps) {
     super(scope, id);
@@ -274,7 +275,7 @@ export class GatewayService extends Construct {
       readOnly: false,
     });
 
-    grantGatewayTaskPermissions(this, props);
+    permissions.grantGatewayTaskPermissions(this, props);
     Validations.of(this.taskDefinition).acknowledge({
       id: 'AwsSolutions-ECS2',
       reason:
@@ -387,5 +388,12 @@ export class GatewayService extends Construct {
       scaleOutCooldown: Duration.seconds(60),
       scaleInCooldown: Duration.minutes(10),
     });
+  }
+
+  /** With real-time delivery: the gateway posts live partials to WebSocket subscribers itself. Call it once. */
+  public enableLivePartials(props: permissions.GatewayLivePartialsProps): void {
+    if (this.livePartials) throw new Error('GatewayService: enableLivePartials was already called; call it once');
+    this.livePartials = true;
+    permissions.grantGatewayLivePartials(this, props);
   }
 }

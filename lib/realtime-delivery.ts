@@ -70,6 +70,12 @@ export const WEBSOCKET_ROUTES: ReadonlyArray<{ id: string; routeKey: string; ent
   { id: 'Default', routeKey: '$default', entry: 'lambdas/websocket/default/handler.ts', replies: true },
 ];
 
+/** An `execute-api:ManageConnections` resource and the cdk-nag finding of its wildcard (acknowledge on the grantee). */
+export interface WebSocketConnectionsResource {
+  readonly arn: string;
+  readonly nagFindingId: string;
+}
+
 /** Props of {@link RealtimeDelivery}. */
 export interface RealtimeDeliveryProps {
   /** Utterances table; must have its stream enabled (contract/tables.ts: NEW_IMAGE). */
@@ -308,42 +314,21 @@ export class RealtimeDelivery extends Construct {
     if (fanoutPolicy) this.eventSourceMapping.node.addDependency(fanoutPolicy);
 
     // ── Management API: post (and delete gone) connections of this API's stage only ─────────────────
-    const stack = Stack.of(this);
-    const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
-    // A stack with a configured account renders it literally (audiohook.account, needed with vpc.vpcId).
-    const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
-    const apiLogicalId = stack.getLogicalId(this.webSocketApi.node.defaultChild as apigwv2.CfnApi);
-    // cdk-nag names a finding after the rendered ARN, tokens as <…>.
-    const findingOf = (method: string) =>
-      `AwsSolutions-IAM5[Resource::arn:${partition}:execute-api:${stack.region}:${account}:<${apiLogicalId}>/` +
-      `${WEBSOCKET_STAGE_NAME}/${method}/@connections/*]`;
-    const connections = (method: 'POST' | 'DELETE') =>
-      stack.formatArn({
-        service: 'execute-api',
-        resource: this.webSocketApi.apiId,
-        resourceName: `${WEBSOCKET_STAGE_NAME}/${method}/@connections/*`,
-      });
+    const reasons = {
+      POST: 'Connection ids exist only at run time; limited to posting to connections of this API and stage',
+      DELETE: 'The fan-out closes connections the management API reports gone; limited to this API and stage',
+    } as const;
     const manage = (grantee: HouseFunction, methods: ReadonlyArray<'POST' | 'DELETE'>) => {
       grantee.addToRolePolicy(
         new iam.PolicyStatement({
           sid: 'ManageWebSocketConnections',
           actions: ['execute-api:ManageConnections'],
-          resources: methods.map(connections),
+          resources: methods.map((method) => this.connectionsResource(method).arn),
         }),
       );
-      Validations.of(grantee.role as iam.Role).acknowledge({
-        id: findingOf('POST'),
-        reason:
-          'Connection ids exist only at run time; the permission is limited to posting to connections of this ' +
-          'WebSocket API and stage',
-      });
-      if (methods.includes('DELETE')) {
-        Validations.of(grantee.role as iam.Role).acknowledge({
-          id: findingOf('DELETE'),
-          reason:
-            'The fan-out closes connections the management API reports gone; limited to connections of this ' +
-            'WebSocket API and stage',
-        });
+      for (const method of methods) {
+        const { nagFindingId } = this.connectionsResource(method);
+        Validations.of(grantee.role as iam.Role).acknowledge({ id: nagFindingId, reason: reasons[method] });
       }
     };
     manage(this.fanoutFunction, ['POST', 'DELETE']);
@@ -352,6 +337,22 @@ export class RealtimeDelivery extends Construct {
       const fn = handlers.get(route.id) as HouseFunction;
       if (route.replies && route.id !== 'Unsubscribe') manage(fn, ['POST']);
     }
+  }
+
+  /**
+   * This stage's connections for one management method (`POST` sends, `DELETE` closes): a least-privilege
+   * `execute-api:ManageConnections` resource, `…:<apiId>/live/<method>/@connections/*`.
+   */
+  public connectionsResource(method: 'POST' | 'DELETE'): WebSocketConnectionsResource {
+    const stack = Stack.of(this);
+    const resourceName = `${WEBSOCKET_STAGE_NAME}/${method}/@connections/*`;
+    // cdk-nag names the finding after the rendered ARN, tokens as <…>; a configured account is literal.
+    const partition = Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition;
+    const account = Token.isUnresolved(stack.account) ? '<AWS::AccountId>' : stack.account;
+    const api = `<${stack.getLogicalId(this.webSocketApi.node.defaultChild as apigwv2.CfnApi)}>`;
+    const arn = stack.formatArn({ service: 'execute-api', resource: this.webSocketApi.apiId, resourceName });
+    const rendered = `arn:${partition}:execute-api:${stack.region}:${account}:${api}/${resourceName}`;
+    return { arn, nagFindingId: `AwsSolutions-IAM5[Resource::${rendered}]` };
   }
 
   /**

@@ -306,6 +306,9 @@ async function main(): Promise<void> {
         TRANSCRIBE_END_TIMEOUT_MS: '30000',
         ...s3Env,
         RECORDINGS_BUCKET: cfg.recordingsBucket,
+        // Live partials: the gateway posts interim results to the front's subscribers itself (docs/realtime.md §5).
+        SUBSCRIPTIONS_TABLE: subscriptionsTable,
+        WEBSOCKET_MANAGEMENT_ENDPOINT: wsManagementEndpoint,
         AWS_REGION: 'us-east-1',
         TASK_ID: 'local-gateway',
         LOG_LEVEL: cfg.logLevel,

@@ -17,6 +17,7 @@ import { type EnvSchemaOf, GATEWAY_ENV } from '../../contract/env-names';
 import { DEFAULT_OPEN_TIMEOUT_MS } from '../../core/audiohook/session-open-deadline';
 import { ApiKeyStore } from '../../core/auth/api-keys';
 import { ConfigError } from '../../core/config-error';
+import { type PartialsConfig, partialsConfigOf, partialsConfigProblem } from './realtime/partials-config';
 import { DEFAULT_SOURCE_LIMITS, type SourceLimitsConfig } from './upgrade-guard';
 
 /** Where the AudioHook API keys come from. */
@@ -56,6 +57,8 @@ export interface TranscriptionConfig {
    * @default - no recordings: `audioRecordingAllowed` is ignored and no audio is kept
    */
   recordings?: RecordingsConfig;
+  /** Live partials to WebSocket subscribers (docs/realtime.md §5). @default - off: finals only (the fan-out) */
+  partials?: PartialsConfig;
 }
 
 /** Where segment recordings go (docs/architecture.md "Recordings"). */
@@ -238,6 +241,15 @@ const schema = z.object({
   ECS_CONTAINER_METADATA_URI_V4: z.string().optional(),
   CONVERSATIONS_TABLE: tableName('CONVERSATIONS_TABLE').optional(),
   UTTERANCES_TABLE: tableName('UTTERANCES_TABLE').optional(),
+  SUBSCRIPTIONS_TABLE: tableName('SUBSCRIPTIONS_TABLE').optional(),
+  // The management endpoint has a path (the stage, or the local front's secret prefix).
+  WEBSOCKET_MANAGEMENT_ENDPOINT: z
+    .url({
+      protocol: /^https?$/,
+      message:
+        'WEBSOCKET_MANAGEMENT_ENDPOINT must be an http(s) URL, e.g. https://<api-id>.execute-api.us-east-1.amazonaws.com/prod',
+    })
+    .optional(),
   DYNAMODB_ENDPOINT: endpoint('DYNAMODB_ENDPOINT').optional(),
   TRANSCRIBE_ENDPOINT: endpoint('TRANSCRIBE_ENDPOINT').optional(),
   TASK_ID: z
@@ -342,6 +354,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
   if (tables === 2 && input.AWS_REGION === undefined && !(input.DYNAMODB_ENDPOINT && input.TRANSCRIBE_ENDPOINT)) {
     problems.push('AWS_REGION is required for the transcription pipeline (ECS sets it), e.g. AWS_REGION=us-east-1');
   }
+  const partialsProblem = partialsConfigProblem(input, tables === 2);
+  if (partialsProblem !== undefined) problems.push(partialsProblem);
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, 'gateway configuration');
   const e = parsed.data;
   const selfDrainMissing =
@@ -363,6 +377,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
           ...(e.TRANSCRIBE_END_TIMEOUT_MS !== undefined && {
             streamerConfig: { endTimeoutMs: e.TRANSCRIBE_END_TIMEOUT_MS },
           }),
+          ...partialsConfigOf(e),
           ...(e.RECORDINGS_BUCKET !== undefined && {
             recordings: {
               bucket: e.RECORDINGS_BUCKET,

@@ -1,8 +1,8 @@
 /**
  * What the WebSocket API's route handlers ($connect, $disconnect, subscribe/unsubscribe, $default) and
  * the fan-out share: the event shape API Gateway sends (WebSocket, Lambda proxy), the frames we send to
- * clients, the management API port ({@link ConnectionPusher}) and the one place that builds it from the
- * real `@aws-sdk/client-apigatewaymanagementapi` client, and the collaborators of the handlers.
+ * clients, the management API port ({@link ConnectionPusher}, defined in store/connection-pusher.ts and
+ * re-exported here), and the collaborators of the handlers.
  *
  * Client protocol (docs/realtime.md): the client sends `{"action":"subscribe","conversationId":"…"}`,
  * `{"action":"subscribe","all":true}` (supervisors) or `{"action":"unsubscribe",…}`, optionally with an
@@ -11,14 +11,10 @@
  * may ask for `"history": true` (the utterances stored so far, in `history` frames, then a `status`
  * frame) or `"status": true` (the `status` frame only).
  */
-import {
-  ApiGatewayManagementApiClient,
-  DeleteConnectionCommand,
-  PostToConnectionCommand,
-} from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { ConversationStatus } from '../../core/conversation/conversation';
 import type { SubscriberTranscriptMessage } from '../../core/delivery/transcript-message';
+import { type ConnectionPusher, ManagementApiPusher, managementClient } from '../../store/connection-pusher';
 import { ConversationsRepository } from '../../store/conversations';
 import { createDocumentClient } from '../../store/dynamo';
 import { SubscriptionsRepository } from '../../store/subscriptions';
@@ -28,6 +24,10 @@ import { CredentialStore } from './credential-store';
 import { type ApiLogger, createObservability, type MetricsSink, traceClient } from './observability';
 import type { WebSocketConfig } from './realtime-config';
 import { type TokenKey, tokenKeyFromConfig } from './token-key';
+
+// The management API port moved to store/ (the gateway posts live partials too); re-exported for the
+// route handlers, the fan-out and the local front, which import it from here.
+export { type ConnectionPusher, ManagementApiPusher, managementClient };
 
 /** The event API Gateway passes to a WebSocket route's Lambda proxy integration. */
 export interface WebSocketEvent {
@@ -107,59 +107,6 @@ export type ControlFrame =
   | { type: 'error'; code: ClientErrorCode; message: string; id?: string }
   | HistoryFrame
   | StatusFrame;
-
-/** The management API, reduced to what we use. */
-export interface ConnectionPusher {
-  /** Sends one frame; `gone` when the connection no longer exists (HTTP 410). */
-  post(connectionId: string, data: string): Promise<'sent' | 'gone'>;
-  /** Closes a connection (idempotent). */
-  disconnect(connectionId: string): Promise<void>;
-}
-
-/** A {@link ConnectionPusher} over the real management API client. */
-export class ManagementApiPusher implements ConnectionPusher {
-  constructor(private readonly client: ApiGatewayManagementApiClient) {}
-
-  async post(connectionId: string, data: string): Promise<'sent' | 'gone'> {
-    try {
-      await this.client.send(new PostToConnectionCommand({ ConnectionId: connectionId, Data: Buffer.from(data) }));
-      return 'sent';
-    } catch (err) {
-      if (isGone(err)) return 'gone';
-      throw err;
-    }
-  }
-
-  async disconnect(connectionId: string): Promise<void> {
-    try {
-      await this.client.send(new DeleteConnectionCommand({ ConnectionId: connectionId }));
-    } catch (err) {
-      if (!isGone(err)) throw err;
-    }
-  }
-}
-
-function isGone(err: unknown): boolean {
-  const e = err as { name?: string; $metadata?: { httpStatusCode?: number } } | undefined;
-  return e?.name === 'GoneException' || e?.$metadata?.httpStatusCode === 410;
-}
-
-/**
- * The management API client for an endpoint. Locally the endpoint is the WebSocket front's HTTP port
- * (local/websocket-front.ts); dummy credentials spare a local run the AWS credential chain.
- */
-export function managementClient(endpoint: string, options: { region?: string } = {}): ApiGatewayManagementApiClient {
-  const local = /^http:\/\//i.test(endpoint);
-  return new ApiGatewayManagementApiClient({
-    endpoint,
-    ...(options.region !== undefined && { region: options.region }),
-    ...(local && {
-      region: options.region ?? 'us-east-1',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: 2,
-    }),
-  });
-}
 
 /** The management endpoint of an event: `https://<domainName>/<stage>` (API Gateway's own domain). */
 export function endpointOfEvent(event: Pick<WebSocketEvent, 'requestContext'>): string {

@@ -288,6 +288,7 @@ class SimulatedSession {
     // The position clock starts now; anchor it after startPaused/actions decided whether we stream.
     this.#pacer.resetAnchor();
     this.#pacer.reanchorIfNeeded();
+    this.#o.onStreamStart?.(performance.now());
     this.#pinger.start();
     this.#pacer.schedule();
   }

@@ -114,6 +114,11 @@ export interface SimulatedSessionOptions {
    * its entities as received (not validated). Must not throw.
    */
   onEvent?: (event: ReceivedEvent) => void;
+  /**
+   * Called once when audio streaming starts after `opened`: position 0 is due at `at`, a
+   * `performance.now()` of this process (benchmarks measure latency from it). Must not throw.
+   */
+  onStreamStart?: (at: number) => void;
 }
 
 /** An `event` message as the simulated client received it, with where the session was at that moment. */
@@ -210,6 +215,7 @@ export interface Normalized {
   record: 'all' | 'text' | 'none';
   signal: AbortSignal | undefined;
   onEvent: ((event: ReceivedEvent) => void) | undefined;
+  onStreamStart: ((at: number) => void) | undefined;
 }
 
 function invalid(message: string): never {
@@ -369,5 +375,6 @@ export function normalize(opts: SimulatedSessionOptions): Normalized {
     record: opts.record ?? 'all',
     signal: opts.signal,
     onEvent: opts.onEvent,
+    onStreamStart: opts.onStreamStart,
   };
 }

@@ -3,8 +3,10 @@
  * AudioHook key (`gateway.connectorApiKey`: control `genesys`, Transcription Connector on) transcribes a
  * call that nobody called start-streaming for. Its utterances reach the messages API and a WebSocket
  * subscriber, the session itself receives them as `transcript` events before `closed`, and once the call
- * is over the status route says transcription is off. Real recognition (pocketsphinx, the recognizer the
- * other flows use), calls played at real time.
+ * is over the status route says transcription is off; the subscriber got live partials before each
+ * final. A language `update` in the middle of a turn splits it there, and what follows is recognised in
+ * the new language (the local endpoint reports the language it was asked for). Real recognition
+ * (pocketsphinx, the recognizer the other flows use), calls played at real time.
  */
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -12,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runSimulatedSession } from '../../local/simulator/client';
+import { durationSeconds } from '../../local/simulator/transcript-checks';
 import { pocketsphinxAvailable } from '../../local/transcribe/pocketsphinx';
 import {
   awaitPushes,
@@ -119,5 +122,62 @@ describe('a genesys-controlled Transcription Connector key (npm start)', { timeo
       expect(t.isFinal).toBe(true);
       expect(stored.get(t.id), `event ${t.id}`).toBe(t.alternatives[0]?.interpretations[0]?.transcript);
     }
+
+    // Live partials (an unredacted call): each went straight from the gateway to the subscriber, under
+    // the id its final later came with, and before that final (which travels through the table stream).
+    const pushed = sub.messages;
+    const arrival = (type: string, id: string) => pushed.findIndex((m) => m.type === type && m.utteranceId === id);
+    const partials = sub.messages.filter((m) => m.type === 'partial');
+    expect(partials.length, 'partial frames pushed').toBeGreaterThan(0);
+    for (const p of partials) {
+      const id = p.utteranceId as string;
+      expect(stored.has(id), `partial ${id} has a final`).toBe(true);
+      // Every partial came before its own final: none arrived after it.
+      expect(pushed.indexOf(p), `partial of ${id} before its final`).toBeLessThan(arrival('transcript', id));
+    }
+  });
+
+  it('acts on a language update: the utterance is split where it came and the rest is recognised in the new language', async () => {
+    const guid = randomUUID();
+    // One customer turn (speech from about 0.7 s to 3.1 s), the language changed at 1.8 s, inside it.
+    const updateAtMs = 1_800;
+    const lines: CallLine[] = [{ role: 'customer', fixture: orderStatus, atMs: 500 }];
+    const gw = stack.endpoints.gateway;
+    const result = await runSimulatedSession({
+      uri: gw.url,
+      apiKey: gw.connectorApiKey as string,
+      clientSecret: gw.connectorClientSecret as string,
+      conversationId: guid,
+      participant: { id: randomUUID() },
+      language: 'en-US',
+      customConfig: { redactionOutput: 'unredacted' },
+      audio: buildCall(lines, 6_000),
+      actions: [{ atMs: updateAtMs, action: 'update', language: 'es-US' }],
+      speed: 1,
+      record: 'text',
+    });
+    expect(result.outcome, result.failure).toBe('closed');
+    const events = (result.transcripts ?? []).map((t) => {
+      const offsetMs = Math.round((durationSeconds(t.offset) ?? Number.NaN) * 1000);
+      const durationMs = Math.round((durationSeconds(t.duration) ?? Number.NaN) * 1000);
+      return {
+        language: t.alternatives[0]?.languages?.[0],
+        startMs: offsetMs,
+        endMs: offsetMs + durationMs,
+        text: t.alternatives[0]?.interpretations[0]?.transcript ?? '',
+      };
+    });
+    const what = JSON.stringify(events);
+    const before = events.filter((e) => e.language === 'en-US');
+    const after = events.filter((e) => e.language === 'es-US');
+    // Both halves were heard, each in its language, and nothing else.
+    expect(before.length, what).toBeGreaterThan(0);
+    expect(after.length, what).toBeGreaterThan(0);
+    expect(before.length + after.length, what).toBe(events.length);
+    // The split is at the update: the first stream heard audio up to it, the second from it on (a frame
+    // of slack each way: the update is sent between frames).
+    const slackMs = 100;
+    for (const e of before) expect(e.endMs, what).toBeLessThanOrEqual(updateAtMs + slackMs);
+    for (const e of after) expect(e.startMs, what).toBeGreaterThanOrEqual(updateAtMs - slackMs);
   });
 });

@@ -5,7 +5,8 @@
  * text (compared with the messages API). A stored utterance whose text is markup then travels the whole
  * path (table stream → fan-out → WebSocket → page) and must come out as text. A page opened after the
  * call shows the whole conversation from its history, says the call has ended, and shows when each
- * utterance was said in call order.
+ * utterance was said in call order. During the call (started unredacted) the page first shows live
+ * partials, each replaced in place by its final.
  */
 import { randomUUID } from 'node:crypto';
 import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
@@ -28,6 +29,25 @@ let page: Page;
 let pageUrl: string;
 const pageErrors: string[] = [];
 const conversationId = randomUUID();
+
+/**
+ * Records in the page every state each row goes through, in DOM order (`globalThis.__rowStates`: `{id,
+ * partial}` whenever a row appears or its partial marker changes). Plain JavaScript: it runs in the page.
+ */
+const ROW_STATE_RECORDER = `(() => {
+  const seen = [];
+  const last = new Map();
+  const list = document.querySelector('#utterances');
+  new MutationObserver(() => {
+    for (const li of list.querySelectorAll('li')) {
+      const id = li.dataset.utteranceId ?? '';
+      const partial = li.dataset.partial === 'true';
+      if (last.get(id) !== partial) seen.push({ id, partial });
+      last.set(id, partial);
+    }
+  }).observe(list, { subtree: true, childList: true, attributes: true, characterData: true });
+  globalThis.__rowStates = seen;
+})()`;
 
 /** What the page shows, row by row. */
 interface Row {
@@ -117,6 +137,9 @@ describe('transcript page (local stack, headless Chromium)', () => {
   });
 
   it('shows the call as it is transcribed: each utterance under its role, with the stored text', async () => {
+    // Every state a row goes through, in DOM order: a row is first a partial (live, straight from the
+    // gateway), then its final (through the table stream) replaces it.
+    await page.evaluate(ROW_STATE_RECORDER);
     await startStreaming(stack, conversationId);
     const result = await stack.simulate({
       conversationId,
@@ -147,6 +170,20 @@ describe('transcript page (local stack, headless Chromium)', () => {
     // Opened before the call, the page asked for the call's start with the first utterance: times in call order.
     await eventually(async () => (await rows()).every((r) => r.said !== null), 15_000, 'the wall-clock times');
     expectInCallOrder(await rows());
+    expect(await page.locator('#utterances > li.partial').count()).toBe(0);
+
+    // The call was started unredacted, so partials were live: at least one row was a partial before its
+    // final replaced it, and no row went back to partial after its final.
+    const states = (await page.evaluate(() => (globalThis as { __rowStates?: unknown }).__rowStates)) as Array<{
+      id: string;
+      partial: boolean;
+    }>;
+    const byId = new Map<string, boolean[]>();
+    for (const s of states) byId.set(s.id, [...(byId.get(s.id) ?? []), s.partial]);
+    const livedAsPartial = [...byId.values()].filter((seq) => seq[0] === true && seq.at(-1) === false);
+    expect(livedAsPartial.length, JSON.stringify(states)).toBeGreaterThan(0);
+    for (const seq of byId.values())
+      expect(seq.indexOf(false) === -1 || !seq.slice(seq.indexOf(false)).includes(true)).toBe(true);
   }, 120_000);
 
   it('writes a stored utterance that is markup as text, end to end', async () => {

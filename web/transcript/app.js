@@ -3,6 +3,11 @@
  * shows each final utterance under its role as it arrives. Plain ES module: no build step, no dependency,
  * deployable as static files next to index.html.
  *
+ * Speech still being recognized arrives in `partial` frames: it shows as a row marked in progress, grown
+ * by later partials of the same `utteranceId` and replaced by that utterance's final `transcript` (a
+ * partial after its final, a malformed one, or one after the call ended is ignored). History never holds
+ * partials.
+ *
  * Opened mid-call or after the call, it asks for the history with its subscription (`"history": true`):
  * the utterances stored so far arrive in `history` frames, in the shape of live `transcript` frames, then
  * a `status` frame says where the call stands (ended or not) and when its timeline began. Every utterance
@@ -26,7 +31,7 @@
  * Text from the network only ever reaches the DOM through `textContent`, never as HTML (the list:
  * transcript-list.js).
  */
-import { parseTranscript, TranscriptList } from './transcript-list.js';
+import { parsePartial, parseTranscript, TranscriptList } from './transcript-list.js';
 
 const RECONNECT_BASE_MS = 500;
 const RECONNECT_MAX_MS = 30_000;
@@ -220,6 +225,9 @@ function onFrame(generation, ws, raw) {
       const u = parseTranscript(item);
       if (u && u.conversationId === state.conversationId) transcript.add(u);
     }
+  } else if (frame?.type === 'partial') {
+    const p = parsePartial(frame);
+    if (p && p.conversationId === state.conversationId) transcript.showPartial(p);
   } else if (frame?.type === 'status' && ours) {
     state.statusPending = false;
     applyStatus(frame);

@@ -4,10 +4,19 @@
  * call order, with its offset and — once the call's start is known — the wall-clock time it was said.
  * Kept apart from the connection logic so each file does one job.
  *
+ * It also shows `partial` messages — the recognizer's interim hypothesis of an utterance still being
+ * said — as a row marked in progress, grown in place by later partials of the same `utteranceId` and
+ * replaced by that utterance's final `transcript` (never two rows for one id).
+ *
  * Text from the network only ever reaches the DOM through `textContent`, never as HTML.
  */
 
 const ROLE_LABELS = { customer: 'Customer', agent: 'Agent' };
+/**
+ * An open partial not grown for this long is dropped: its final will not come (the stream was lost, the
+ * recognizer restarted). Measured from its last update, not its first: a long turn keeps growing.
+ */
+export const STALE_PARTIAL_MS = 30_000;
 
 /**
  * `m:ss.s` of a stream offset in ms.
@@ -38,7 +47,7 @@ export function parseTranscript(frame) {
   const first = Array.isArray(response?.utterance) ? response.utterance[0] : undefined;
   if (typeof first?.text !== 'string' || typeof f.externalConversationId !== 'string') return null;
   const start = Number(response.start);
-  const role = f.sender?.role === 'customer' || f.sender?.role === 'agent' ? f.sender.role : 'other';
+  const role = roleOf(f);
   return {
     // Without an utteranceId (an older fan-out), the stream position identifies the utterance.
     id: typeof f.utteranceId === 'string' ? f.utteranceId : `${f.streamId}/${role}/${start}`,
@@ -51,9 +60,52 @@ export function parseTranscript(frame) {
 }
 
 /**
+ * The fields of a `partial` message (docs/realtime.md §5), or null for any other type. A partial that
+ * cannot be shown — no `utteranceId` to match its final by, no offset to place it by, no text — is
+ * ignored with a warning naming what is wrong, so a bad frame never breaks the page.
+ * @param {unknown} frame
+ * @returns {ShownUtterance | null}
+ */
+export function parsePartial(frame) {
+  if (typeof frame !== 'object' || frame === null) return null;
+  const f = /** @type {Record<string, any>} */ (frame);
+  if (f.type !== 'partial') return null;
+  const response = f.autotranscribeResponse;
+  const first = Array.isArray(response?.utterance) ? response.utterance[0] : undefined;
+  const start = typeof response?.start === 'number' ? response.start : Number.NaN;
+  const problem =
+    typeof f.externalConversationId !== 'string'
+      ? 'no externalConversationId'
+      : typeof f.utteranceId !== 'string' || f.utteranceId === ''
+        ? 'no utteranceId'
+        : !(Number.isFinite(start) && start >= 0)
+          ? 'autotranscribeResponse.start is not an offset in ms'
+          : typeof first?.text !== 'string'
+            ? 'no autotranscribeResponse.utterance[0].text'
+            : '';
+  if (problem) {
+    console.warn(`Ignored a malformed partial frame: ${problem}`);
+    return null;
+  }
+  return {
+    id: f.utteranceId,
+    conversationId: f.externalConversationId,
+    role: roleOf(f),
+    externalId: typeof f.sender?.externalId === 'string' ? f.sender.externalId : '',
+    startMs: start,
+    text: first.text,
+  };
+}
+
+/** @param {Record<string, any>} f */
+function roleOf(f) {
+  return f.sender?.role === 'customer' || f.sender?.role === 'agent' ? f.sender.role : 'other';
+}
+
+/**
  * Does `u` come before the row with data attributes `row` in call order? By offset, and at the same
  * offset as the messages API orders them (role, then id).
- * @param {ShownUtterance} u
+ * @param {{ id: string, role: string, startMs: number }} u
  * @param {DOMStringMap} row
  */
 function comesBefore(u, row) {
@@ -65,22 +117,31 @@ function comesBefore(u, row) {
 
 /** The list of utterances, its counter and its empty-state placeholder. */
 export class TranscriptList {
-  /** Utterance ids already shown: delivery is at least once, and history and live frames overlap. */
+  /** Utterance ids shown final: delivery is at least once, and history and live frames overlap. */
   #seen = new Set();
+  /**
+   * Partials shown whose final has not come yet, by utterance id, with when each last grew.
+   * @type {Map<string, { li: HTMLLIElement, updatedAt: number }>}
+   */
+  #open = new Map();
   /** @type {number | null} */
   #anchorMs = null;
   #ended = false;
+  #now;
 
   /**
    * @param {{ list: HTMLOListElement, count: HTMLElement, empty: HTMLElement }} els
+   * @param {{ now?: () => number }} [options] the clock that ages partials (epoch ms)
    */
-  constructor(els) {
+  constructor(els, options = {}) {
     this.els = els;
+    this.#now = options.now ?? (() => Date.now());
   }
 
   /** Empties the list (another conversation). */
   reset() {
     this.#seen.clear();
+    this.#open.clear();
     this.#anchorMs = null;
     this.#ended = false;
     this.els.list.replaceChildren();
@@ -108,21 +169,84 @@ export class TranscriptList {
     return this.#anchorMs !== null;
   }
 
-  /** @param {boolean} ended the call has ended: an empty list then says nothing was said */
+  /**
+   * @param {boolean} ended the call has ended: an empty list then says nothing was said, and what was
+   *   still being said when it ended will not be finished (its partial rows go)
+   */
   setEnded(ended) {
     this.#ended = ended;
+    if (ended) for (const id of [...this.#open.keys()]) this.#dropPartial(id);
     this.#showEmpty();
   }
 
   /**
    * Shows an utterance, once, where its offset puts it: history, a late frame (a redelivery, a redrive)
-   * or the other channel's slower result lands in call order.
+   * or the other channel's slower result lands in call order. It takes the place of its partial row.
    * @param {ShownUtterance} u
    */
   add(u) {
     if (this.#seen.has(u.id)) return;
     this.#seen.add(u.id);
+    this.#dropPartial(u.id);
+    this.#dropStalePartials();
+    this.#place(this.#row(u));
+    this.els.count.textContent = String(this.#seen.size);
+  }
 
+  /**
+   * Shows or grows the in-progress row of an utterance still being said. Ignored once its final is shown
+   * (a redelivered or slow partial is older than the final) and once the call has ended. An open
+   * partial of the same role under another id stays: its final may still come, unless it is stale
+   * ({@link STALE_PARTIAL_MS}).
+   * @param {ShownUtterance} p
+   */
+  showPartial(p) {
+    if (this.#seen.has(p.id) || this.#ended) return;
+    this.#dropStalePartials();
+    const open = this.#open.get(p.id);
+    if (!open) {
+      const li = this.#row(p);
+      li.classList.add('partial');
+      li.dataset.partial = 'true';
+      li.setAttribute('aria-busy', 'true');
+      this.#open.set(p.id, { li, updatedAt: this.#now() });
+      this.#place(li);
+      return;
+    }
+    open.updatedAt = this.#now();
+    const text = open.li.querySelector('.text');
+    if (text) text.textContent = p.text;
+    if (Number(open.li.dataset.start) !== p.startMs) {
+      // The recognizer moved the utterance's start: same row, new place.
+      open.li.dataset.start = String(p.startMs);
+      const offset = /** @type {HTMLTimeElement | null} */ (open.li.querySelector('time.offset'));
+      if (offset) this.#setOffset(offset, p.startMs);
+      const clock = /** @type {HTMLTimeElement | null} */ (open.li.querySelector('time.clock'));
+      if (clock) this.#setClock(clock, p.startMs);
+      open.li.remove();
+      this.#place(open.li);
+    }
+  }
+
+  /** @param {string} id */
+  #dropPartial(id) {
+    this.#open.get(id)?.li.remove();
+    this.#open.delete(id);
+    this.#showEmpty();
+  }
+
+  #dropStalePartials() {
+    const now = this.#now();
+    for (const [id, { updatedAt }] of [...this.#open]) {
+      if (now - updatedAt > STALE_PARTIAL_MS) this.#dropPartial(id);
+    }
+  }
+
+  /**
+   * The row of an utterance: role, speaker, offset, time said, text.
+   * @param {ShownUtterance} u
+   */
+  #row(u) {
     const li = document.createElement('li');
     li.className = `utterance role-${u.role}`;
     li.dataset.role = u.role;
@@ -143,9 +267,8 @@ export class TranscriptList {
     }
     const offset = document.createElement('time');
     offset.className = 'offset';
-    offset.dateTime = `PT${(u.startMs / 1000).toFixed(1)}S`;
-    offset.textContent = formatOffset(u.startMs);
     offset.title = 'position in the call';
+    this.#setOffset(offset, u.startMs);
     const clock = document.createElement('time');
     clock.className = 'clock';
     meta.append(' ', offset, ' ', clock);
@@ -155,13 +278,29 @@ export class TranscriptList {
     text.className = 'text';
     text.textContent = u.text;
     li.append(meta, text);
+    return li;
+  }
 
+  /**
+   * Inserts a row where its offset puts it, following the newest speech when the reader is at the bottom.
+   * @param {HTMLLIElement} li
+   */
+  #place(li) {
+    const u = { id: String(li.dataset.utteranceId), role: String(li.dataset.role), startMs: Number(li.dataset.start) };
     const later = [...this.els.list.children].find((c) => comesBefore(u, /** @type {HTMLElement} */ (c).dataset));
     const nearBottom = window.innerHeight + window.scrollY >= document.body.scrollHeight - 80;
     this.els.list.insertBefore(li, later ?? null);
-    this.els.count.textContent = String(this.#seen.size);
     this.#showEmpty();
     if (!later && nearBottom) li.scrollIntoView({ block: 'nearest' });
+  }
+
+  /**
+   * @param {HTMLTimeElement} offset
+   * @param {number} startMs
+   */
+  #setOffset(offset, startMs) {
+    offset.dateTime = `PT${(startMs / 1000).toFixed(1)}S`;
+    offset.textContent = formatOffset(startMs);
   }
 
   /**
@@ -190,7 +329,7 @@ export class TranscriptList {
 
   /** The placeholder of an empty list: still waiting, or a call that ended with nothing said. */
   #showEmpty() {
-    this.els.empty.hidden = this.#seen.size > 0;
+    this.els.empty.hidden = this.#seen.size + this.#open.size > 0;
     this.els.empty.textContent = this.#ended ? 'Nothing was transcribed in this call.' : 'Nothing transcribed yet.';
   }
 }

@@ -10,6 +10,7 @@ import type { ConversationMeta, StartParams } from '../../../core/conversation/c
 import type { RoleSummary } from '../../../core/conversation/segment';
 import type { SessionRecord } from '../../../core/conversation/session';
 import type { Clock, Logger, Timers } from '../../../core/ports';
+import type { PartialSink } from '../../../core/transcript/utterance';
 import type { RegisterSessionInput, RegisterSessionResult } from '../../../store/conversations';
 import type { CloseSegmentOutcome, NextSegmentResult, OpenSegmentResult } from '../../../store/segment-writes';
 import type { RequestClock, StartResult, StopResult } from '../../../store/start-stop-writes';
@@ -110,6 +111,11 @@ export interface ConversationControllerOptions {
    * @default DEFAULT_GENESYS_START_POLICY - the start Lambda's defaults
    */
   genesysPolicy?: StartPolicy;
+  /**
+   * Receives live partial results of unredacted segments (WebSocket subscribers). @default - partials are
+   * not requested from Transcribe
+   */
+  partials?: PartialSink;
 }
 
 /** What the controller's parts share: its options, logger, stats and per-conversation queue. */

@@ -101,6 +101,7 @@ export function createLocalSession(ctx: ControlContext, sessionId: string, conne
     ...(o.transcribeMetrics !== undefined && { metrics: o.transcribeMetrics }),
     ...(o.createStreamer !== undefined && { createStreamer: o.createStreamer }),
     ...(o.recordings !== undefined && { recordings: o.recordings }),
+    ...(o.partials !== undefined && { partials: o.partials }),
   });
   ls = {
     sessionId,

@@ -37,7 +37,20 @@ export type PipelineCounterName =
   /** The last `genesys`-controlled session of a conversation ended and recorded its stop. */
   | 'genesysStops'
   /** Recording that stop failed after retries (the conversation stays on until its next session or a stop). */
-  | 'genesysStopFailures';
+  | 'genesysStopFailures'
+  | PartialCounterName;
+
+/** Counter names of the live partials publisher (fargate/src/realtime/partial-publisher.ts). */
+export type PartialCounterName =
+  /** A `partial` frame posted to one WebSocket subscriber. */
+  | 'partialsSent'
+  /** A partial replaced by a newer one of the same conversation and role before it could be sent. */
+  | 'partialsCoalesced'
+  /**
+   * A `partial` frame that did not reach a subscriber: a failed post (one per connection), or a partial
+   * dropped because the subscribers could not be read (one per partial).
+   */
+  | 'partialsFailed';
 
 /** Latency series of the control layer, in milliseconds. */
 export type PipelineLatencyName =
@@ -97,6 +110,9 @@ const COUNTERS: readonly PipelineCounterName[] = [
   'genesysStarts',
   'genesysStops',
   'genesysStopFailures',
+  'partialsSent',
+  'partialsCoalesced',
+  'partialsFailed',
 ];
 
 /** In-process counters and bounded latency windows; forwards to an optional sink. */

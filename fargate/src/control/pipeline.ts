@@ -4,14 +4,21 @@
  * {@link ConversationController} whose `hooksFactory`/`sinkFactory` the gateway uses. Called by the
  * composition root (`main.ts`) and by benchmarks; it reads no environment itself.
  */
+import type { ApiGatewayManagementApiClient } from '@aws-sdk/client-apigatewaymanagementapi';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import type { S3Client } from '@aws-sdk/client-s3';
+import type { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { StartPolicy } from '../../../core/api/start-stop-rules';
 import type { Clock, Logger, Timers } from '../../../core/ports';
+import { ManagementApiPusher, managementClient } from '../../../store/connection-pusher';
 import { ControlInbox } from '../../../store/control-inbox';
 import { ConversationsRepository } from '../../../store/conversations';
 import { createDocumentClient } from '../../../store/dynamo';
+import { SubscriptionsRepository } from '../../../store/subscriptions';
 import { UtterancesRepository } from '../../../store/utterances';
+import { PartialPublisher } from '../realtime/partial-publisher';
+import type { PartialsConfig } from '../realtime/partials-config';
+import { subscriberLookup } from '../realtime/subscriber-lookup';
 import { SegmentRecordings } from '../recordings/recordings';
 import { createRecordingsS3Client, S3RecordingStore } from '../recordings/s3-recording-store';
 import { createTranscribeClient } from '../transcribe/client';
@@ -47,6 +54,8 @@ export interface PipelineConfig {
    * @default DEFAULT_GENESYS_START_POLICY - the start Lambda's defaults
    */
   genesysPolicy?: StartPolicy;
+  /** Live partials to WebSocket subscribers. @default - off: subscribers get finals only (the fan-out) */
+  partials?: PartialsConfig;
 }
 
 /** Where segment recordings go. */
@@ -119,6 +128,8 @@ export function createPipeline(cfg: PipelineConfig, deps: PipelineDeps): Pipelin
       'no recordings bucket (RECORDINGS_BUCKET): audioRecordingAllowed is ignored and no call audio is kept',
     );
   }
+  const stats = new PipelineStats(deps.metricsSink);
+  const partials = createPartials(cfg, doc, stats, deps);
   const retention = cfg.retentionSeconds !== undefined ? { retentionSeconds: cfg.retentionSeconds } : {};
   const controller = new ConversationController({
     taskId: cfg.taskId,
@@ -129,7 +140,7 @@ export function createPipeline(cfg: PipelineConfig, deps: PipelineDeps): Pipelin
     clock: deps.clock,
     timers: deps.timers,
     logger: deps.logger,
-    stats: new PipelineStats(deps.metricsSink),
+    stats,
     ...(cfg.controlPollMs !== undefined && { pollIntervalMs: cfg.controlPollMs }),
     ...(cfg.counterFlushMs !== undefined && { counterFlushMs: cfg.counterFlushMs }),
     ...(cfg.customization !== undefined && { customization: cfg.customization }),
@@ -137,6 +148,7 @@ export function createPipeline(cfg: PipelineConfig, deps: PipelineDeps): Pipelin
     ...(deps.transcribeMetrics !== undefined && { transcribeMetrics: deps.transcribeMetrics }),
     ...(recordings !== undefined && { recordings }),
     ...(cfg.genesysPolicy !== undefined && { genesysPolicy: cfg.genesysPolicy }),
+    ...(partials !== undefined && { partials: partials.publisher }),
   });
   let closing: Promise<void> | undefined;
   return {
@@ -149,12 +161,45 @@ export function createPipeline(cfg: PipelineConfig, deps: PipelineDeps): Pipelin
         // Segments closed by the drain are still uploading: the S3 client must outlive them.
         await recordings?.close();
         rec?.s3.destroy();
+        // Partials of the segments the drain closed may still be posting.
+        await partials?.publisher.settled();
+        partials?.client.destroy();
         transcribe.destroy();
         dynamo.destroy();
       })();
       return closing;
     },
   };
+}
+
+/** The live partials publisher and its management API client, when configured; logs whether partials are on. */
+function createPartials(
+  cfg: PipelineConfig,
+  doc: DynamoDBDocumentClient,
+  stats: PipelineStats,
+  deps: PipelineDeps,
+): { publisher: PartialPublisher; client: ApiGatewayManagementApiClient } | undefined {
+  if (cfg.partials === undefined) {
+    deps.logger.info(
+      { livePartials: 'off' },
+      'live partials off (SUBSCRIPTIONS_TABLE / WEBSOCKET_MANAGEMENT_ENDPOINT unset): subscribers get finals only',
+    );
+    return undefined;
+  }
+  const client = managementClient(cfg.partials.managementEndpoint, { region: cfg.region });
+  const subscriptions = new SubscriptionsRepository(doc, { tableName: cfg.partials.subscriptionsTable });
+  const publisher = new PartialPublisher({
+    subscribers: subscriberLookup(subscriptions, { clock: deps.clock }),
+    pusher: new ManagementApiPusher(client),
+    clock: deps.clock,
+    logger: deps.logger.child({ component: 'live-partials' }),
+    counters: stats,
+  });
+  deps.logger.info(
+    { livePartials: 'on', subscriptionsTable: cfg.partials.subscriptionsTable },
+    'live partials on: interim results of unredacted segments are posted to WebSocket subscribers',
+  );
+  return { publisher, client };
 }
 
 /** The recordings S3 client and recorder; logs where recordings go. */

@@ -49,6 +49,8 @@ const COUNTERS: ReadonlyArray<readonly [string, EmfUnit]> = [
   [N.inboxPollErrors, 'Count'],
   [N.inboxApplyErrors, 'Count'],
   [N.closeFailures, 'Count'],
+  [N.partialsSent, 'Count'],
+  [N.partialsFailed, 'Count'],
   [N.refusedUpgrades, 'Count'],
   [N.rateLimitedUpgrades, 'Count'],
 ];
@@ -71,6 +73,8 @@ const PIPELINE_COUNTERS: Partial<Record<PipelineCounterName, string>> = {
   inboxPollErrors: N.inboxPollErrors,
   inboxApplyErrors: N.inboxApplyErrors,
   closeFailures: N.closeFailures,
+  partialsSent: N.partialsSent,
+  partialsFailed: N.partialsFailed,
 };
 
 const PIPELINE_LATENCIES: Record<PipelineLatencyName, string> = {

@@ -2,11 +2,44 @@
  * A WebSocket API stand-in for the transcript page tests (test/web/transcript/): a real `ws` server on
  * loopback that records every handshake's token and every frame, answers subscriptions, and lets a test
  * push frames, refuse handshakes or drop clients. The capture-server test uses a second one as the
- * attacker's server and counts its handshakes.
+ * attacker's server and counts its handshakes. Also builders of the frames the fan-out pushes.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
+
+type Role = 'customer' | 'agent';
+
+/** A final `transcript` frame as the fan-out pushes it (docs/realtime.md §5). */
+export function transcriptFrame(conversationId: string, utteranceId: string, role: Role, start: number, text: string) {
+  return {
+    type: 'transcript',
+    externalConversationId: conversationId,
+    streamId: `${role}-stream`,
+    sender: { externalId: role === 'customer' ? 'cust-1' : 'agent-7', role },
+    autotranscribeResponse: { message: 'transcript', start, end: start + 900, utterance: [{ text }] },
+    utteranceId,
+    messageId: `01JABCDEF${utteranceId}`,
+    createdTimestamp: '2026-12-08T03:14:05.310Z',
+  };
+}
+
+/**
+ * A `partial` frame (docs/realtime.md §5): the interim hypothesis of utterance `utteranceId`, whose final
+ * `transcript` frame carries the same id.
+ */
+export function partialFrame(conversationId: string, utteranceId: string, role: Role, start: number, text: string) {
+  return {
+    type: 'partial',
+    externalConversationId: conversationId,
+    streamId: `${role}-stream`,
+    sender: { role },
+    utteranceId,
+    autotranscribeResponse: { message: 'partial', start, end: start + 400, utterance: [{ text }] },
+    language: 'en-US',
+    sentTimestamp: '2026-12-08T03:14:05.010Z',
+  };
+}
 
 /** A WebSocket API stand-in: records handshakes and frames, lets the test push frames or drop clients. */
 export class ScriptedWebSocketApi {
@@ -63,6 +96,11 @@ export class ScriptedWebSocketApi {
 
   push(frame: unknown): void {
     for (const c of this.clients) c.send(JSON.stringify(frame));
+  }
+
+  /** Sends `text` as it is (not JSON-encoded): for frames that are not JSON. */
+  pushRaw(text: string): void {
+    for (const c of this.clients) c.send(text);
   }
 
   dropAll(): void {
