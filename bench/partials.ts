@@ -18,7 +18,6 @@
  * setup above runs on the same cores).
  */
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
@@ -26,11 +25,10 @@ import { subscriptionsTableName } from '../contract/tables';
 import { credentialEntry } from '../lambdas/authorizer/hash-secret';
 import { CredentialStore, inlineSource } from '../lambdas/shared/credential-store';
 import { noMetrics, silentApiLogger } from '../lambdas/shared/observability';
-import type { WebSocketDeps } from '../lambdas/shared/websocket';
 import { createLocalDynamoDbClient, startDynamoDbLocal } from '../local/dynamodb';
 import { createScriptedRecognizer } from '../local/transcribe/recognizer';
 import { startLocalTranscribe } from '../local/transcribe/server';
-import { createWebSocketFront, lazyPusher, webSocketRoutes } from '../local/websocket-front';
+import { listenWebSocketApi } from '../local/websocket-front';
 import { createDocumentClient } from '../store/dynamo';
 import { SubscriptionsRepository } from '../store/subscriptions';
 import { newTablePrefix, startTranscribingGateway, turnsCall } from './pipeline';
@@ -110,22 +108,19 @@ async function runPhase(
   const subscriptions = new SubscriptionsRepository(doc, { tableName: subscriptionsTableName(prefix) });
   // The WebSocket front with the real handlers; its management API is what the gateway posts to.
   const secret = `bench-${randomUUID()}`;
-  let managementEndpoint = '';
-  const pusher = lazyPusher(() => managementEndpoint);
-  const deps: WebSocketDeps = {
+  const {
+    front,
+    url: wsUrl,
+    managementEndpoint,
+  } = await listenWebSocketApi({
     subscriptions,
-    pusherFor: () => pusher,
     credentials: new CredentialStore(inlineSource(await credentialEntry({ apiId: 'bench', secret })), {
       ttlMs: 600_000,
     }),
     supervisorApiIds: new Set(),
     logger: silentApiLogger,
     metrics: noMetrics,
-  };
-  const front = createWebSocketFront({ routes: webSocketRoutes(deps) });
-  await new Promise<void>((ok) => front.server.listen(0, '127.0.0.1', ok));
-  const port = (front.server.address() as AddressInfo).port;
-  managementEndpoint = `http://127.0.0.1:${port}${front.managementPath}`;
+  });
 
   const env: Record<string, string> = partials
     ? { SUBSCRIPTIONS_TABLE: subscriptionsTableName(prefix), WEBSOCKET_MANAGEMENT_ENDPOINT: managementEndpoint }
@@ -136,7 +131,7 @@ async function runPhase(
   const arrivals: Array<{ conversationId: string; endMs: number; at: number }> = [];
   try {
     for (const conversationId of watched ? ids : []) {
-      const ws = new WebSocket(`ws://127.0.0.1:${port}`, {
+      const ws = new WebSocket(wsUrl, {
         headers: { 'asapp-api-id': 'bench', 'asapp-api-secret': secret },
       });
       sockets.push(ws);
@@ -194,7 +189,7 @@ async function runPhase(
   } finally {
     for (const ws of sockets) ws.terminate();
     await gw.stop();
-    await new Promise<void>((ok) => front.server.close(() => ok()));
+    await front.close();
   }
 }
 

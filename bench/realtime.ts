@@ -30,10 +30,10 @@ import { makeHandler as makeFanout } from '../lambdas/fanout/handler';
 import { CredentialStore, inlineSource } from '../lambdas/shared/credential-store';
 import { noMetrics, silentApiLogger } from '../lambdas/shared/observability';
 import { WebhookClient } from '../lambdas/shared/webhook-client';
-import { ManagementApiPusher, managementClient, type WebSocketDeps } from '../lambdas/shared/websocket';
 import { createLocalDynamoDbClient, startDynamoDbLocal } from '../local/dynamodb';
 import { StreamPoller } from '../local/stream-poller';
-import { createWebSocketFront, lazyPusher, webSocketRoutes } from '../local/websocket-front';
+import { listenWebSocketApi } from '../local/websocket-front';
+import { ManagementApiPusher, managementClient } from '../store/connection-pusher';
 import { createTables } from '../store/create-tables';
 import { createDocumentClient } from '../store/dynamo';
 import { DeadLetterRepository, SubscriptionsRepository } from '../store/subscriptions';
@@ -102,25 +102,19 @@ export async function main(argv: string[]): Promise<void> {
 
   // WebSocket front with the real handlers.
   const secret = 'bench-api-secret-000000000';
-  let endpoint = '';
-  const deps: WebSocketDeps = {
+  const {
+    front,
+    url: wsUrl,
+    managementEndpoint: endpoint,
+  } = await listenWebSocketApi({
     subscriptions,
-    pusherFor: (() => {
-      const p = lazyPusher(() => endpoint);
-      return () => p;
-    })(),
     credentials: new CredentialStore(inlineSource(await credentialEntry({ apiId: 'bench', secret })), {
       ttlMs: 600_000,
     }),
     supervisorApiIds: new Set(['bench']),
     logger: silentApiLogger,
     metrics: noMetrics,
-  };
-  const front = createWebSocketFront({ routes: webSocketRoutes(deps) });
-  await new Promise<void>((ok) => front.server.listen(0, '127.0.0.1', ok));
-  const port = (front.server.address() as AddressInfo).port;
-  // The management API answers only under the front's secret prefix.
-  endpoint = `http://127.0.0.1:${port}${front.managementPath}`;
+  });
 
   const webhook = new WebhookClient({ id: 'bench', url: hookUrl, auth: { type: 'none' } }, { defaultTimeoutMs: 5000 });
   const handler = makeFanout({
@@ -149,7 +143,7 @@ export async function main(argv: string[]): Promise<void> {
 
   const openSockets: WebSocket[] = [];
   const subscribe = async (target: { conversationId: string } | { all: true }) => {
-    const ws = new WebSocket(`ws://127.0.0.1:${port}`, {
+    const ws = new WebSocket(wsUrl, {
       headers: { 'asapp-api-id': 'bench', 'asapp-api-secret': secret },
     });
     openSockets.push(ws);

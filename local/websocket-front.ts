@@ -328,6 +328,37 @@ export function lazyPusher(endpoint: () => string): ConnectionPusher {
   };
 }
 
+/** The local WebSocket API listening: the front with the real route handlers, its own management API as their pusher. */
+export interface ListeningWebSocketApi {
+  readonly front: WebSocketFront;
+  /** `ws://host:port`, for clients. */
+  readonly url: string;
+  /** `http://host:port/_management/<secret>`: the endpoint for the management API client (never log it). */
+  readonly managementEndpoint: string;
+}
+
+/**
+ * Starts the front on `host:port` (a loopback address; port 0 picks one) with `deps`' handlers, their
+ * management API client pointed at this very front.
+ */
+export async function listenWebSocketApi(
+  deps: Omit<WebSocketDeps, 'pusherFor'>,
+  options: Omit<WebSocketFrontOptions, 'routes'> & { host?: string; port?: number } = {},
+): Promise<ListeningWebSocketApi> {
+  const { host = '127.0.0.1', port = 0, ...frontOptions } = options;
+  let endpoint = '';
+  const pusher = lazyPusher(() => endpoint);
+  const front = createWebSocketFront({
+    ...frontOptions,
+    routes: webSocketRoutes({ ...deps, pusherFor: () => pusher }),
+  });
+  await new Promise<void>((ok) => front.server.listen(port, requireLoopbackHost('host', host), ok));
+  const address = front.server.address();
+  const origin = `${urlHost(host)}:${typeof address === 'object' && address ? address.port : port}`;
+  endpoint = `http://${origin}${front.managementPath}`;
+  return { front, url: `ws://${origin}`, managementEndpoint: endpoint };
+}
+
 /** Where the front listens when run as a script. */
 export interface WebSocketFrontListenConfig {
   /** A loopback address. */
@@ -367,13 +398,10 @@ export function loadFrontListenConfig(env: Record<string, string | undefined>): 
  */
 export async function main(env: Record<string, string | undefined> = process.env): Promise<void> {
   const listen = loadFrontListenConfig(env);
-  let endpoint = '';
-  const config = loadWebSocketConfig(env);
-  const base = webSocketDepsFromConfig(config, 'local-websocket');
-  const pusher = lazyPusher(() => endpoint);
-  const deps: WebSocketDeps = { ...base, pusherFor: () => pusher };
-  const front = createWebSocketFront({
-    routes: webSocketRoutes(deps),
+  const base = webSocketDepsFromConfig(loadWebSocketConfig(env), 'local-websocket');
+  const { front, url } = await listenWebSocketApi(base, {
+    host: listen.host,
+    port: listen.port,
     sourceLimits: LOCAL_SOURCE_LIMITS,
     ...(listen.managementSecret !== undefined && { managementSecret: listen.managementSecret }),
     onError: (err, ctx) =>
@@ -382,14 +410,9 @@ export async function main(env: Record<string, string | undefined> = process.env
         error: err instanceof Error ? err.message : String(err),
       }),
   });
-  await new Promise<void>((ok) => front.server.listen(listen.port, listen.host, ok));
-  const address = front.server.address();
-  const port = typeof address === 'object' && address ? address.port : listen.port;
-  const origin = `${urlHost(listen.host)}:${port}`;
-  endpoint = `http://${origin}${front.managementPath}`;
   base.logger.info('local WebSocket API listening', {
-    url: `ws://${origin}`,
-    managementEndpoint: managementEndpoint(`http://${origin}`, '<secret>'),
+    url,
+    managementEndpoint: managementEndpoint(url.replace(/^ws:/, 'http:'), '<secret>'),
   });
   const stop = () => {
     front.close().then(

@@ -12,14 +12,13 @@ import { issueRealtimeToken } from '../../core/delivery/realtime-token';
 import { credentialEntry } from '../../lambdas/authorizer/hash-secret';
 import { makeHandler as makeFanout } from '../../lambdas/fanout/handler';
 import { CredentialStore, inlineSource } from '../../lambdas/shared/credential-store';
-import { ManagementApiPusher, managementClient, type WebSocketDeps } from '../../lambdas/shared/websocket';
 import {
   createWebSocketFront,
-  lazyPusher,
+  listenWebSocketApi,
   loadFrontListenConfig,
   type WebSocketFront,
-  webSocketRoutes,
 } from '../../local/websocket-front';
+import { ManagementApiPusher, managementClient } from '../../store/connection-pusher';
 import { DeadLetterRepository, SubscriptionsRepository } from '../../store/subscriptions';
 import { setupDynamoDb, type TestDynamoDb } from '../helpers/dynamodb';
 import { insertRecord, storedItem, utteranceInput } from '../lambdas/fanout-helpers';
@@ -48,22 +47,19 @@ beforeAll(async () => {
     }),
     { ttlMs: 60_000 },
   );
-  const pusher = lazyPusher(() => management);
-  const deps: WebSocketDeps = {
+  ({
+    front,
+    url: wsUrl,
+    managementEndpoint: management,
+  } = await listenWebSocketApi({
     subscriptions,
-    pusherFor: () => pusher,
     credentials,
     tokenKey: TOKEN_KEY,
     supervisorApiIds: new Set(['boss']),
     logger: captureLogger(),
     metrics: recordMetrics(),
-  };
-  front = createWebSocketFront({ routes: webSocketRoutes(deps) });
-  await new Promise<void>((ok) => front.server.listen(0, '127.0.0.1', ok));
-  const { port } = front.server.address() as AddressInfo;
-  endpoint = `http://127.0.0.1:${port}`;
-  management = `${endpoint}${front.managementPath}`;
-  wsUrl = `ws://127.0.0.1:${port}`;
+  }));
+  endpoint = wsUrl.replace(/^ws:/, 'http:');
 });
 
 afterEach(() => {

@@ -4,7 +4,6 @@
  * `ws` clients that subscribed (to the conversation, or to all of them) receive the `partial` frame.
  */
 import { randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { subscriptionsTableName } from '../../../contract/tables';
@@ -15,8 +14,7 @@ import { PartialPublisher } from '../../../fargate/src/realtime/partial-publishe
 import { subscriberLookup } from '../../../fargate/src/realtime/subscriber-lookup';
 import { credentialEntry } from '../../../lambdas/authorizer/hash-secret';
 import { CredentialStore, inlineSource } from '../../../lambdas/shared/credential-store';
-import type { WebSocketDeps } from '../../../lambdas/shared/websocket';
-import { createWebSocketFront, lazyPusher, type WebSocketFront, webSocketRoutes } from '../../../local/websocket-front';
+import { listenWebSocketApi, type WebSocketFront } from '../../../local/websocket-front';
 import { ManagementApiPusher, managementClient } from '../../../store/connection-pusher';
 import { SubscriptionsRepository } from '../../../store/subscriptions';
 import { setupDynamoDb, type TestDynamoDb } from '../../helpers/dynamodb';
@@ -41,20 +39,17 @@ beforeAll(async () => {
     }),
     { ttlMs: 60_000 },
   );
-  const pusher = lazyPusher(() => management);
-  const deps: WebSocketDeps = {
+  ({
+    front,
+    url: wsUrl,
+    managementEndpoint: management,
+  } = await listenWebSocketApi({
     subscriptions,
-    pusherFor: () => pusher,
     credentials,
     supervisorApiIds: new Set(['boss']),
     logger: captureLogger(),
     metrics: recordMetrics(),
-  };
-  front = createWebSocketFront({ routes: webSocketRoutes(deps) });
-  await new Promise<void>((ok) => front.server.listen(0, '127.0.0.1', ok));
-  const { port } = front.server.address() as AddressInfo;
-  management = `http://127.0.0.1:${port}${front.managementPath}`;
-  wsUrl = `ws://127.0.0.1:${port}`;
+  }));
 });
 
 afterEach(() => {

@@ -7,8 +7,9 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_UI_ROOT, startUiServer, type UiServer } from '../../../local/ui-server';
+import type { UiServer } from '../../../local/ui-server';
 import { launchChromium } from '../../helpers/chromium';
+import { startScriptedPageServer } from './page-server';
 import { ScriptedWebSocketApi } from './scripted-websocket-api';
 
 const CONV = '0b7c1d2e-3f40-4a5b-8c6d-7e8f9a0b1c2d';
@@ -61,21 +62,7 @@ const pageErrors: string[] = [];
 beforeAll(async () => {
   api = new ScriptedWebSocketApi();
   const websocketUrl = await api.listen();
-  const fakeFetch: typeof fetch = async () =>
-    new Response(JSON.stringify({ token: 'tok', expiresAt: new Date(Date.now() + 300_000).toISOString() }), {
-      status: 200,
-      headers: { 'content-type': 'application/json' },
-    });
-  ui = await startUiServer({
-    host: '127.0.0.1',
-    port: 0,
-    apiUrl: 'http://127.0.0.1:9',
-    apiId: 'page-test',
-    apiSecret: 'page-test-secret',
-    websocketUrl,
-    root: DEFAULT_UI_ROOT,
-    fetch: fakeFetch,
-  });
+  ui = await startScriptedPageServer(websocketUrl);
   browser = await launchChromium();
 });
 

@@ -7,8 +7,9 @@
  */
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_UI_ROOT, startUiServer, type UiServer } from '../../../local/ui-server';
+import type { UiServer } from '../../../local/ui-server';
 import { launchChromium } from '../../helpers/chromium';
+import { startScriptedPageServer } from './page-server';
 import { partialFrame, ScriptedWebSocketApi, transcriptFrame } from './scripted-websocket-api';
 
 const CONV = '5a4b3c2d-1e0f-4a9b-8c7d-6e5f4a3b2c1d';
@@ -62,21 +63,7 @@ const warnings: string[] = [];
 beforeAll(async () => {
   api = new ScriptedWebSocketApi();
   const websocketUrl = await api.listen();
-  const fakeFetch: typeof fetch = async () =>
-    new Response(JSON.stringify({ token: 'tok', expiresAt: new Date(Date.now() + 300_000).toISOString() }), {
-      status: 200,
-      headers: { 'content-type': 'application/json' },
-    });
-  ui = await startUiServer({
-    host: '127.0.0.1',
-    port: 0,
-    apiUrl: 'http://127.0.0.1:9',
-    apiId: 'page-test',
-    apiSecret: 'page-test-secret',
-    websocketUrl,
-    root: DEFAULT_UI_ROOT,
-    fetch: fakeFetch,
-  });
+  ui = await startScriptedPageServer(websocketUrl);
   browser = await launchChromium();
 });
 
