@@ -1,15 +1,23 @@
 /**
- * Which recognition language is in force at each position of a segment's timeline. An AudioHook `update`
- * that the segment follows switches the language from the position right after the last sample written;
- * every underlying Transcribe stream is opened in the language of its first chunk and ended before a chunk
- * of another language. Audio re-sent after a lost stream therefore keeps the language of its own position,
- * not the latest one: the timeline, not the moment of sending, decides.
+ * Which recognition language is in force at each position of a segment's timeline, as spans that each
+ * begin at a followed AudioHook `update` (from the position right after the last sample written). Every
+ * underlying Transcribe stream carries the audio of one span: it is opened in the span of its first chunk
+ * and ended before a chunk of another span, so Transcribe finalizes what was said up to the update, even
+ * when the update names the language already in force (Genesys' reference transcription server also ends
+ * the utterance in progress at every update). Audio re-sent after a lost stream keeps the span of its own
+ * position, not the latest one: the timeline, not the moment of sending, decides.
  */
 
 /** One switch: from `from` (timeline samples, inclusive) on, `language` is in force. */
 interface LanguageSpan {
   readonly from: number;
   language: string;
+}
+
+/** A span of the timeline: its language, and its index (spans are never renumbered). */
+export interface SpanRef {
+  readonly span: number;
+  readonly language: string;
 }
 
 /** The languages of one segment's timeline, as a list of switch points in position order. */
@@ -22,9 +30,10 @@ export class LanguageTimeline {
     this.#spans = [{ from: Number.NEGATIVE_INFINITY, language: initial }];
   }
 
-  /** The language of the latest switch (what new audio is recognised in). */
-  get latest(): string {
-    return (this.#spans[this.#spans.length - 1] as LanguageSpan).language;
+  /** The latest span (what new audio is recognised in). */
+  get latest(): SpanRef {
+    const span = this.#spans.length - 1;
+    return { span, language: (this.#spans[span] as LanguageSpan).language };
   }
 
   /** The position right after the last sample written, or `undefined` before any audio. */
@@ -38,32 +47,25 @@ export class LanguageTimeline {
   }
 
   /**
-   * Records that `language` is in force from the position right after the last sample written on (from
-   * the start when nothing was written yet). Returns the language it replaces, or `undefined` when nothing
-   * changed (it is already the latest).
+   * Starts a span in `language` at the position right after the last sample written (from the start when
+   * nothing was written yet). With no audio written since the latest span began, that span takes the
+   * language instead (no empty span). Returns the language in force before.
    */
-  switchTo(language: string): string | undefined {
-    const replaced = this.latest;
-    if (language === replaced) return undefined;
-    const position = this.#writtenEnd ?? Number.NEGATIVE_INFINITY;
+  switchTo(language: string): string {
     const last = this.#spans[this.#spans.length - 1] as LanguageSpan;
-    if (position > last.from) {
-      this.#spans.push({ from: position, language });
-      return replaced;
-    }
-    // No audio since the previous switch: it is replaced (and vanishes when it returns to the language before).
-    const before = this.#spans[this.#spans.length - 2];
-    if (before !== undefined && before.language === language) this.#spans.pop();
+    const replaced = last.language;
+    const position = this.#writtenEnd ?? Number.NEGATIVE_INFINITY;
+    if (position > last.from) this.#spans.push({ from: position, language });
     else last.language = language;
     return replaced;
   }
 
-  /** The language in force at `position`. */
-  at(position: number): string {
+  /** The span in force at `position`. */
+  at(position: number): SpanRef {
     for (let i = this.#spans.length - 1; i > 0; i--) {
       const span = this.#spans[i] as LanguageSpan;
-      if (position >= span.from) return span.language;
+      if (position >= span.from) return { span: i, language: span.language };
     }
-    return (this.#spans[0] as LanguageSpan).language;
+    return { span: 0, language: (this.#spans[0] as LanguageSpan).language };
   }
 }

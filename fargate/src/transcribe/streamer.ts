@@ -44,7 +44,7 @@ import { type AudioChunk, AudioQueue } from './audio-queue';
 import { classifyFailure, type FailureKind, type RetryDecision, StreamRetries } from './backoff';
 import { ChunkBuilder } from './chunker';
 import { TranscribeAdapterError } from './errors';
-import { LanguageTimeline } from './language-timeline';
+import { LanguageTimeline, type SpanRef } from './language-timeline';
 import { LoopSignal } from './loop-signal';
 import { ResendLedger } from './resend-ledger';
 import { readResultStream, SegmentResults } from './segment-results';
@@ -187,10 +187,11 @@ export class SegmentStreamer {
   /**
    * Recognises the audio written from now on in `language` (canonical Transcribe code): the pending chunk
    * is cut here and the stream ends once it has sent the audio before, so Transcribe finalizes what was
-   * said so far; the next stream opens in `language`. No-op for the language in force, or once ending.
+   * said so far; the next stream opens in `language`. The language in force splits the same way (as
+   * Genesys' reference server does at every update). Ignored once ending.
    */
   switchLanguage(language: string): void {
-    if (this.#ending || this.#state === 'failed' || language === this.#languages.latest) return;
+    if (this.#ending || this.#state === 'failed') return;
     this.#chunker.flush();
     const from = this.#languages.switchTo(language);
     this.#tally.counters.languageSwitches++;
@@ -238,7 +239,7 @@ export class SegmentStreamer {
         let chunk = this.#queue.poll();
         if (chunk === undefined) {
           // After a language switch, all audio of this stream's language is sent: end now (finalized sooner).
-          if (this.#languages.latest !== stream.language) stream.endRequested ??= 'language';
+          if (this.#languages.latest.span !== stream.span) stream.endRequested ??= 'language';
           if (this.#ending || stream.endRequested !== undefined) {
             stream.inputDone = true;
             return;
@@ -250,7 +251,7 @@ export class SegmentStreamer {
           this.#queue.requeue([chunk]);
           return;
         }
-        if (this.#languages.at(chunk.position) !== stream.language) {
+        if (this.#languages.at(chunk.position).span !== stream.span) {
           // Like a rotation: Transcribe finalizes what it has, the loop opens the next stream in this language.
           this.#queue.requeue([chunk]);
           endInput(stream, 'language');
@@ -362,8 +363,8 @@ export class SegmentStreamer {
     return Math.round(this.#queue.queuedSamples / SAMPLES_PER_MS);
   }
 
-  /** The language of the next chunk to send (the loop opens a stream only when one is queued). */
-  #nextLanguage(): string {
+  /** The language span of the next chunk to send (the loop opens a stream only when one is queued). */
+  #nextSpan(): SpanRef {
     const head = this.#queue.poll();
     if (head === undefined) return this.#languages.latest;
     this.#queue.requeue([head]);
@@ -371,7 +372,7 @@ export class SegmentStreamer {
   }
 
   async #runStream(): Promise<StreamRun> {
-    const stream = newUnderlyingStream(this.#newSessionId(), this.#nextLanguage(), this.#clock.monotonic());
+    const stream = newUnderlyingStream(this.#newSessionId(), this.#nextSpan(), this.#clock.monotonic());
     this.#current = stream;
     this.#state = 'streaming';
     this.#tally.counters.streamsOpened++;

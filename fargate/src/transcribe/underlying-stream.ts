@@ -4,6 +4,7 @@
  * streamer's loop so the loop reads as decisions over this small record.
  */
 import { AnchorMap } from '../../../core/audio/timeline';
+import type { SpanRef } from './language-timeline';
 
 /** Why the streamer ended a stream's input on purpose. */
 export type EndReason = 'idle' | 'rotation' | 'language';
@@ -14,7 +15,9 @@ export interface UnderlyingStream {
   readonly anchors: AnchorMap;
   readonly abort: AbortController;
   readonly openedAt: number;
-  /** The recognition language: the one in force at the position of its first chunk. */
+  /** The language span of its audio: the one in force at the position of its first chunk (language-timeline.ts). */
+  readonly span: number;
+  /** The recognition language: that span's. */
   readonly language: string;
   /** Set to end the input gracefully (idle, rotation, a language switch). */
   endRequested: EndReason | undefined;
@@ -35,13 +38,14 @@ export interface StreamRun {
 }
 
 /** A stream about to be opened, at monotonic time `openedAt`. */
-export function newUnderlyingStream(sessionId: string, language: string, openedAt: number): UnderlyingStream {
+export function newUnderlyingStream(sessionId: string, span: SpanRef, openedAt: number): UnderlyingStream {
   return {
     sessionId,
     anchors: new AnchorMap(),
     abort: new AbortController(),
     openedAt,
-    language,
+    span: span.span,
+    language: span.language,
     endRequested: undefined,
     inputDone: false,
     dead: false,

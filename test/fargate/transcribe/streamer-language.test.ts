@@ -140,16 +140,33 @@ describe('SegmentStreamer language switch', () => {
     expect(valuesOf(after.samples(2))).toEqual([new Set([AFTER.customer]), new Set([AFTER.agent])]);
   });
 
-  it('changes nothing for the language already in force', async () => {
+  it('splits at an update to the language already in force too, as the reference server does', async () => {
     const { client, logger, streamer, feed } = setup();
     feed(0, SEC, BEFORE);
+    await until(() => client.streams[0]?.bytes === SEC * BYTES_PER_SAMPLE);
     streamer.switchLanguage('en-US');
-    feed(SEC, 2 * SEC, BEFORE);
-    await until(() => client.streams[0]?.bytes === 2 * SEC * BYTES_PER_SAMPLE);
+    feed(SEC, 2 * SEC, AFTER);
+    await until(() => client.streams[1]?.bytes === SEC * BYTES_PER_SAMPLE, 5_000, 'the stream after the update');
     await streamer.end();
-    expect(client.streams).toHaveLength(1);
-    expect(streamer.stats().languageSwitches).toBe(0);
-    expect(logger.find(/AudioHook language update/)).toHaveLength(0);
+    expect(client.streams).toHaveLength(2);
+    expect(client.streams.map((st) => st.input.LanguageCode)).toEqual(['en-US', 'en-US']);
+    // The first stream ended exactly at the update, the second took only what followed.
+    expect(valuesOf(client.stream(0).samples(2))).toEqual([new Set([BEFORE.customer]), new Set([BEFORE.agent])]);
+    expect(valuesOf(client.stream(1).samples(2))).toEqual([new Set([AFTER.customer]), new Set([AFTER.agent])]);
+    expect(streamer.stats().languageSwitches).toBe(1);
+    expect(logger.find(/AudioHook language update/)).toHaveLength(1);
+  });
+
+  it('opens no empty stream for updates made before any audio since the last one', async () => {
+    const { client, streamer, feed } = setup();
+    feed(0, SEC, BEFORE);
+    await until(() => client.streams[0]?.bytes === SEC * BYTES_PER_SAMPLE);
+    streamer.switchLanguage('es-US');
+    streamer.switchLanguage('fr-CA');
+    feed(SEC, 2 * SEC, AFTER);
+    await until(() => client.streams[1]?.bytes === SEC * BYTES_PER_SAMPLE, 5_000, 'the stream after the updates');
+    await streamer.end();
+    expect(client.streams.map((st) => st.input.LanguageCode)).toEqual(['en-US', 'fr-CA']);
   });
 
   it('applies a switch made while idle to the next stream', async () => {
