@@ -1,31 +1,13 @@
-/**
- * Full flows through the local stack (`npm start`) only: real processes, real sockets, real recognition.
- * One stack serves every flow in order (a stack takes 10–30 s to start on a 2-core machine), with a
- * webhook receiver configured through the stack's WEBHOOK_* environment. The gateway SIGTERM flow ends
- * that stack (the local stack stops everything when a component exits), so it comes last but one; the
- * stack is then restarted on the same data directory, which also shows state surviving a restart, and
- * the nightly export runs against it.
- *
- * Calls are played at real time (speed 1): the local recognizer decodes about as fast as the audio on a
- * busy 2-core machine, and the gateway's stop waits for its finals. REST control changes are placed by
- * wall time (callClock) at least 1.5 s away from any speech; the exact timeline positions of pauses and
- * holds are then read from what the simulated client actually sent.
- * Thresholds: see flow-support.ts.
- */
-import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { gunzipSync } from 'node:zlib';
-import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../../core/audio/roles';
 import { verifySignature } from '../../core/delivery/signature';
-import type { UtteranceFeedRow } from '../../core/feeds/feed-row';
-import { LOCAL_S3_CREDENTIALS } from '../../local/s3';
 import { pocketsphinxAvailable } from '../../local/transcribe/pocketsphinx';
 import { wordErrorRate } from '../../local/transcribe/wer';
+import { exportedRows } from './feed-support';
 import {
   type ApiMessage,
   awaitPushes,
@@ -58,7 +40,7 @@ import {
 import { eventually, type LocalStack, type Subscriber, startLocalStack } from './harness';
 import { startWebhookReceiver, type WebhookDelivery, type WebhookReceiver } from './webhook-receiver';
 
-const ROOT = join(import.meta.dirname, '..', '..');
+const _ROOT = join(import.meta.dirname, '..', '..');
 const greeting = loadFixture('greeting');
 const orderStatus = loadFixture('order-status');
 const pin = loadFixture('pin');
@@ -586,9 +568,6 @@ describe('end to end through the local stack (npm start)', { timeout: 90_000 }, 
   });
 
   it("exports the day's calls to the local S3 feed: one row per stored utterance", async () => {
-    const s3 = stack.endpoints.s3;
-    expect(s3, 'endpoints.json s3').toBeDefined();
-    const { endpoint, bucket } = s3 as { endpoint: string; bucket: string };
     const stored = new Map<string, ApiMessage & { conversationId: string }>();
     for (const c of conversations) {
       for (const m of await messagesOf(stack, c)) stored.set(m.messageId, { ...m, conversationId: c });
@@ -597,34 +576,7 @@ describe('end to end through the local stack (npm start)', { timeout: 90_000 }, 
     expect(stored.size).toBeGreaterThan(0);
     // Rows are partitioned by the day each utterance was stored (a run across midnight spans two).
     const days = [...new Set([...stored.values()].map((m) => m.createdTimestamp.slice(0, 10)))];
-    const client = new S3Client({
-      endpoint,
-      region: 'us-east-1',
-      forcePathStyle: true,
-      credentials: LOCAL_S3_CREDENTIALS,
-    });
-    const rows: UtteranceFeedRow[] = [];
-    try {
-      for (const day of days) {
-        const out = await runExport(day);
-        expect(out.code, out.output).toBe(0);
-        const listed = await client.send(
-          new ListObjectsV2Command({ Bucket: bucket, Prefix: `feeds/utterances/version=1/format=jsonl/dt=${day}/` }),
-        );
-        const keys = (listed.Contents ?? []).map((o) => o.Key as string).filter((k) => k.endsWith('.jsonl.gz'));
-        expect(keys.length, out.output).toBeGreaterThan(0);
-        for (const key of keys) {
-          const obj = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
-          const text = gunzipSync(
-            Buffer.from(await (obj.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray()),
-          ).toString('utf8');
-          for (const line of text.split('\n')) if (line !== '') rows.push(JSON.parse(line) as UtteranceFeedRow);
-        }
-        expect(out.output).toContain(`exported ${day}: ${rows.filter((r) => r.dt === day).length} rows`);
-      }
-    } finally {
-      client.destroy();
-    }
+    const rows = await exportedRows(stack, days);
     // Exactly the stored utterances of this run's calls, once each, with what the API serves.
     expect(rows.map((r) => r.message_id).sort()).toEqual([...stored.keys()].sort());
     for (const r of rows) {
@@ -640,22 +592,3 @@ describe('end to end through the local stack (npm start)', { timeout: 90_000 }, 
     expect(new Set(rows.map((r) => r.event_uuid)).size).toBe(rows.length);
   });
 });
-
-/** `npm run export -- --day <day>` against the running stack (found through its endpoints.json). */
-function runExport(day: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((resolve) => {
-    const child = spawn('npm', ['run', '--silent', 'export', '--', '--day', day], {
-      cwd: ROOT,
-      env: { ...process.env, LOCAL_DATA_DIR: stack.dataDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout?.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.stderr?.on('data', (d: Buffer) => {
-      output += d.toString();
-    });
-    child.once('exit', (code) => resolve({ code, output }));
-  });
-}

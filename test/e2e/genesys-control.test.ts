@@ -4,7 +4,7 @@
  * call that nobody called start-streaming for. Its utterances reach the messages API and a WebSocket
  * subscriber, the session itself receives them as `transcript` events before `closed`, and once the call
  * is over the status route says transcription is off; the subscriber got live partials before each
- * final. A language `update` in the middle of a turn splits it there, and what follows is recognised in
+ * final; the webhook got every utterance and the nightly export puts them in the day's feed. A language `update` in the middle of a turn splits it there, and what follows is recognised in
  * the new language (the local endpoint reports the language it was asked for). Real recognition
  * (pocketsphinx, the recognizer the other flows use), calls played at real time.
  */
@@ -16,6 +16,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { runSimulatedSession } from '../../local/simulator/client';
 import { durationSeconds } from '../../local/simulator/transcript-checks';
 import { pocketsphinxAvailable } from '../../local/transcribe/pocketsphinx';
+import { exportedRows } from './feed-support';
 import {
   awaitPushes,
   buildCall,
@@ -27,21 +28,27 @@ import {
   messagesOf,
 } from './flow-support';
 import { eventually, type LocalStack, type Subscriber, startLocalStack } from './harness';
+import { startWebhookReceiver, type WebhookReceiver } from './webhook-receiver';
 
 const greeting = loadFixture('greeting');
 const orderStatus = loadFixture('order-status');
 
 let dataDir: string;
 let stack: LocalStack;
+let receiver: WebhookReceiver;
+/** The connector call's conversation, for the feed export at the end. */
+let connectorCall: string | undefined;
 
 beforeAll(async () => {
   expect(pocketsphinxAvailable(), 'pocketsphinx_continuous is required (npm run bootstrap installs it)').toBe(true);
   dataDir = mkdtempSync(join(tmpdir(), 'ahx-e2e-genesys-'));
-  stack = await startLocalStack({ name: 'genesys-control', dataDir });
+  receiver = await startWebhookReceiver();
+  stack = await startLocalStack({ name: 'genesys-control', dataDir, env: { WEBHOOK_URL: receiver.url } });
 }, 120_000);
 
 afterAll(async () => {
   await stack?.stop();
+  await receiver?.close();
   if (dataDir) rmSync(dataDir, { recursive: true, force: true });
 }, 60_000);
 
@@ -67,8 +74,9 @@ describe('a genesys-controlled Transcription Connector key (npm start)', { timeo
     expect(stack.log()).toContain(gw.connectorApiKey as string);
   });
 
-  it('transcribes a call with no API call: messages API, WebSocket, transcript events before closed, then off', async () => {
+  it('transcribes a call with no API call: messages API, webhook, WebSocket with partials, transcript events before closed, then off', async () => {
     const guid = randomUUID();
+    connectorCall = guid;
     const customerParticipant = randomUUID();
     const lines: CallLine[] = [
       { role: 'agent', fixture: greeting, atMs: 300 },
@@ -112,6 +120,15 @@ describe('a genesys-controlled Transcription Connector key (npm start)', { timeo
     for (const line of lines) expectLineTranscribed(heard, line);
     expectMessagesMatch(messages, heard);
     for (const u of heard) expect(u.externalId).toBe(u.role === 'customer' ? customerParticipant : 'genesys-agent');
+    // The webhook received each stored utterance under its id.
+    const delivered = () =>
+      new Set(
+        receiver.deliveries
+          .filter((d) => d.status === 200 && JSON.parse(d.body).externalConversationId === guid)
+          .map((d) => String(d.headers['idempotency-key'])),
+      );
+    await eventually(() => delivered().size >= heard.length, 15_000, 'the webhook deliveries');
+    expect(delivered()).toEqual(new Set(heard.map((u) => u.utteranceId)));
 
     // The stored utterances went back over AudioHook before `closed` (the call ends with seconds of
     // silence, more than the recognizer needs to finalize), final, under their stored ids and texts.
@@ -135,6 +152,16 @@ describe('a genesys-controlled Transcription Connector key (npm start)', { timeo
       // Every partial came before its own final: none arrived after it.
       expect(pushed.indexOf(p), `partial of ${id} before its final`).toBeLessThan(arrival('transcript', id));
     }
+  });
+
+  it("puts the connector call in the day's feed: one row per stored utterance", async () => {
+    expect(connectorCall, 'the connector call ran first').toBeDefined();
+    const messages = await messagesOf(stack, connectorCall as string);
+    expect(messages.length).toBeGreaterThan(0);
+    const days = [...new Set(messages.map((m) => m.createdTimestamp.slice(0, 10)))];
+    const rows = (await exportedRows(stack, days)).filter((r) => r.external_conversation_id === connectorCall);
+    expect(rows.map((r) => r.message_id).sort()).toEqual(messages.map((m) => m.messageId).sort());
+    for (const r of rows) expect(r.utterance).toBe(messages.find((m) => m.messageId === r.message_id)?.text);
   });
 
   it('acts on a language update: the utterance is split where it came and the rest is recognised in the new language', async () => {
