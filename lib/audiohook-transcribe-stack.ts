@@ -109,6 +109,8 @@ export class AudiohookTranscribeStack extends Stack {
       logRetentionDays: logRetention,
       metricsNamespace: c.metricsNamespace,
       supportedLanguages: c.transcription.languages,
+      defaultLanguage: c.transcription.defaultLanguage,
+      redaction: c.transcription.redaction,
       logLevel: c.gateway.logLevel,
     });
 

@@ -11,6 +11,7 @@ import { ROUTES, type RouteSpec } from '../contract/routes';
 import type { ControlApiProps } from './control-api';
 import { EXPORT_REQUESTS_PREFIX, FEED_ROOT_PREFIX } from './feed-export';
 import { HouseFunction } from './house-function';
+import { startDefaultsEnvironment } from './start-defaults';
 import { logicalIdOf } from './store';
 
 /**
@@ -61,9 +62,7 @@ export function createRouteFunctions(
     ...observabilityEnv,
     CONVERSATIONS_TABLE: props.conversationsTable.tableName,
     UTTERANCES_TABLE: props.utterancesTable.tableName,
-    SUPPORTED_LANGUAGES: props.supportedLanguages.join(','),
-    DEFAULT_LANGUAGE: props.defaultLanguage,
-    REDACTION_ENABLED: String(props.redaction),
+    ...startDefaultsEnvironment(props),
     RETENTION_DAYS: String(props.retentionDays),
     STOP_WAIT_MS: String(props.stopWaitMs),
   } satisfies EnvironmentOf<typeof API_ENV>;

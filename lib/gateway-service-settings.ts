@@ -1,8 +1,11 @@
 /**
  * The gateway service's fixed settings, shared by the construct, its tests and the gateway's own defaults:
  * port and health route, metric names, the recordings prefix and spool mount, the target group's and the
- * container's health checks, the TLS policy, and the task-storage sizing of the recordings spool.
+ * container's health checks, the TLS policy, the task-storage sizing of the recordings spool, and the
+ * deployment's start defaults in the container's environment.
  */
+import { Duration } from 'aws-cdk-lib';
+import type * as ecs from 'aws-cdk-lib/aws-ecs';
 import * as elbv2 from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { GATEWAY_METRIC_NAMES, GATEWAY_METRICS_SERVICE } from '../contract/metrics';
 
@@ -45,6 +48,22 @@ export const TARGET_HEALTH_CHECK = {
  * for that long has lost its calls already (Genesys pings every 5 s and gives up on a silent server).
  */
 export const CONTAINER_HEALTH_CHECK = { intervalSec: 30, timeoutSec: 10, retries: 5, startPeriodSec: 60 } as const;
+
+/** The container's health check ({@link CONTAINER_HEALTH_CHECK}) as ECS takes it. */
+export function containerHealthCheck(): ecs.HealthCheck {
+  return {
+    command: [
+      'CMD',
+      'node',
+      '-e',
+      `fetch('http://127.0.0.1:${GATEWAY_PORT}${HEALTH_CHECK_PATH}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`,
+    ],
+    interval: Duration.seconds(CONTAINER_HEALTH_CHECK.intervalSec),
+    timeout: Duration.seconds(CONTAINER_HEALTH_CHECK.timeoutSec),
+    retries: CONTAINER_HEALTH_CHECK.retries,
+    startPeriod: Duration.seconds(CONTAINER_HEALTH_CHECK.startPeriodSec),
+  };
+}
 /** ECS ignores load balancer health for this long after a task starts (it needs ~1 minute to pass twice). */
 export const HEALTH_CHECK_GRACE_PERIOD_SEC = 120;
 /** `SELF_DRAIN_CHECK_SEC`: how often a task asks ECS whether it should leave the rotation. */

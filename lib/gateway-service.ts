@@ -43,7 +43,7 @@ import type { EnvironmentOf, GATEWAY_ENV } from '../contract/env-names';
 import * as permissions from './gateway-service-permissions';
 import {
   ACTIVE_SESSIONS_METRIC,
-  CONTAINER_HEALTH_CHECK,
+  containerHealthCheck,
   GATEWAY_NOFILE_LIMIT,
   GATEWAY_PORT,
   GATEWAY_TLS_POLICY,
@@ -56,6 +56,7 @@ import {
 } from './gateway-service-settings';
 import { PROJECT_ROOT } from './house-function';
 import { gatewayMetricsService } from './metrics-scope';
+import { type StartDefaults, startDefaultsEnvironment } from './start-defaults';
 
 export {
   ACTIVE_SESSIONS_METRIC,
@@ -78,7 +79,7 @@ export {
 export { gatewayMetricsService };
 
 /** Props of {@link GatewayService}. */
-export interface GatewayServiceProps {
+export interface GatewayServiceProps extends StartDefaults {
   readonly vpc: ec2.IVpc;
   /** Host name Genesys connects to, e.g. `audiohook.example.com`. */
   readonly domainName: string;
@@ -119,7 +120,6 @@ export interface GatewayServiceProps {
   readonly logRetentionDays: logs.RetentionDays;
   /** CloudWatch namespace of the gateway's custom metrics. */
   readonly metricsNamespace: string;
-  readonly supportedLanguages: readonly string[];
   readonly logLevel: string;
 }
 
@@ -230,18 +230,7 @@ export class GatewayService extends Construct {
       readonlyRootFilesystem: true,
       stopTimeout: Duration.seconds(props.stopTimeoutSec),
       ulimits: [{ name: ecs.UlimitName.NOFILE, softLimit: GATEWAY_NOFILE_LIMIT, hardLimit: GATEWAY_NOFILE_LIMIT }],
-      healthCheck: {
-        command: [
-          'CMD',
-          'node',
-          '-e',
-          `fetch('http://127.0.0.1:${GATEWAY_PORT}${HEALTH_CHECK_PATH}').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))`,
-        ],
-        interval: Duration.seconds(CONTAINER_HEALTH_CHECK.intervalSec),
-        timeout: Duration.seconds(CONTAINER_HEALTH_CHECK.timeoutSec),
-        retries: CONTAINER_HEALTH_CHECK.retries,
-        startPeriod: Duration.seconds(CONTAINER_HEALTH_CHECK.startPeriodSec),
-      },
+      healthCheck: containerHealthCheck(),
       environment: {
         PORT: String(GATEWAY_PORT),
         AUDIOHOOK_PATHS: props.audiohookPaths.join(','),
@@ -250,7 +239,8 @@ export class GatewayService extends Construct {
         AUDIOHOOK_EXPECTED_AUTHORITY: props.domainName,
         MAX_SESSIONS: String(props.maxSessionsPerTask),
         DRAIN_TIMEOUT_SEC: String(props.drainTimeoutSec),
-        SUPPORTED_LANGUAGES: props.supportedLanguages.join(','),
+        // The start Lambda gets the same values: `genesys` sessions start like API starts (docs/genesys.md §0).
+        ...startDefaultsEnvironment(props),
         LOG_LEVEL: props.logLevel,
         AWS_REGION: Stack.of(this).region,
         CONVERSATIONS_TABLE: props.conversationsTable.tableName,

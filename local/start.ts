@@ -298,6 +298,8 @@ async function main(): Promise<void> {
         ADMIN_PORT: String(cfg.adminPort),
         AUDIOHOOK_PATHS: cfg.audiohookPath,
         AUDIOHOOK_API_KEYS: audiohookKeysJson(creds),
+        // No SUPPORTED_LANGUAGES, DEFAULT_LANGUAGE or REDACTION_ENABLED, as for the API above: both use the same
+        // defaults, so `genesys`-controlled sessions start like API starts (docs/genesys.md §0).
         CONVERSATIONS_TABLE: tables.conversations,
         UTTERANCES_TABLE: tables.utterances,
         DYNAMODB_ENDPOINT: dynamoDbEndpoint,

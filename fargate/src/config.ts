@@ -4,20 +4,14 @@
  * the variable and how to fix it. Secret values are never echoed back.
  */
 import { z } from 'zod';
-import {
-  cloudWatchNamespace,
-  commaList,
-  endpoint,
-  integer,
-  languageList,
-  problemsOf,
-  tableName,
-} from '../../contract/env';
+import { cloudWatchNamespace, commaList, endpoint, integer, problemsOf, tableName } from '../../contract/env';
 import { type EnvSchemaOf, GATEWAY_ENV } from '../../contract/env-names';
+import type { StartPolicy } from '../../core/api/start-stop-rules';
 import { DEFAULT_OPEN_TIMEOUT_MS } from '../../core/audiohook/session-open-deadline';
 import { ApiKeyStore } from '../../core/auth/api-keys';
 import { ConfigError } from '../../core/config-error';
 import { type PartialsConfig, partialsConfigOf, partialsConfigProblem } from './realtime/partials-config';
+import { startPolicyConfig, startPolicyShape } from './start-policy-config';
 import { DEFAULT_SOURCE_LIMITS, type SourceLimitsConfig } from './upgrade-guard';
 
 /** Where the AudioHook API keys come from. */
@@ -97,6 +91,11 @@ export interface GatewayConfig {
   wavDir: string;
   /** `SUPPORTED_LANGUAGES` (BCP-47 tags) announced in `opened`. @default ['en-US', 'es-US'] */
   supportedLanguages: string[];
+  /**
+   * The start policy of `genesys`-controlled sessions (docs/genesys.md §0): `SUPPORTED_LANGUAGES`, `DEFAULT_LANGUAGE`
+   * (@default 'en-US', else the first supported) and `REDACTION_ENABLED` (@default true), as the start Lambda reads them.
+   */
+  startPolicy: StartPolicy;
   /** `MAX_SESSIONS` per task; upgrades beyond it get 503 + Retry-After. @default 1000 */
   maxSessions: number;
   /**
@@ -223,7 +222,7 @@ const schema = z.object({
     .optional(),
   AUDIO_SINK: z.enum(['null', 'wav'], { message: 'AUDIO_SINK must be "null" or "wav"' }).default('null'),
   WAV_DIR: z.string().default('.local/recordings'),
-  SUPPORTED_LANGUAGES: languageList('SUPPORTED_LANGUAGES').default(['en-US', 'es-US']),
+  ...startPolicyShape,
   MAX_SESSIONS: integer('MAX_SESSIONS', 1, 100_000).default(1000),
   DRAIN_TIMEOUT_SEC: integer('DRAIN_TIMEOUT_SEC', 0, 86_400).default(7200),
   // Below Genesys's 10 s close timeout, with room for the answer to travel.
@@ -356,7 +355,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
   }
   const partialsProblem = partialsConfigProblem(input, tables === 2);
   if (partialsProblem !== undefined) problems.push(partialsProblem);
-  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems, 'gateway configuration');
+  const startPolicy = startPolicyConfig(input);
+  if (!startPolicy.ok) problems.push(...startPolicy.problems);
+  if (problems.length > 0 || !parsed.success || !startPolicy.ok)
+    throw new ConfigError(problems, 'gateway configuration');
   const e = parsed.data;
   const selfDrainMissing =
     e.SELF_DRAIN_ENABLED === 'true'
@@ -403,6 +405,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig 
     audioSink: e.AUDIO_SINK,
     wavDir: e.WAV_DIR,
     supportedLanguages: e.SUPPORTED_LANGUAGES,
+    startPolicy: startPolicy.policy,
     maxSessions: e.MAX_SESSIONS,
     drainTimeoutSec: e.DRAIN_TIMEOUT_SEC,
     closeFlushBudgetMs: e.CLOSE_FLUSH_BUDGET_MS,

@@ -24,7 +24,6 @@ import { describeError } from '../../core/errors';
 import { systemClock, systemTimers } from '../../core/ports';
 import { type AdminServer, createAdminServer } from './admin';
 import { type GatewayConfig, loadConfig } from './config';
-import { DEFAULT_GENESYS_START_POLICY } from './control/genesys-control';
 import { createPipeline, type Pipeline } from './control/pipeline';
 import { createGateway } from './gateway';
 import { createLogger, type GatewayLogger } from './logger';
@@ -154,18 +153,9 @@ async function main(): Promise<void> {
 
   let pipeline: Pipeline | undefined;
   if (config.transcription) {
-    // Start parameters of `genesys`-controlled sessions (docs/genesys.md §0): the task's languages, the
-    // start Lambda's default language when it is one of them, and its redaction default.
-    const languages = config.supportedLanguages;
-    const genesysPolicy = {
-      ...DEFAULT_GENESYS_START_POLICY,
-      supportedLanguages: languages,
-      defaultLanguage: languages.includes(DEFAULT_GENESYS_START_POLICY.defaultLanguage)
-        ? DEFAULT_GENESYS_START_POLICY.defaultLanguage
-        : (languages[0] ?? DEFAULT_GENESYS_START_POLICY.defaultLanguage),
-    };
     pipeline = createPipeline(
-      { ...config.transcription, taskId: taskId as string, genesysPolicy },
+      // `genesys`-controlled sessions start with the deployment's start policy (docs/genesys.md §0).
+      { ...config.transcription, taskId: taskId as string, genesysPolicy: config.startPolicy },
       {
         clock: systemClock,
         timers: systemTimers,

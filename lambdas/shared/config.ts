@@ -19,6 +19,7 @@ import {
   url,
 } from '../../contract/env';
 import type { API_ENV, AUTHORIZER_ENV, EnvSchemaOf, LAMBDA_OBSERVABILITY_ENV } from '../../contract/env-names';
+import { supportedDefaultLanguage } from '../../core/api/default-language';
 import { ConfigError } from '../../core/config-error';
 
 /** Powertools log levels. */
@@ -270,22 +271,15 @@ export function loadConfig(env: Env = process.env): ApiConfig {
     ...(v.PAGE_TOKEN_SECRET !== undefined && v.PAGE_TOKEN_SECRET_ID !== undefined ? [PAGE_TOKEN_KEY_BOTH_SET] : []),
   ];
   if (keyProblems.length > 0) throw new ConfigError(keyProblems, API_CONFIG_SUBJECT);
-  const defaultLanguage = v.SUPPORTED_LANGUAGES.find((l) => l.toLowerCase() === v.DEFAULT_LANGUAGE.toLowerCase());
-  if (defaultLanguage === undefined) {
-    throw new ConfigError(
-      [
-        `DEFAULT_LANGUAGE '${v.DEFAULT_LANGUAGE}' must be one of SUPPORTED_LANGUAGES (${v.SUPPORTED_LANGUAGES.join(', ')})`,
-      ],
-      API_CONFIG_SUBJECT,
-    );
-  }
+  const defaultLanguage = supportedDefaultLanguage(v.DEFAULT_LANGUAGE, v.SUPPORTED_LANGUAGES);
+  if (!defaultLanguage.ok) throw new ConfigError([defaultLanguage.problem], API_CONFIG_SUBJECT);
   return {
     ...observability(v),
     conversationsTable: v.CONVERSATIONS_TABLE,
     utterancesTable: v.UTTERANCES_TABLE,
     ...(v.DYNAMODB_ENDPOINT !== undefined && { dynamoDbEndpoint: v.DYNAMODB_ENDPOINT }),
     supportedLanguages: v.SUPPORTED_LANGUAGES,
-    defaultLanguage,
+    defaultLanguage: defaultLanguage.language,
     redactionEnabled: v.REDACTION_ENABLED,
     stopWaitMs: v.STOP_WAIT_MS,
     stopPollMs: v.STOP_POLL_MS,

@@ -29,9 +29,9 @@ import type { ControlContext } from './controller-ports';
 import type { LocalSession } from './local-session';
 
 /**
- * The deployment's start policy as the gateway applies it to `genesys` sessions. Mirrors the start
- * Lambda's defaults (`SUPPORTED_LANGUAGES`, `DEFAULT_LANGUAGE`, `REDACTION_ENABLED`) until the gateway's
- * configuration passes its own.
+ * The start policy of `genesys` sessions when the pipeline is given none (tests, embedders): the defaults of
+ * `SUPPORTED_LANGUAGES`, `DEFAULT_LANGUAGE` and `REDACTION_ENABLED`. The gateway itself passes the
+ * deployment's policy from its configuration (fargate/src/start-policy-config.ts).
  */
 export const DEFAULT_GENESYS_START_POLICY: StartPolicy = {
   supportedLanguages: ['en-US', 'es-US'],
