@@ -2,7 +2,8 @@
  * `npm start`: the embedded local stack. Runs every component that exists as its own process on
  * loopback, with one log stream prefixed per component, a readiness banner, `.local/endpoints.json`
  * for scripts and tests, state under `.local/` across restarts (`--fresh` wipes it), and a clean
- * shutdown on Ctrl-C (children get SIGTERM, then SIGKILL after a grace period: no orphans).
+ * shutdown on Ctrl-C (children get SIGTERM, then SIGKILL after a grace period: no orphans), also when
+ * the process that started it exits without a signal (local/parent-watch.ts).
  *
  * Components are started through their real entry points (the gateway's composition root is
  * fargate/src/main.ts) with local configuration: nothing here re-implements a business rule.
@@ -19,6 +20,7 @@ import { audiohookKeysJson, credentialSetJson, type LocalCredentials, localCrede
 import { formatLogLine } from './log-format';
 import { urlHost } from './loopback';
 import { MANAGEMENT_SECRET_ENV, managementEndpoint, newManagementSecret } from './management-secret';
+import { watchParent } from './parent-watch';
 import { makePrivateDir, PRIVATE_UMASK } from './private-files';
 import { LOCAL_S3_CREDENTIALS, type LocalS3, startLocalS3 } from './s3';
 import { createScriptedRecognizer, type RecognizerFactory } from './transcribe/recognizer';
@@ -118,6 +120,7 @@ async function main(): Promise<void> {
   const shutdown = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    parentWatch.stop();
     process.stdout.write('\nstopping the local stack…\n');
     await stopAll(components);
     await transcribe?.close();
@@ -127,6 +130,16 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void shutdown(0));
   process.on('SIGTERM', () => void shutdown(0));
+  // A parent that dies without signalling (a crashed harness, kill -9) must not leave the stack running.
+  const parentWatch = watchParent({
+    onGone: (reason) => {
+      process.stderr.write(`the process that started the local stack has exited: stopping (${reason})\n`);
+      void shutdown(0);
+    },
+  });
+  // A gone parent usually takes the read end of our stdout/stderr with it: a failed write stops the stack
+  // in order instead of crashing this process past its children.
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => void shutdown(0));
   // Rewrites endpoints.json (new pids) once the stack is ready; set below.
   let onRestart: (() => void) | undefined;
   const watch = (comp: Component) => {

@@ -8,8 +8,9 @@
  * The process tree is read from /proc (Linux, like CI): every descendant seen while the stack ran is
  * remembered with its start time, so a pid reused by an unrelated process is never mistaken for an orphan.
  */
+
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -24,6 +25,7 @@ import {
   type LocalTranscribeStats,
   STATS_PATH,
 } from '../../local/transcribe/server';
+import { descendants, type ProcInfo, stillAlive } from '../helpers/proc-tree';
 
 const ROOT = join(import.meta.dirname, '..', '..');
 const TSX = join(ROOT, 'node_modules', '.bin', 'tsx');
@@ -175,63 +177,6 @@ export async function eventually(
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, POLL_MS));
   }
-}
-
-interface ProcInfo {
-  ppid: number;
-  /** Start time in clock ticks since boot: with the pid, a process identity that survives pid reuse. */
-  start: string;
-  comm: string;
-}
-
-function readProc(pid: number): ProcInfo | undefined {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    // `comm` is in parentheses and may itself contain spaces or parentheses: split after the last `)`.
-    const close = stat.lastIndexOf(')');
-    const comm = stat.slice(stat.indexOf('(') + 1, close);
-    const fields = stat.slice(close + 2).split(' ');
-    // After comm: state(0) ppid(1) … starttime is field 22 of the whole line, index 19 here.
-    if (fields[0] === 'Z') return undefined; // a zombie has exited; only its parent's wait is missing
-    return { ppid: Number(fields[1]), start: fields[19] ?? '', comm };
-  } catch {
-    return undefined;
-  }
-}
-
-/** Every live descendant of `root`, as `pid → identity`. */
-function descendants(root: number): Map<number, ProcInfo> {
-  const byParent = new Map<number, number[]>();
-  const info = new Map<number, ProcInfo>();
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    const pid = Number(name);
-    const p = readProc(pid);
-    if (!p) continue;
-    info.set(pid, p);
-    const siblings = byParent.get(p.ppid) ?? [];
-    siblings.push(pid);
-    byParent.set(p.ppid, siblings);
-  }
-  const out = new Map<number, ProcInfo>();
-  const queue = [...(byParent.get(root) ?? [])];
-  while (queue.length > 0) {
-    const pid = queue.shift() as number;
-    const p = info.get(pid);
-    if (!p || out.has(pid)) continue;
-    out.set(pid, p);
-    queue.push(...(byParent.get(pid) ?? []));
-  }
-  return out;
-}
-
-function stillAlive(seen: Map<number, ProcInfo>): Array<{ pid: number; comm: string }> {
-  const alive: Array<{ pid: number; comm: string }> = [];
-  for (const [pid, p] of seen) {
-    const now = readProc(pid);
-    if (now && now.start === p.start) alive.push({ pid, comm: p.comm });
-  }
-  return alive;
 }
 
 /**
