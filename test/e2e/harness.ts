@@ -179,6 +179,23 @@ export async function eventually(
   }
 }
 
+/** A free loopback port for each listener of the local stack, as its `LOCAL_*_PORT` variables. */
+export async function freeStackPorts(): Promise<Record<string, string>> {
+  const names = [
+    'LOCAL_GATEWAY_PORT',
+    'LOCAL_GATEWAY_ADMIN_PORT',
+    'LOCAL_API_PORT',
+    'LOCAL_DYNAMODB_PORT',
+    'LOCAL_TRANSCRIBE_PORT',
+    'LOCAL_WS_PORT',
+    'LOCAL_S3_PORT',
+    'LOCAL_UI_PORT',
+  ];
+  const ports: Record<string, string> = {};
+  for (const name of names) ports[name] = String(await freePort());
+  return ports;
+}
+
 /**
  * Starts the local stack and resolves once it is ready (`endpoints.json` written).
  * @throws {@link LocalStackError} `E2E_STACK_NOT_READY` with the tail of the stack's log
@@ -191,21 +208,12 @@ export async function startLocalStack(opts: StartLocalStackOptions = {}): Promis
   const endpointsFile = join(dataDir, 'endpoints.json');
   // A restart must not read the previous run's file as its own readiness.
   rmSync(endpointsFile, { force: true });
-  const ports = {
-    LOCAL_GATEWAY_PORT: await freePort(),
-    LOCAL_GATEWAY_ADMIN_PORT: await freePort(),
-    LOCAL_API_PORT: await freePort(),
-    LOCAL_DYNAMODB_PORT: await freePort(),
-    LOCAL_TRANSCRIBE_PORT: await freePort(),
-    LOCAL_WS_PORT: await freePort(),
-    LOCAL_S3_PORT: await freePort(),
-    LOCAL_UI_PORT: await freePort(),
-  };
+  const ports = await freeStackPorts();
   const child: ChildProcess = spawn(TSX, ['local/start.ts', ...(fresh ? ['--fresh'] : [])], {
     cwd: ROOT,
     env: {
       ...process.env,
-      ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+      ...ports,
       LOCAL_DATA_DIR: dataDir,
       ...opts.env,
     },

@@ -2,9 +2,10 @@
  * Live partials configuration: `SUBSCRIPTIONS_TABLE` and `WEBSOCKET_MANAGEMENT_ENDPOINT` together turn
  * them on; one alone, or both without the transcription pipeline, is an error naming what to set.
  */
+
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../core/config-error';
 import { loadConfig } from '../../fargate/src/config';
+import { configProblems } from '../helpers/config-problems';
 
 const PIPELINE = {
   AUDIOHOOK_API_KEYS: JSON.stringify({ 'test-api-key-1': '' }),
@@ -14,15 +15,7 @@ const PIPELINE = {
 };
 const ENDPOINT = 'https://abc123.execute-api.eu-west-1.amazonaws.com/prod';
 
-function problemsOf(env: NodeJS.ProcessEnv): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected loadConfig to throw');
-}
+const problemsOf = (env: NodeJS.ProcessEnv) => configProblems(() => loadConfig(env));
 
 describe('loadConfig: live partials', () => {
   it('are on with both variables (the management endpoint keeps its stage path)', () => {

@@ -3,23 +3,16 @@
  * `REDACTION_ENABLED` read like the start Lambda reads them (lambdas/shared/config.ts), so a deployment starts
  * genesys calls the way it starts API calls.
  */
+
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../core/config-error';
 import { loadConfig } from '../../fargate/src/config';
 import { loadConfig as loadApiConfig } from '../../lambdas/shared/config';
+import { configProblems } from '../helpers/config-problems';
 
 const BASE = { AUDIOHOOK_API_KEYS: JSON.stringify({ 'test-api-key-1': '' }) };
 const API_BASE = { CONVERSATIONS_TABLE: 'conversations', UTTERANCES_TABLE: 'utterances' };
 
-function problemsOf(env: NodeJS.ProcessEnv): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected loadConfig to throw');
-}
+const problemsOf = (env: NodeJS.ProcessEnv) => configProblems(() => loadConfig(env));
 
 describe('loadConfig: start policy', () => {
   it('defaults to en-US among en-US and es-US, with redaction available', () => {

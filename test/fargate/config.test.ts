@@ -1,20 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../core/config-error';
 import { loadConfig } from '../../fargate/src/config';
+import { configProblems } from '../helpers/config-problems';
 
 const SECRET = Buffer.from('a-client-secret-of-32-bytes-long').toString('base64');
 const KEYS = JSON.stringify({ 'test-api-key-1': SECRET });
 
-function problemsOf(env: NodeJS.ProcessEnv): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).code).toBe('CONFIG_INVALID');
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected loadConfig to throw');
-}
+const problemsOf = (env: NodeJS.ProcessEnv) => configProblems(() => loadConfig(env));
 
 describe('loadConfig', () => {
   describe('with only API keys set', () => {

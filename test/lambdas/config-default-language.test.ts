@@ -3,23 +3,16 @@
  * one of `SUPPORTED_LANGUAGES`, any case, used in the list's spelling; otherwise the same problem line,
  * naming both variables and the supported list.
  */
+
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../core/config-error';
 import { loadConfig as loadGatewayConfig } from '../../fargate/src/config';
 import { loadConfig } from '../../lambdas/shared/config';
+import { configProblems } from '../helpers/config-problems';
 
 const API = { CONVERSATIONS_TABLE: 'c', UTTERANCES_TABLE: 'u' };
 const GATEWAY = { AUDIOHOOK_API_KEYS: JSON.stringify({ 'test-api-key-1': '' }) };
 
-function problemsOf(load: () => unknown): readonly string[] {
-  try {
-    load();
-  } catch (err) {
-    expect(err).toBeInstanceOf(ConfigError);
-    return (err as ConfigError).problems;
-  }
-  throw new Error('expected the loader to throw');
-}
+const problemsOf = configProblems;
 
 describe('DEFAULT_LANGUAGE (start Lambda and gateway)', () => {
   it('is used in the spelling of SUPPORTED_LANGUAGES by both', () => {

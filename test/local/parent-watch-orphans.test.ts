@@ -13,7 +13,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, freePort, type LocalEndpoints } from '../e2e/harness';
+import { eventually, freeStackPorts, type LocalEndpoints } from '../e2e/harness';
 import { descendants, type ProcInfo, stillAlive } from '../helpers/proc-tree';
 
 const ROOT = join(import.meta.dirname, '..', '..');
@@ -77,16 +77,7 @@ describe('local stack (npm start)', () => {
       });
 
       it('stops start.ts and every component within 15 s', async () => {
-        const ports = {
-          LOCAL_GATEWAY_PORT: await freePort(),
-          LOCAL_GATEWAY_ADMIN_PORT: await freePort(),
-          LOCAL_API_PORT: await freePort(),
-          LOCAL_DYNAMODB_PORT: await freePort(),
-          LOCAL_TRANSCRIBE_PORT: await freePort(),
-          LOCAL_WS_PORT: await freePort(),
-          LOCAL_S3_PORT: await freePort(),
-          LOCAL_UI_PORT: await freePort(),
-        };
+        const ports = await freeStackPorts();
         const started = spawn(
           process.execPath,
           ['-e', INTERMEDIATE, join(ROOT, 'node_modules', '.bin', 'tsx'), logFile, mode],
@@ -94,7 +85,7 @@ describe('local stack (npm start)', () => {
             cwd: ROOT,
             env: {
               ...process.env,
-              ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
+              ...ports,
               LOCAL_DATA_DIR: dataDir,
             },
             stdio: 'ignore',

@@ -1,18 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError } from '../../../core/config-error';
 import { loadConfig } from '../../../fargate/src/config';
+import { configProblems } from '../../helpers/config-problems';
 
 const KEYS = JSON.stringify({ 'test-api-key-1': Buffer.from('a-client-secret-of-32-bytes-long').toString('base64') });
 
-function problemsOf(env: NodeJS.ProcessEnv): readonly string[] {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    if (err instanceof ConfigError) return err.problems;
-    throw err;
-  }
-  throw new Error('expected loadConfig to throw');
-}
+const problemsOf = (env: NodeJS.ProcessEnv) => configProblems(() => loadConfig(env));
 
 describe('gateway configuration: metrics and task protection', () => {
   it('publishes no metrics and protects nothing by default (local runs)', () => {
