@@ -7,6 +7,7 @@
  * What it proves: the finals of the segment closed by the session's end reach the client as `event`s
  * *before* `closed` (docs/audiohook-protocol.md §5.3), each after it was stored.
  */
+
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { samplesToDuration } from '../../../core/audiohook/duration';
@@ -33,6 +34,7 @@ import { ConversationsRepository } from '../../../store/conversations';
 import type { FinalUtteranceInput } from '../../../store/utterances';
 import { UtterancesRepository } from '../../../store/utterances';
 import { setupDynamoDb, type TestDynamoDb } from '../../helpers/dynamodb';
+import { streamerStats } from '../control/controller-fakes';
 import { until } from '../transcribe/helpers';
 
 const TASK = 'connector-task';
@@ -86,22 +88,7 @@ class EndFlushingStreamer {
     }
   }
   stats(): StreamerStats {
-    return {
-      state: this.state,
-      roles: {},
-      streamsOpened: 1,
-      throttled: 0,
-      transientErrors: 0,
-      noAudioTimeouts: 0,
-      rotations: 0,
-      languageSwitches: 0,
-      idleCloses: 0,
-      failures: 0,
-      droppedAudioMs: 0,
-      duplicatesDropped: 0,
-      resentAudioMs: 0,
-      putFailures: 0,
-    };
+    return streamerStats(this.state);
   }
 }
 

@@ -10,17 +10,13 @@ import type { Role } from '../../../core/audio/roles';
 import type { MediaParameter } from '../../../core/audiohook/messages';
 import type { AudioSink, OpenDecision, SessionHooks } from '../../../core/audiohook/ports';
 import type { StartParams } from '../../../core/conversation/conversation';
-import { silentLogger, systemClock, systemTimers } from '../../../core/ports';
-import { ConversationController } from '../../../fargate/src/control/conversation-controller';
-import type { TranscribeClientLike } from '../../../fargate/src/transcribe/start-request';
-import type { SegmentStreamer } from '../../../fargate/src/transcribe/streamer';
+import type { ConversationController } from '../../../fargate/src/control/conversation-controller';
 import { ControlInbox } from '../../../store/control-inbox';
 import { ConversationsRepository } from '../../../store/conversations';
-import { UtterancesRepository } from '../../../store/utterances';
 import { frameOf } from '../../helpers/audio-frames';
 import { setupDynamoDb, type TestDynamoDb } from '../../helpers/dynamodb';
 import { until } from '../transcribe/helpers';
-import { FakeSession, FakeStreamer } from './controller-fakes';
+import { FakeSession, FakeStreamer, fakeController } from './controller-fakes';
 
 const TASK = 'task-under-test';
 const FRAME = 1600;
@@ -41,10 +37,6 @@ let controller: ConversationController;
 let streamers: FakeStreamer[];
 let registry: Map<string, FakeSession>;
 
-const noClient: TranscribeClientLike = {
-  send: () => Promise.reject(new Error('the fake streamer never calls Transcribe')),
-};
-
 beforeAll(async () => {
   db = await setupDynamoDb();
   conversations = new ConversationsRepository(db.doc, { tableName: db.tables.conversations });
@@ -56,23 +48,14 @@ afterAll(async () => {
 });
 
 function newController(taskId: string): ConversationController {
-  const c = new ConversationController({
+  return fakeController({
     taskId,
+    db,
     conversations,
     inbox,
-    utterances: new UtterancesRepository(db.doc, { tableName: db.tables.utterances }),
-    transcribe: noClient,
-    clock: systemClock,
-    timers: systemTimers,
-    logger: silentLogger,
-    createStreamer: (opts) => {
-      const s = new FakeStreamer(opts);
-      streamers.push(s);
-      return s as unknown as SegmentStreamer;
-    },
+    onStreamer: (s) => streamers.push(s),
+    sessions: () => registry,
   });
-  c.attach({ sessions: () => registry });
-  return c;
 }
 
 beforeEach(() => {

@@ -10,24 +10,20 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { conversationStatusView } from '../../../core/api/status';
 import type { MediaParameter } from '../../../core/audiohook/messages';
 import type { AudioSink, ConnectionInfo, OpenDecision, OpenInfo, SessionHooks } from '../../../core/audiohook/ports';
-import { silentLogger, systemClock, systemTimers } from '../../../core/ports';
 import type { ConversationsPort } from '../../../fargate/src/control/controller-ports';
-import { ConversationController } from '../../../fargate/src/control/conversation-controller';
+import type { ConversationController } from '../../../fargate/src/control/conversation-controller';
 import {
   DEFAULT_GENESYS_START_POLICY,
   GENESYS_AGENT_ID,
   genesysStartParams,
 } from '../../../fargate/src/control/genesys-control';
-import type { TranscribeClientLike } from '../../../fargate/src/transcribe/start-request';
-import type { SegmentStreamer } from '../../../fargate/src/transcribe/streamer';
 import { ControlInbox } from '../../../store/control-inbox';
 import { ConversationsRepository } from '../../../store/conversations';
 import { StoreUnavailableError } from '../../../store/errors';
-import { UtterancesRepository } from '../../../store/utterances';
 import { frameOf } from '../../helpers/audio-frames';
 import { setupDynamoDb, type TestDynamoDb } from '../../helpers/dynamodb';
 import { until } from '../transcribe/helpers';
-import { FakeSession, FakeStreamer } from './controller-fakes';
+import { FakeSession, type FakeStreamer, fakeController } from './controller-fakes';
 
 const TASK = 'genesys-task';
 const MEDIA: MediaParameter = { type: 'audio', format: 'PCMU', channels: ['external', 'internal'], rate: 8000 };
@@ -40,10 +36,6 @@ let streamers: FakeStreamer[];
 let registry: Map<string, FakeSession>;
 let controller: ConversationController;
 
-const noClient: TranscribeClientLike = {
-  send: () => Promise.reject(new Error('the fake streamer never calls Transcribe')),
-};
-
 beforeAll(async () => {
   db = await setupDynamoDb();
   conversations = new ConversationsRepository(db.doc, { tableName: db.tables.conversations });
@@ -55,24 +47,15 @@ afterAll(async () => {
 });
 
 function newController(taskId: string, store: ConversationsPort = conversations): ConversationController {
-  const c = new ConversationController({
+  return fakeController({
     taskId,
+    db,
     conversations: store,
     inbox,
-    utterances: new UtterancesRepository(db.doc, { tableName: db.tables.utterances }),
-    transcribe: noClient,
-    clock: systemClock,
-    timers: systemTimers,
-    logger: silentLogger,
     genesysPolicy: POLICY,
-    createStreamer: (opts) => {
-      const s = new FakeStreamer(opts);
-      streamers.push(s);
-      return s as unknown as SegmentStreamer;
-    },
+    onStreamer: (s) => streamers.push(s),
+    sessions: () => registry,
   });
-  c.attach({ sessions: () => registry });
-  return c;
 }
 
 beforeEach(() => {
