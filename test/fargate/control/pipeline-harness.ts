@@ -129,6 +129,11 @@ export interface PipelineHarnessOptions {
   logger?: Logger;
   /** Reuse a running endpoint instead of starting one. */
   transcribe?: LocalTranscribe;
+  /**
+   * The gateway's AudioHook keys, as the keys secret holds them (key → secret, or → entry with features).
+   * @default only {@link HARNESS_KEY}
+   */
+  keys?: Record<string, unknown>;
 }
 
 /** A running pipeline. */
@@ -186,7 +191,7 @@ export async function startPipelineHarness(opts: PipelineHarnessOptions): Promis
     ...(opts.counterFlushMs !== undefined && { counterFlushMs: opts.counterFlushMs }),
     ...(opts.streamerConfig !== undefined && { streamerConfig: opts.streamerConfig }),
   });
-  const keySource = new StaticKeySource({ [HARNESS_KEY.apiKey]: HARNESS_KEY.clientSecret });
+  const keySource = new StaticKeySource(opts.keys ?? { [HARNESS_KEY.apiKey]: HARNESS_KEY.clientSecret });
   const authenticator = new Authenticator({
     keys: keySource.store,
     clock: systemClock,
