@@ -37,7 +37,7 @@ import {
   startStreaming,
   stopStreaming,
 } from './flow-support';
-import { eventually, type LocalStack, type Subscriber, startLocalStack } from './harness';
+import { eventually, type LocalStack, printLogTail, type Subscriber, startLocalStack } from './harness';
 import { startWebhookReceiver, type WebhookDelivery, type WebhookReceiver } from './webhook-receiver';
 
 const _ROOT = join(import.meta.dirname, '..', '..');
@@ -164,11 +164,7 @@ describe('end to end through the local stack (npm start)', { timeout: 90_000 }, 
     // The stack's own log is the first thing to read when a flow fails.
     if (ctx.task.result?.state === 'fail') {
       // Retry lines of a webhook that is down on purpose would drown everything else.
-      const lines = stack
-        .log()
-        .split('\n')
-        .filter((l) => l.trim() !== '' && !l.includes('webhook attempt failed'));
-      console.error(`local stack log (last 80 lines):\n${lines.slice(-80).join('\n')}`);
+      printLogTail(stack, (l) => !l.includes('webhook attempt failed'));
     }
   });
 

@@ -27,7 +27,7 @@ import {
   loadFixture,
   messagesOf,
 } from './flow-support';
-import { eventually, type LocalStack, type Subscriber, startLocalStack } from './harness';
+import { eventually, type LocalStack, printLogTail, type Subscriber, startLocalStack } from './harness';
 import { startWebhookReceiver, type WebhookReceiver } from './webhook-receiver';
 
 const greeting = loadFixture('greeting');
@@ -58,11 +58,7 @@ describe('a genesys-controlled Transcription Connector key (npm start)', { timeo
     await sub?.close();
     sub = undefined;
     if (ctx.task.result?.state === 'fail') {
-      const lines = stack
-        .log()
-        .split('\n')
-        .filter((l) => l.trim() !== '');
-      console.error(`local stack log (last 80 lines):\n${lines.slice(-80).join('\n')}`);
+      printLogTail(stack);
     }
   });
 

@@ -179,6 +179,15 @@ export async function eventually(
   }
 }
 
+/** Prints the last 80 non-empty lines of the stack's log (those `keep` accepts): what to read when a test fails. */
+export function printLogTail(stack: LocalStack, keep: (line: string) => boolean = () => true): void {
+  const lines = stack
+    .log()
+    .split('\n')
+    .filter((l) => l.trim() !== '' && keep(l));
+  console.error(`local stack log (last 80 lines):\n${lines.slice(-80).join('\n')}`);
+}
+
 /** A free loopback port for each listener of the local stack, as its `LOCAL_*_PORT` variables. */
 export async function freeStackPorts(): Promise<Record<string, string>> {
   const names = [
