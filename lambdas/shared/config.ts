@@ -181,6 +181,16 @@ export const observabilitySchema = z.object({
   AWS_REGION: z.string().min(1).optional(),
 } satisfies EnvSchemaOf<typeof LAMBDA_OBSERVABILITY_ENV, z.ZodType>);
 
+/** The connect-token key's variables: the token route (REST) and `$connect` (WebSocket) read the same key. */
+export const realtimeTokenKeySchema = {
+  REALTIME_TOKEN_SECRET: z
+    .string()
+    .min(32, { message: 'REALTIME_TOKEN_SECRET must be at least 32 characters' })
+    .optional(),
+  REALTIME_TOKEN_SECRET_ID: z.string().min(1).optional(),
+  REALTIME_TOKEN_SECRET_CACHE_TTL_SEC: integer('REALTIME_TOKEN_SECRET_CACHE_TTL_SEC', 0, 3600).default(300),
+};
+
 const apiSchema = observabilitySchema.extend({
   CONVERSATIONS_TABLE: nonEmpty('CONVERSATIONS_TABLE'),
   UTTERANCES_TABLE: nonEmpty('UTTERANCES_TABLE'),
@@ -194,12 +204,7 @@ const apiSchema = observabilitySchema.extend({
   RETENTION_DAYS: integer('RETENTION_DAYS', 1, 3650).default(7),
   PAGE_TOKEN_SECRET: z.string().min(16, { message: 'PAGE_TOKEN_SECRET must be at least 16 characters' }).optional(),
   PAGE_TOKEN_SECRET_ID: z.string().min(1).optional(),
-  REALTIME_TOKEN_SECRET: z
-    .string()
-    .min(32, { message: 'REALTIME_TOKEN_SECRET must be at least 32 characters' })
-    .optional(),
-  REALTIME_TOKEN_SECRET_ID: z.string().min(1).optional(),
-  REALTIME_TOKEN_SECRET_CACHE_TTL_SEC: integer('REALTIME_TOKEN_SECRET_CACHE_TTL_SEC', 0, 3600).default(300),
+  ...realtimeTokenKeySchema,
   SECRETS_MANAGER_ENDPOINT: url('SECRETS_MANAGER_ENDPOINT').optional(),
   REALTIME_TOKEN_TTL_SEC: integer('REALTIME_TOKEN_TTL_SEC', 10, 900).default(300),
   REALTIME_SUPERVISOR_API_IDS: z.string().transform(commaList).default([]),

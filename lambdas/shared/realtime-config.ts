@@ -21,6 +21,7 @@ import {
   type ObservabilityConfig,
   observability,
   observabilitySchema,
+  realtimeTokenKeySchema,
   TOKEN_KEY_BOTH_SET,
 } from './config';
 import { parseWebhookTargets, targetFromEnv, WebhookConfigError, type WebhookTarget } from './webhook-targets';
@@ -194,12 +195,7 @@ const webSocketSchema = observabilitySchema
     API_CREDENTIALS_FILE: z.string().min(1).optional(),
     SECRETS_MANAGER_ENDPOINT: url('SECRETS_MANAGER_ENDPOINT').optional(),
     CREDENTIALS_CACHE_TTL_SEC: integer('CREDENTIALS_CACHE_TTL_SEC', 0, 3600).default(300),
-    REALTIME_TOKEN_SECRET: z
-      .string()
-      .min(32, { message: 'REALTIME_TOKEN_SECRET must be at least 32 characters' })
-      .optional(),
-    REALTIME_TOKEN_SECRET_ID: z.string().min(1).optional(),
-    REALTIME_TOKEN_SECRET_CACHE_TTL_SEC: integer('REALTIME_TOKEN_SECRET_CACHE_TTL_SEC', 0, 3600).default(300),
+    ...realtimeTokenKeySchema,
     REALTIME_SUPERVISOR_API_IDS: z.string().transform(commaList).default([]),
     CONNECTION_TTL_SEC: integer('CONNECTION_TTL_SEC', 60, 86_400).default(7800),
   } satisfies EnvSchemaOf<Omit<typeof WEBSOCKET_ENV, keyof typeof LAMBDA_OBSERVABILITY_ENV>, z.ZodType>)
